@@ -1,0 +1,124 @@
+"""The agency directory: who is on the bus, of which type, and where.
+
+A CSV file (UTF-8, header row) so a site can keep it in a spreadsheet:
+id, type, name_zh, name_en, latitude, longitude, admin_code, delivery_mode.
+A bad row is refused with its line number, the column and the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from enum import StrEnum
+from pathlib import Path
+
+import pydantic
+from pydantic import Field
+
+from homeward.errors import DirectoryError
+from homeward.events.base import Model
+
+
+class AgencyType(StrEnum):
+    """Agency codes from shared/domain/DIGEST.md's table."""
+
+    POLICE = "police"
+    CIVIL_AFFAIRS = "civil_affairs"
+    HEALTH = "health"
+    EDUCATION = "education"
+    JUSTICE = "justice"
+    HR_SOCIAL_SECURITY = "hr_social_security"
+    WOMENS_FEDERATION = "womens_federation"
+    YOUTH_LEAGUE = "youth_league"
+    DISABLED_FEDERATION = "disabled_federation"
+    TRANSPORT = "transport"
+    CULTURE_TOURISM = "culture_tourism"
+    MEDIA = "media"
+    CYBERSPACE = "cyberspace"
+    PROCURATORATE = "procuratorate"
+    COURT = "court"
+    COORDINATION_OFFICE = "coordination_office"
+
+
+class DeliveryMode(StrEnum):
+    """How the agency takes deliveries: reads its inbox with the SDK, or has
+    the reference subscriber forward each delivery to its own HTTP endpoint."""
+
+    INBOX = "inbox"
+    WEBHOOK = "webhook"
+
+
+class Agency(Model):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    type: AgencyType
+    name_zh: str = Field(min_length=1, max_length=200)
+    name_en: str = Field(min_length=1, max_length=200)
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    admin_code: str = Field(pattern=r"^[0-9]{6,12}$")
+    delivery_mode: DeliveryMode = DeliveryMode.INBOX
+
+
+COLUMNS = ("id", "type", "name_zh", "name_en", "latitude", "longitude", "admin_code", "delivery_mode")
+
+
+class Directory(Sequence[Agency]):
+    """The loaded directory: agencies in file order, and by id."""
+
+    def __init__(self, agencies: list[Agency]) -> None:
+        self._agencies = agencies
+        self._by_id = {a.id: a for a in agencies}
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+        return self._agencies[index]
+
+    def __len__(self) -> int:
+        return len(self._agencies)
+
+    def __iter__(self) -> Iterator[Agency]:
+        return iter(self._agencies)
+
+    def get(self, agency_id: str) -> Agency | None:
+        return self._by_id.get(agency_id)
+
+    def of_type(self, agency_type: AgencyType) -> list[Agency]:
+        return [a for a in self._agencies if a.type == agency_type]
+
+
+def parse_directory(lines: Sequence[str] | Iterator[str]) -> Directory:
+    reader = csv.DictReader(lines)
+    header = tuple(reader.fieldnames or ())
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise DirectoryError(f"header lacks column(s) {', '.join(missing)}", line=1, field="header")
+    agencies: list[Agency] = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            raise DirectoryError("more cells than the header has columns", line=line)
+        cells = {k: (v or "").strip() for k, v in row.items() if k in COLUMNS}
+        if not any(cells.values()):
+            continue
+        if not cells.get("delivery_mode"):
+            cells.pop("delivery_mode", None)
+        try:
+            agency = Agency.model_validate(cells)
+        except pydantic.ValidationError as exc:
+            err = exc.errors()[0]
+            column = ".".join(str(p) for p in err["loc"])
+            raise DirectoryError(
+                f"column {column!r}: {err['msg']} (got {cells.get(column)!r})", line=line, field=column
+            ) from exc
+        if agency.id in seen:
+            raise DirectoryError(
+                f"id {agency.id!r} already used on line {seen[agency.id]}", line=line, field="id"
+            )
+        seen[agency.id] = line
+        agencies.append(agency)
+    return Directory(agencies)
+
+
+def load_directory(path: Path | str) -> Directory:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return parse_directory(fh)

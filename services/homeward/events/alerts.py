@@ -1,0 +1,145 @@
+"""The missing-child alert flow (digest flow 1): models mirroring
+schemas/avro/homeward.alerts.*.avsc one to one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import Field
+
+from homeward.events.base import Classification, Event, Model
+
+Text = Annotated[str, Field(max_length=4000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+
+
+class Location(Model):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    description: ShortText
+    admin_code: str | None = Field(default=None, pattern=r"^[0-9]{6,12}$")
+
+
+class ResponsibleOfficer(Model):
+    officer_id: Ident
+    name: ShortText
+    unit: ShortText
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class ChildDescription(Model):
+    name: ShortText
+    sex: Literal["female", "male", "unknown"]
+    age_years: int = Field(ge=0, le=17)
+    height_cm: int | None = Field(default=None, ge=30, le=220)
+    clothing: Text = ""
+    distinguishing_marks: Text = ""
+    photo_ref: str | None = Field(default=None, max_length=500)
+
+
+class AlertIssued(Event):
+    avro_name: ClassVar[str] = "homeward.alerts.AlertIssued"
+
+    issuing_unit: ShortText
+    chief_officer: ResponsibleOfficer
+    child: ChildDescription
+    last_seen: Location
+    last_seen_at: datetime
+    target_types: list[str] = Field(default_factory=list, max_length=32)
+    public_summary: Text
+    details: Text = ""
+
+
+class AlertUpdated(Event):
+    avro_name: ClassVar[str] = "homeward.alerts.AlertUpdated"
+
+    new_information: Annotated[str, Field(min_length=1, max_length=4000)]
+    photo_ref: str | None = Field(default=None, max_length=500)
+    public_summary: str | None = Field(default=None, max_length=4000)
+
+
+class SightingReported(Event):
+    avro_name: ClassVar[str] = "homeward.alerts.SightingReported"
+
+    sighting_id: Ident
+    location: Location
+    seen_at: datetime
+    reporter_kind: Literal["public", "agency", "police"]
+    description: Text
+
+
+class RadiusExpanded(Event):
+    avro_name: ClassVar[str] = "homeward.alerts.RadiusExpanded"
+
+    previous_radius_km: int = Field(ge=0)
+    radius_km: int = Field(gt=0)
+    hours_since_last_seen: float = Field(ge=0)
+
+
+class CancelReason(StrEnum):
+    FOUND = "FOUND"
+    FALSE_REPORT = "FALSE_REPORT"
+    WITHDRAWN = "WITHDRAWN"
+
+
+class AlertCancelled(Event):
+    avro_name: ClassVar[str] = "homeward.alerts.AlertCancelled"
+
+    reason: CancelReason
+    note: Text = ""
+
+
+DeliveredEvent = AlertIssued | AlertUpdated | SightingReported | AlertCancelled
+
+
+class AlertDelivery(Event):
+    avro_name: ClassVar[str] = "homeward.alerts.AlertDelivery"
+
+    delivery_id: Ident
+    agency_id: Ident
+    agency_type: str
+    attempt: int = Field(default=1, ge=1)
+    ring_km: int = Field(ge=0)
+    distance_km: float = Field(ge=0)
+    accepted_at: datetime
+    source_event_id: str
+    event: DeliveredEvent
+
+    def to_avro(self) -> dict[str, Any]:
+        datum = self.model_dump(mode="python", exclude={"event"})
+        # A union of records: name the branch, as fastavro's tuple notation allows.
+        datum["event"] = (self.event.avro_name, self.event.to_avro())
+        return datum
+
+    @classmethod
+    def from_avro(cls, datum: dict[str, Any]) -> Self:
+        name, inner = datum["event"]
+        event_cls = DELIVERABLE[name]
+        return cls.model_validate({**datum, "event": event_cls.from_avro(inner)})
+
+
+DELIVERABLE: dict[str, type[Event]] = {
+    c.avro_name: c for c in (AlertIssued, AlertUpdated, SightingReported, AlertCancelled)
+}
+
+
+class AgencyAcknowledgement(Event):
+    avro_name: ClassVar[str] = "homeward.alerts.AgencyAcknowledgement"
+
+    delivery_id: Ident
+    agency_id: Ident
+    note: Text = ""
+
+
+class DeliveryEscalated(Event):
+    avro_name: ClassVar[str] = "homeward.alerts.DeliveryEscalated"
+    classification: ClassVar[Classification] = Classification.RESTRICTED
+
+    delivery_id: Ident
+    agency_id: Ident
+    agency_type: str
+    attempts: int = Field(ge=1)
+    first_sent_at: datetime

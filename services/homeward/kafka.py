@@ -1,0 +1,60 @@
+"""Thin kafka-python wrappers: one place that turns settings into clients and
+records into sends. Application logic never builds a client itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.partitioner.default import murmur2
+
+from homeward.codec import Record
+from homeward.settings import KafkaSettings
+
+
+def producer(settings: KafkaSettings | None = None, **overrides: Any) -> KafkaProducer:
+    """An idempotent, acks=all producer: nothing acknowledged is lost."""
+    settings = settings or KafkaSettings()
+    opts: dict[str, Any] = {
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 2,
+        "retries": 5,
+        **settings.kafka_python(),
+    }
+    opts.update(overrides)
+    return KafkaProducer(**opts)
+
+
+def consumer(
+    settings: KafkaSettings | None = None, *topics: str, group_id: str | None, **overrides: Any
+) -> KafkaConsumer:
+    """A consumer that commits only when told to (after the work is done)."""
+    settings = settings or KafkaSettings()
+    opts: dict[str, Any] = {
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        **settings.kafka_python(),
+    }
+    opts.update(overrides)
+    return KafkaConsumer(*topics, **opts)
+
+
+def send(producer_: KafkaProducer, topic: str, record: Record) -> Any:
+    """Send one record; returns kafka-python's future."""
+    return producer_.send(topic, key=record.key, value=record.value, headers=record.headers)
+
+
+def send_all(producer_: KafkaProducer, sends: Iterable[tuple[str, Record]], timeout: float = 30) -> None:
+    """Send records and wait until every one is acknowledged; raise on the first failure."""
+    futures = [send(producer_, topic, record) for topic, record in sends]
+    producer_.flush(timeout)
+    for f in futures:
+        f.get(timeout=timeout)
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) picks for a key."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

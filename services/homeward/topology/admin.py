@@ -1,0 +1,99 @@
+"""Apply the declared topology to a broker: create what is missing, report
+drift (partitions, replication, configs), change nothing else, never delete.
+
+"Already exists" counts as success, so concurrent applies (compose, k8s Job,
+tests) do not fail each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from homeward.errors import HomewardError
+from homeward.settings import KafkaSettings
+from homeward.topology.model import Topic, Topology
+
+
+@dataclass
+class ApplyReport:
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"created  {n}" for n in self.created]
+        out += [f"ok       {n}" for n in self.existing]
+        out += [f"DRIFT    {d}" for d in self.drift]
+        return out
+
+
+def _admin(settings: KafkaSettings) -> KafkaAdminClient:
+    return KafkaAdminClient(client_id="homeward-topology", **settings.kafka_python())
+
+
+def _describe(admin: KafkaAdminClient, names: list[str]) -> dict[str, dict[str, Any]]:
+    described = admin.describe_topics(names)
+    return {t["topic"]: t for t in described if not t.get("error_code")}
+
+
+def _configs(admin: KafkaAdminClient, topics: list[Topic]) -> dict[str, dict[str, str]]:
+    resources = [ConfigResource(ConfigResourceType.TOPIC, t.name) for t in topics]
+    result: dict[str, dict[str, str]] = {}
+    if not resources:
+        return result
+    responses = admin.describe_configs(resources)
+    for response in responses:
+        for res in response.resources:
+            # (error_code, error_message, type, name, configs)
+            name, entries = res[3], res[4]
+            result[name] = {e[0]: e[1] for e in entries}
+    return result
+
+
+def apply(topology: Topology, settings: KafkaSettings | None = None) -> ApplyReport:
+    settings = settings or KafkaSettings()
+    report = ApplyReport()
+    admin = _admin(settings)
+    try:
+        wanted = topology.all()
+        present = set(admin.list_topics())
+        missing = [t for t in wanted if t.name not in present]
+        errors: list[str] = []
+        for t in missing:
+            new = NewTopic(t.name, t.partitions, t.replication, topic_configs=t.config_dict())
+            try:
+                admin.create_topics([new], validate_only=False)
+                report.created.append(t.name)
+            except TopicAlreadyExistsError:
+                report.existing.append(t.name)
+            except Exception as exc:  # noqa: BLE001 - gather every failure into one error
+                errors.append(f"{t.name}: {type(exc).__name__}: {exc}")
+        if errors:
+            raise HomewardError("could not create: " + "; ".join(errors), field="topology")
+        existing = [t for t in wanted if t.name in present]
+        report.existing.extend(t.name for t in existing)
+        described = _describe(admin, [t.name for t in existing]) if existing else {}
+        configs = _configs(admin, existing)
+        for t in existing:
+            d = described.get(t.name)
+            if d is not None:
+                parts = d.get("partitions", [])
+                if len(parts) != t.partitions:
+                    report.drift.append(f"{t.name}: partitions {len(parts)}, declared {t.partitions}")
+                if parts and len(parts[0].get("replicas", [])) != t.replication:
+                    report.drift.append(
+                        f"{t.name}: replication {len(parts[0]['replicas'])}, "
+                        f"declared {t.replication}"
+                    )
+            have = configs.get(t.name, {})
+            for k, v in t.configs:
+                if k in have and have[k] != v:
+                    report.drift.append(f"{t.name}: {k}={have[k]}, declared {v}")
+    finally:
+        admin.close()
+    return report

@@ -1,0 +1,134 @@
+"""What a topic is (a frozen declaration) and the loaded topology.
+
+Declaring is kept apart from administering (admin.py), as Quix Streams does:
+services only ever read declarations.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from homeward import paths
+from homeward.agencies import AgencyType
+from homeward.errors import ConfigError
+from homeward.events import Classification
+
+POLICE_ONLY_PREFIX = "police."
+
+
+@dataclass(frozen=True)
+class Topic:
+    id: str
+    name: str
+    key: str
+    classification: Classification
+    partitions: int
+    replication: int
+    configs: tuple[tuple[str, str], ...]
+    values: tuple[str, ...]
+    writers: tuple[str, ...]
+    readers: tuple[str, ...]
+
+    def config_dict(self) -> dict[str, str]:
+        return dict(self.configs)
+
+
+def _topic(tid: str, spec: dict[str, Any], defaults: dict[str, Any], prefix: str) -> Topic:
+    try:
+        name = str(spec["name"])
+        classification = Classification(spec["classification"])
+    except KeyError as exc:
+        raise ConfigError("missing", field=f"topics.{tid}.{exc.args[0]}") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc), field=f"topics.{tid}.classification") from None
+    if classification == Classification.POLICE_ONLY and not name.startswith(POLICE_ONLY_PREFIX):
+        raise ConfigError(
+            f"police-only topics must start with {POLICE_ONLY_PREFIX!r}", field=f"topics.{tid}.name"
+        )
+    configs = {
+        "cleanup.policy": str(spec.get("cleanup_policy", "delete")),
+        "retention.ms": str(spec.get("retention_ms", 604800000)),
+        "min.insync.replicas": str(defaults["min_insync_replicas"]),
+    }
+    return Topic(
+        id=tid,
+        name=prefix + name,
+        key=str(spec.get("key", "")),
+        classification=classification,
+        partitions=int(spec.get("partitions", defaults["partitions"])),
+        replication=int(spec.get("replication", defaults["replication"])),
+        configs=tuple(sorted(configs.items())),
+        values=tuple(spec.get("values", [])),
+        writers=tuple(spec.get("writers", [])),
+        readers=tuple(spec.get("readers", [])),
+    )
+
+
+class Topology:
+    """All declared topics, by id, with the per-type inboxes expanded."""
+
+    def __init__(self, topics: dict[str, Topic], prefix: str) -> None:
+        self._topics = topics
+        self.prefix = prefix
+
+    @classmethod
+    def load(cls, path: Path | None = None, prefix: str | None = None) -> Topology:
+        path = path or paths.topology_file()
+        prefix = os.environ.get("HOMEWARD_TOPIC_PREFIX", "") if prefix is None else prefix
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(str(exc), field=str(path)) from exc
+        defaults = dict(doc.get("defaults", {}))
+        env_rf = os.environ.get("HOMEWARD_TOPOLOGY_REPLICATION")
+        env_isr = os.environ.get("HOMEWARD_TOPOLOGY_MIN_ISR")
+        env_parts = os.environ.get("HOMEWARD_TOPOLOGY_PARTITIONS")
+        if env_rf:
+            defaults["replication"] = int(env_rf)
+        if env_isr:
+            defaults["min_insync_replicas"] = int(env_isr)
+        if env_parts:
+            defaults["partitions"] = int(env_parts)
+        topics = {tid: _topic(tid, spec, defaults, prefix) for tid, spec in doc["topics"].items()}
+        inbox = doc["inbox"]
+        for agency_type in AgencyType:
+            spec = {
+                **inbox,
+                "name": inbox["name"].format(agency_type=agency_type.value),
+                "readers": [r.format(agency_type=agency_type.value) for r in inbox["readers"]],
+            }
+            tid = f"inbox.{agency_type.value}"
+            topics[tid] = _topic(tid, spec, defaults, prefix)
+        return cls(topics, prefix)
+
+    def get(self, topic_id: str) -> Topic:
+        try:
+            return self._topics[topic_id]
+        except KeyError:
+            raise ConfigError("no such topic declared", field=f"topics.{topic_id}") from None
+
+    def inbox(self, agency_type: AgencyType | str) -> Topic:
+        return self.get(f"inbox.{AgencyType(agency_type).value}")
+
+    def all(self) -> list[Topic]:
+        return list(self._topics.values())
+
+    def with_partitions(self, partitions: int) -> Topology:
+        return Topology({k: replace(t, partitions=partitions) for k, t in self._topics.items()},
+                        self.prefix)
+
+
+@lru_cache(maxsize=8)
+def _cached(prefix: str) -> Topology:
+    return Topology.load(prefix=prefix)
+
+
+def current_topology() -> Topology:
+    """The topology for this process's HOMEWARD_TOPIC_PREFIX."""
+    return _cached(os.environ.get("HOMEWARD_TOPIC_PREFIX", ""))
