@@ -1,0 +1,50 @@
+"""Thin Faust loops: every decision is in planner.py, every side effect in
+processor.py."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from homeward.metrics import serve
+from homeward_fanout.app import app, cases, directory, policy, settings, source, ticks, topology
+from homeward_fanout.processor import FanoutProcessor
+
+log = logging.getLogger("homeward.fanout")
+
+
+async def _send(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Any:
+    return await app.producer.send(topic, key, value, None, None, headers)
+
+
+processor = FanoutProcessor(
+    topology=topology,
+    agencies=directory,
+    policy=policy,
+    table=cases,
+    send=_send,
+    source=settings.source,
+)
+
+
+@app.agent(source)
+async def fan_out_alerts(stream: Any) -> None:
+    async for event in stream.events():
+        m = event.message
+        headers = list(m.headers.items()) if isinstance(m.headers, dict) else list(m.headers or [])
+        await processor.process(m.topic, m.partition, m.offset, m.key, m.value, headers)
+
+
+@app.timer(interval=settings.tick_interval_seconds)
+async def wake_due_cases() -> None:
+    # Timers cannot write tables (no partition context), so they only send a
+    # tick keyed by case id; the agent that owns the case does the work.
+    for case_id in processor.due_ticks():
+        await ticks.send(key=case_id.encode(), value=b"")
+
+
+@app.task
+async def on_start() -> None:
+    serve(settings.metrics_port, "fanout")
+    log.info("fan-out started: %d agencies, policy %s", len(directory), policy)
+    print("FANOUT_READY", flush=True)

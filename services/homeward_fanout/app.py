@@ -1,0 +1,61 @@
+"""The fan-out's one Faust app: settings, topics and the case-state table.
+Agents and timers import it (agents.py); __main__ runs the worker."""
+
+from __future__ import annotations
+
+import faust
+
+from homeward.agencies import load_directory
+from homeward.settings import KafkaSettings
+from homeward.topology import current_topology
+from homeward_fanout.planner import Policy
+from homeward_fanout.rules import RadiusSchedule
+from homeward_fanout.settings import FanoutSettings
+
+settings = FanoutSettings()
+kafka = KafkaSettings()
+topology = current_topology()
+directory = load_directory(settings.directory)
+policy = Policy(
+    schedule=RadiusSchedule.parse(settings.radius_schedule),
+    ack_timeout_ms=int(settings.ack_timeout_seconds * 1000),
+    max_resends=settings.max_resends,
+    clock_speed=settings.clock_speed,
+)
+
+_alerts = topology.get("alert_events")
+
+app = faust.App(
+    f"{topology.prefix}{settings.app_id}",
+    broker=kafka.faust_broker(),
+    # State is rebuilt from the changelog on start: no local store to lose or move.
+    store="memory://",
+    key_serializer="raw",
+    value_serializer="raw",
+    topic_partitions=_alerts.partitions,
+    topic_replication_factor=_alerts.replication,
+    producer_acks=-1,
+    consumer_auto_offset_reset="earliest",
+    web_enabled=False,
+    processing_guarantee="at_least_once",
+)
+
+# One stream over the three co-partitioned topics keyed by case id, so one
+# agent owns a case's state whichever kind of record arrives.
+source = app.topic(
+    _alerts.name,
+    topology.get("alert_acks").name,
+    topology.get("fanout_ticks").name,
+    key_type=bytes,
+    value_type=bytes,
+    partitions=_alerts.partitions,
+)
+ticks = app.topic(topology.get("fanout_ticks").name, key_type=bytes, value_type=bytes)
+
+cases = app.Table(
+    "cases",
+    default=None,
+    key_serializer="json",
+    value_serializer="json",
+    partitions=_alerts.partitions,
+)
