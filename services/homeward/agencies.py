@@ -59,7 +59,16 @@ class Agency(Model):
     delivery_mode: DeliveryMode = DeliveryMode.INBOX
 
 
-COLUMNS = ("id", "type", "name_zh", "name_en", "latitude", "longitude", "admin_code", "delivery_mode")
+COLUMNS = (
+    "id",
+    "type",
+    "name_zh",
+    "name_en",
+    "latitude",
+    "longitude",
+    "admin_code",
+    "delivery_mode",
+)
 
 
 class Directory(Sequence[Agency]):
@@ -108,7 +117,9 @@ def parse_directory(lines: Sequence[str] | Iterator[str]) -> Directory:
             err = exc.errors()[0]
             column = ".".join(str(p) for p in err["loc"])
             raise DirectoryError(
-                f"column {column!r}: {err['msg']} (got {cells.get(column)!r})", line=line, field=column
+                f"column {column!r}: {err['msg']} (got {cells.get(column)!r})",
+                line=line,
+                field=column,
             ) from exc
         if agency.id in seen:
             raise DirectoryError(

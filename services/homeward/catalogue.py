@@ -52,7 +52,9 @@ def _read_dir(directory: Path) -> dict[str, Any]:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"not valid JSON: {exc}", field=str(path)) from exc
-        fullname = f"{raw.get('namespace')}.{raw.get('name')}" if raw.get("namespace") else raw["name"]
+        fullname = (
+            f"{raw.get('namespace')}.{raw.get('name')}" if raw.get("namespace") else raw["name"]
+        )
         if path.name != f"{fullname}.avsc":
             raise ConfigError(f"file must be named {fullname}.avsc", field=str(path))
         found[fullname] = raw
@@ -69,7 +71,7 @@ def _build(raw: dict[str, Any], version: str) -> dict[str, SchemaEntry]:
             trial = dict(named)
             try:
                 parse_schema(schema, named_schemas=trial)
-            except Exception:  # noqa: BLE001 - unknown named type: try again later
+            except Exception:
                 continue
             named = trial
             del pending[name]

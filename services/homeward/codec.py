@@ -80,7 +80,9 @@ class EventMeta:
             return value
 
         if need("ce_specversion") != SPECVERSION:
-            raise CodecError(f"only CloudEvents {SPECVERSION} is read", field="headers.ce_specversion")
+            raise CodecError(
+                f"only CloudEvents {SPECVERSION} is read", field="headers.ce_specversion"
+            )
         try:
             time = datetime.fromisoformat(need("ce_time"))
         except ValueError:
@@ -147,7 +149,9 @@ class Codec:
             )
         return value
 
-    def decode_value(self, value: bytes | None, reader_name: str | None = None) -> tuple[SchemaEntry, dict[str, Any]]:
+    def decode_value(
+        self, value: bytes | None, reader_name: str | None = None
+    ) -> tuple[SchemaEntry, dict[str, Any]]:
         if value is None:
             raise CodecError("record has no value (tombstone)", field="value")
         if len(value) > self.max_value_bytes:
@@ -168,7 +172,7 @@ class Codec:
                 return_record_name=True,
                 return_record_name_override=True,
             )
-        except Exception as exc:  # noqa: BLE001 - fastavro raises many types on bad bytes
+        except Exception as exc:
             raise CodecError(
                 f"cannot be read as {writer.name}: {type(exc).__name__}: {exc}", field="value"
             ) from exc

@@ -29,7 +29,9 @@ def dead_letter(
     service: str,
 ) -> Record:
     field = error.field if isinstance(error, HomewardError) else None
-    reason = error.reason if isinstance(error, HomewardError) else f"{type(error).__name__}: {error}"
+    reason = (
+        error.reason if isinstance(error, HomewardError) else f"{type(error).__name__}: {error}"
+    )
     kept = [(k, v or b"") for k, v in (headers or []) if not k.startswith("dlq_")]
     kept += [
         (REASON, reason.encode("utf-8", "replace")[:1000]),

@@ -47,7 +47,9 @@ def send(producer_: KafkaProducer, topic: str, record: Record) -> Any:
     return producer_.send(topic, key=record.key, value=record.value, headers=record.headers)
 
 
-def send_all(producer_: KafkaProducer, sends: Iterable[tuple[str, Record]], timeout: float = 30) -> None:
+def send_all(
+    producer_: KafkaProducer, sends: Iterable[tuple[str, Record]], timeout: float = 30
+) -> None:
     """Send records and wait until every one is acknowledged; raise on the first failure."""
     futures = [send(producer_, topic, record) for topic, record in sends]
     producer_.flush(timeout)

@@ -19,7 +19,9 @@ class KafkaSettings(BaseSettings):
 
     bootstrap_servers: str = Field(
         default="127.0.0.1:9092",
-        validation_alias=AliasChoices("HOMEWARD_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        validation_alias=AliasChoices(
+            "HOMEWARD_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"
+        ),
         description="Comma-separated host:port list; KAFKA_BOOTSTRAP_SERVERS is read too.",
     )
     security_protocol: str = Field(

@@ -59,4 +59,3 @@ def aware(value: datetime) -> datetime:
         raise ValueError("must carry a time zone (e.g. 2026-01-01T08:00:00+08:00)")
     # The wire carries milliseconds; holding the same keeps round trips exact.
     return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
-

@@ -17,8 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     topology = Topology.load()
     if args.command == "show":
         for t in topology.all():
-            print(f"{t.name:45} p={t.partitions} rf={t.replication} {t.classification.value:12} "
-                  f"key={t.key}")
+            print(
+                f"{t.name:45} p={t.partitions} rf={t.replication} {t.classification.value:12} "
+                f"key={t.key}"
+            )
         return 0
     try:
         report = apply(topology)

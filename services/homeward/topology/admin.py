@@ -71,7 +71,7 @@ def apply(topology: Topology, settings: KafkaSettings | None = None) -> ApplyRep
                 report.created.append(t.name)
             except TopicAlreadyExistsError:
                 report.existing.append(t.name)
-            except Exception as exc:  # noqa: BLE001 - gather every failure into one error
+            except Exception as exc:
                 errors.append(f"{t.name}: {type(exc).__name__}: {exc}")
         if errors:
             raise HomewardError("could not create: " + "; ".join(errors), field="topology")
@@ -84,7 +84,9 @@ def apply(topology: Topology, settings: KafkaSettings | None = None) -> ApplyRep
             if d is not None:
                 parts = d.get("partitions", [])
                 if len(parts) != t.partitions:
-                    report.drift.append(f"{t.name}: partitions {len(parts)}, declared {t.partitions}")
+                    report.drift.append(
+                        f"{t.name}: partitions {len(parts)}, declared {t.partitions}"
+                    )
                 if parts and len(parts[0].get("replicas", [])) != t.replication:
                     report.drift.append(
                         f"{t.name}: replication {len(parts[0]['replicas'])}, "

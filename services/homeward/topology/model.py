@@ -120,8 +120,9 @@ class Topology:
         return list(self._topics.values())
 
     def with_partitions(self, partitions: int) -> Topology:
-        return Topology({k: replace(t, partitions=partitions) for k, t in self._topics.items()},
-                        self.prefix)
+        return Topology(
+            {k: replace(t, partitions=partitions) for k, t in self._topics.items()}, self.prefix
+        )
 
 
 @lru_cache(maxsize=8)
