@@ -71,27 +71,18 @@ COLUMNS = (
 )
 
 
-class Directory(Sequence[Agency]):
+class Directory(list[Agency]):
     """The loaded directory: agencies in file order, and by id."""
 
     def __init__(self, agencies: list[Agency]) -> None:
-        self._agencies = agencies
+        super().__init__(agencies)
         self._by_id = {a.id: a for a in agencies}
-
-    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
-        return self._agencies[index]
-
-    def __len__(self) -> int:
-        return len(self._agencies)
-
-    def __iter__(self) -> Iterator[Agency]:
-        return iter(self._agencies)
 
     def get(self, agency_id: str) -> Agency | None:
         return self._by_id.get(agency_id)
 
     def of_type(self, agency_type: AgencyType) -> list[Agency]:
-        return [a for a in self._agencies if a.type == agency_type]
+        return [a for a in self if a.type == agency_type]
 
 
 def parse_directory(lines: Sequence[str] | Iterator[str]) -> Directory:
@@ -133,3 +124,15 @@ def parse_directory(lines: Sequence[str] | Iterator[str]) -> Directory:
 def load_directory(path: Path | str) -> Directory:
     with open(path, encoding="utf-8", newline="") as fh:
         return parse_directory(fh)
+
+
+def dump_directory(agencies: Sequence[Agency], path: Path | str) -> None:
+    """Write agencies as a directory CSV that load_directory reads back unchanged."""
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(COLUMNS)
+        for a in agencies:
+            writer.writerow([
+                a.id, a.type.value, a.name_zh, a.name_en, repr(a.latitude), repr(a.longitude),
+                a.admin_code, a.delivery_mode.value,
+            ])

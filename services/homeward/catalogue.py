@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastavro.schema import (
     expand_schema,
@@ -82,7 +82,7 @@ def _build(raw: dict[str, Any], version: str) -> dict[str, SchemaEntry]:
     entries: dict[str, SchemaEntry] = {}
     for name in raw:
         parsed = parse_schema(raw[name], named_schemas=dict(named))
-        expanded = expand_schema(parsed)
+        expanded = cast(dict[str, Any], expand_schema(parsed))
         canonical = to_parsing_canonical_form(expanded)
         fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
         entries[name] = SchemaEntry(name, version, expanded, parse_schema(expanded), canonical, fp)

@@ -1,0 +1,48 @@
+# Common tasks. `make demo` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP_CACHE_DIR ?= $(HOME)/.cache/pip
+export PIP_CACHE_DIR
+
+.PHONY: setup kafka demo test unit integration lint typecheck topology format clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+kafka: setup            ## fetch the pinned Apache Kafka jars with Maven (cached outside the repo)
+	$(PY) -m homeward.broker fetch
+
+demo: kafka             ## the main job: a synthetic case end to end on a local broker
+	$(PY) -m homeward_demo
+
+test: kafka lint typecheck   ## everything CI runs
+	$(PY) -m pytest -q
+
+unit: setup
+	$(PY) -m pytest -q tests/unit tests/conformance
+
+integration: kafka
+	$(PY) -m pytest -q tests/integration
+
+lint: setup
+	$(PY) -m ruff check services tests
+	$(PY) -m ruff format --check services tests
+
+typecheck: setup        ## mypy --strict on the shared library
+	$(PY) -m mypy
+
+topology: setup         ## apply topology/topics.yaml to $$KAFKA_BOOTSTRAP_SERVERS
+	$(PY) -m homeward.topology apply
+
+format: setup
+	$(PY) -m ruff format services tests
+	$(PY) -m ruff check --fix services tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
