@@ -132,7 +132,15 @@ def dump_directory(agencies: Sequence[Agency], path: Path | str) -> None:
         writer = csv.writer(fh)
         writer.writerow(COLUMNS)
         for a in agencies:
-            writer.writerow([
-                a.id, a.type.value, a.name_zh, a.name_en, repr(a.latitude), repr(a.longitude),
-                a.admin_code, a.delivery_mode.value,
-            ])
+            writer.writerow(
+                [
+                    a.id,
+                    a.type.value,
+                    a.name_zh,
+                    a.name_en,
+                    repr(a.latitude),
+                    repr(a.longitude),
+                    a.admin_code,
+                    a.delivery_mode.value,
+                ]
+            )

@@ -21,7 +21,7 @@ from fastavro import schemaless_reader, schemaless_writer
 from homeward.catalogue import Catalogue, SchemaEntry, default_catalogue
 from homeward.errors import CodecError
 from homeward.events import EVENT_TYPES, Classification, Event
-from homeward.events.base import utcnow
+from homeward.events.base import aware, utcnow
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = len(MAGIC) + 8
@@ -202,7 +202,7 @@ class Codec:
             id=event_id or str(uuid.uuid4()),
             source=source,
             type=event.ce_type(),
-            time=time or utcnow(),
+            time=aware(time or utcnow()),  # the ce_time header carries milliseconds
             subject=event.case_id,
             correlation_id=correlation_id or event.case_id,
             causation_id=causation_id,

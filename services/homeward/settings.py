@@ -15,7 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class KafkaSettings(BaseSettings):
     """How to reach Kafka. Secrets are SecretStr so they never print."""
 
-    model_config = SettingsConfigDict(env_prefix="HOMEWARD_KAFKA_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="HOMEWARD_KAFKA_", extra="ignore", populate_by_name=True
+    )
 
     bootstrap_servers: str = Field(
         default="127.0.0.1:9092",

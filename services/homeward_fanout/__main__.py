@@ -9,7 +9,9 @@ from homeward_fanout.agents import app
 
 def main() -> None:
     if len(sys.argv) == 1:
-        sys.argv += ["worker", "-l", "info"]
+        # The worker command turns Faust's web server back on unless told not to;
+        # metrics have their own port (HOMEWARD_FANOUT_METRICS_PORT).
+        sys.argv += ["worker", "-l", "info", "--without-web"]
     app.main()
 
 

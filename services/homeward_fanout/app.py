@@ -52,10 +52,12 @@ source = app.topic(
 )
 ticks = app.topic(topology.get("fanout_ticks").name, key_type=bytes, value_type=bytes)
 
+# Keys are case ids and values JSON documents, both as bytes with the app's
+# raw serializer: the processor owns the (de)serialization of its state.
 cases = app.Table(
     "cases",
     default=None,
-    key_serializer="json",
-    value_serializer="json",
+    key_type=bytes,
+    value_type=bytes,
     partitions=_alerts.partitions,
 )

@@ -6,6 +6,7 @@ Faust agent that raises would skip the record silently (GUIDE)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -52,7 +53,7 @@ class FanoutProcessor:
         topology: Topology,
         agencies: Sequence[Agency],
         policy: Policy,
-        table: MutableMapping[str, Any],
+        table: MutableMapping[bytes, bytes],
         send: Send,
         source: str,
         codec: Codec | None = None,
@@ -69,10 +70,13 @@ class FanoutProcessor:
         self.clock = clock
         self.ticks_topic = topology.get("fanout_ticks").name
         self.alerts_topic = topology.get("alert_events").name
+        # Next wake-up per case, so the timer need not parse every state each
+        # round; filled lazily for states recovered from the changelog.
+        self._wake: dict[bytes, int | None] = {}
 
     def _state(self, case_id: str) -> CaseState | None:
-        data = self.table.get(case_id)
-        return CaseState.from_json(data) if data else None
+        data = self.table.get(case_id.encode())
+        return CaseState.from_json(json.loads(data)) if data else None
 
     async def process(
         self,
@@ -112,7 +116,9 @@ class FanoutProcessor:
             EVENTS_CONSUMED.labels(SERVICE, topic, kind).inc()
             await self._emit(case_id, outcome.out)
             if outcome.state is not None:
-                self.table[case_id] = outcome.state.to_json()
+                key = case_id.encode()
+                self.table[key] = json.dumps(outcome.state.to_json()).encode()
+                self._wake[key] = outcome.state.next_wakeup_ms(self.policy)
             if outcome.note:
                 log.info("case %s: %s", case_id, outcome.note)
         except (HomewardError, pydantic.ValidationError, UnicodeDecodeError) as exc:
@@ -186,10 +192,12 @@ class FanoutProcessor:
         """Cases (among those this worker holds) whose next wake-up has come."""
         now_ms = int(self.clock() * 1000)
         due = []
-        for case_id, data in list(self.table.items()):
-            if not data or data.get("status") != "active":
-                continue
-            wake = CaseState.from_json(data).next_wakeup_ms(self.policy)
+        for key in list(self.table.keys()):
+            if key not in self._wake:
+                data = self.table.get(key)
+                state = CaseState.from_json(json.loads(data)) if data else None
+                self._wake[key] = state.next_wakeup_ms(self.policy) if state else None
+            wake = self._wake[key]
             if wake is not None and wake <= now_ms:
-                due.append(case_id)
+                due.append(key.decode())
         return due

@@ -4,77 +4,20 @@ topics until a condition holds (bounded by a deadline, never a sleep)."""
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
 from homeward.codec import Codec, Decoded
 from homeward.settings import KafkaSettings
+from homeward_demo.processes import ServiceProcess
 
 
-@dataclass
-class Service:
-    """A service subprocess whose output is kept and scanned for a ready line."""
-
-    args: list[str]
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-    lines: list[str] = field(default_factory=list)
-    _ready: threading.Event = field(default_factory=threading.Event)
-
-    def start(self, ready_marker: str, timeout: float = 90) -> Service:
-        self.lines.clear()
-        self._ready.clear()
-        self.proc = subprocess.Popen(
-            [sys.executable, *self.args],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._pump, args=(ready_marker,), daemon=True).start()
-        if not self._ready.wait(timeout):
-            self.stop()
-            raise AssertionError(
-                f"{self.args} not ready in {timeout}s; log: {self.log_path}\n"
-                + "".join(self.lines[-40:])
-            )
-        return self
-
-    def _pump(self, marker: str) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        with open(self.log_path, "a", encoding="utf-8") as log:
-            for raw in self.proc.stdout:
-                line = raw.decode("utf-8", "replace")
-                self.lines.append(line)
-                log.write(line)
-                log.flush()
-                if marker in line:
-                    self._ready.set()
-
-    def kill(self) -> None:
-        """SIGKILL: the worker gets no chance to commit or flush anything."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+def service(args: list[str], env: dict[str, str], log_path: Path) -> ServiceProcess:
+    return ServiceProcess(name=args[-1], args=args, env=env, log_path=log_path)
 
 
 class TopicReader:

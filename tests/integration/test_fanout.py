@@ -24,9 +24,10 @@ from homeward.events import (
 )
 from homeward.events.base import utcnow
 from homeward.kafka import producer, send_all
-from homeward_fanout.rules import RadiusSchedule
+from homeward_demo.processes import ServiceProcess
+from homeward_fanout.rules import RadiusSchedule, haversine_km
 from tests.fixtures.bus import Bus
-from tests.integration.support import Service, TopicReader
+from tests.integration.support import TopicReader, service
 from tests.unit.fanout.geo import CENTRE, agency_at
 
 pytestmark = pytest.mark.integration
@@ -59,7 +60,7 @@ def make_alert(case_id: str, hours_before: float) -> AlertIssued:
     )
 
 
-def fanout(bus: Bus, tmp_path: Path, agencies: list[Agency], **env: str) -> Service:
+def fanout(bus: Bus, tmp_path: Path, agencies: list[Agency], **env: str) -> ServiceProcess:
     directory = tmp_path / "agencies.csv"
     dump_directory(agencies, directory)
     settings = {
@@ -68,7 +69,7 @@ def fanout(bus: Bus, tmp_path: Path, agencies: list[Agency], **env: str) -> Serv
         "HOMEWARD_FANOUT_ACK_TIMEOUT_SECONDS": "3600",
         **env,
     }
-    return Service(["-m", "homeward_fanout"], bus.env(**settings), tmp_path / "fanout.log")
+    return service(["-m", "homeward_fanout"], bus.env(**settings), tmp_path / "fanout.log")
 
 
 def publish(bus: Bus, *events) -> list[str]:
@@ -109,7 +110,9 @@ def test_rings_widen_to_exactly_the_agencies_in_range_then_updates_and_cancel(
     reader = TopicReader(bus.settings, [*inboxes(bus), bus.topic("alert_events")])
     try:
         (alert_id,) = publish(bus, make_alert("CASE-FO-1", 0.5))
-        in_range = {a.id for a in agencies if (int(a.id[4:]) == 999) or int(a.id[4:]) // 3 % 2 == 0}
+        # Everyone but the three agencies 1 km beyond the last ring (501 km).
+        in_range = {a.id for a in agencies if haversine_km(*CENTRE, a.latitude, a.longitude) <= 500}
+        assert len(in_range) == len(agencies) - 3
         reader.until(
             lambda r: {d.agency_id for d in deliveries(r, alert_id)} >= in_range, 60, "every ring"
         )

@@ -1,0 +1,1 @@
+"""The demo: starts the broker and every service, plays a synthetic case."""
