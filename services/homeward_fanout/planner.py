@@ -332,7 +332,9 @@ def handle_tick(
             attempts=p.attempts,
             first_sent_at=from_ms(p.first_sent_ms),
         )
-        for office in coordination_offices:
+        # The offices that have the alert are the ones in charge of this area.
+        involved = [o for o in coordination_offices if o.id in state.recipients]
+        for office in involved or coordination_offices:
             eid = str(uuid.uuid5(NAMESPACE, f"{did}/escalated/{office.id}"))
             out.append(Outbound(escalation, office.id, AgencyType.COORDINATION_OFFICE, eid, did))
     return Outcome(state, out)

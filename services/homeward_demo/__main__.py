@@ -1,0 +1,163 @@
+"""`python -m homeward_demo`: the main job.
+
+Starts a local Kafka broker (or uses $KAFKA_BOOTSTRAP_SERVERS), applies the
+topology, starts intake and the fan-out as their own processes, simulates the
+agencies of the synthetic directory with the subscriber SDK, plays one case,
+prints a summary, and stops everything, on Ctrl-C too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+from homeward import paths
+from homeward.agencies import AgencyType, load_directory
+from homeward.broker import KafkaCluster
+from homeward.settings import KafkaSettings
+from homeward.topology import Topology
+from homeward.topology.admin import apply
+from homeward_agency.fleet import Fleet
+from homeward_demo import summary
+from homeward_demo.monitor import Monitor
+from homeward_demo.processes import ServiceProcess
+from homeward_demo.scenario import CENTRE, Scenario
+from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
+from homeward_intake.client import IntakeClient
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="homeward-demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--directory", type=Path, default=paths.demo_directory_file())
+    p.add_argument(
+        "--clock-speed",
+        type=float,
+        default=1200.0,
+        help="1 real second counts as this many seconds since last seen (1200: 1 h in 3 s)",
+    )
+    p.add_argument("--ack-timeout", type=float, default=3.0, help="seconds before a resend")
+    p.add_argument(
+        "--run-dir", type=Path, default=None, help="logs and summary (default .run/demo-<time>)"
+    )
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    logging.basicConfig(level=logging.WARNING)
+    # kafka-python warns while topics' metadata is still arriving; not news here.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    run_dir = (
+        args.run_dir or paths.REPO_ROOT / ".run" / time.strftime("demo-%Y%m%d-%H%M%S")
+    ).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    say = lambda text: print(f"[demo] {text}", flush=True)  # noqa: E731
+    agencies = list(load_directory(args.directory))
+    schedule = RadiusSchedule()
+    with ExitStack() as stack:
+        try:
+            external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+            if external:
+                bootstrap = external
+                prefix = (
+                    os.environ.get("HOMEWARD_TOPIC_PREFIX")
+                    or f"homeward-demo-{uuid.uuid4().hex[:6]}."
+                )
+                say(f"using the Kafka at {bootstrap}, topics under {prefix!r}")
+            else:
+                say("starting a local Apache Kafka broker (KRaft) from its jars ...")
+                cluster = KafkaCluster(run_dir=run_dir / "kafka").start()
+                stack.callback(cluster.stop)
+                bootstrap, prefix = cluster.bootstrap_servers, ""
+                say(f"Kafka {cluster.version} at {bootstrap} (logs in {cluster.run_dir})")
+            settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
+            topology = Topology.load(prefix=prefix)
+            report = apply(topology, settings)
+            say(
+                f"topology applied: {len(report.created)} topics created, {len(report.existing)} present"
+                + (f", DRIFT: {report.drift}" if report.drift else "")
+            )
+
+            env = dict(
+                os.environ,
+                KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+                HOMEWARD_TOPIC_PREFIX=prefix,
+                PYTHONUNBUFFERED="1",
+                HOMEWARD_INTAKE_PORT="0",
+                HOMEWARD_FANOUT_DIRECTORY=str(args.directory),
+                HOMEWARD_FANOUT_CLOCK_SPEED=str(args.clock_speed),
+                HOMEWARD_FANOUT_ACK_TIMEOUT_SECONDS=str(args.ack_timeout),
+                HOMEWARD_FANOUT_MAX_RESENDS="1",
+                HOMEWARD_FANOUT_TICK_INTERVAL_SECONDS="0.25",
+            )
+            intake = ServiceProcess(
+                "intake", ["-m", "homeward_intake"], env, run_dir / "intake.log"
+            )
+            stack.callback(intake.stop)
+            intake.start("INTAKE_READY")
+            url = intake.ready_line().split()[-1]
+            say(f"intake serving {url} (OpenAPI at {url}/docs)")
+            fanout = ServiceProcess(
+                "fanout", ["-m", "homeward_fanout"], env, run_dir / "fanout.log"
+            )
+            stack.callback(fanout.stop)
+            fanout.start("FANOUT_READY")
+            say(f"fan-out worker started with {len(agencies)} agencies")
+
+            # Two agencies near the centre never answer, to show resend and escalation.
+            near = agencies_in_ring(agencies, CENTRE.latitude, CENTRE.longitude, -1, 100)
+            silent = {
+                r.agency.id
+                for r in near
+                if r.agency.type in (AgencyType.CULTURE_TOURISM, AgencyType.EDUCATION)
+            }
+            silent = set(sorted(silent)[:2])
+            rng = random.Random(7)
+            delays = {a.id: rng.uniform(0.05, 1.5) for a in agencies}
+            fleet = Fleet(
+                settings,
+                topology=topology,
+                silent=silent,
+                ack_delay=delays,
+                group_id=f"{prefix}homeward-demo-agencies",
+            ).start()
+            stack.callback(fleet.stop)
+            monitor = Monitor(settings, topology).start()
+            stack.callback(monitor.stop)
+            say(
+                f"{len(agencies)} simulated agencies subscribed; silent (never acknowledge): "
+                f"{', '.join(sorted(silent))}"
+            )
+
+            client = stack.enter_context(IntakeClient(url))
+            marks = Scenario(client, monitor, agencies, schedule).play(silent)
+            # Let the last acknowledgements land before counting them.
+            deadline = time.monotonic() + 10
+            while fleet.pending_acks() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(0.5)
+            stats = fleet.stop()
+            initial = schedule.radius_km(40 / 60)
+            figures = summary.build(monitor.snapshot(), marks, stats, initial)
+            print(summary.render(figures), flush=True)
+            (run_dir / "summary.json").write_text(json.dumps(figures, indent=2))
+            say(f"logs and summary.json in {run_dir}")
+            return 0
+        except KeyboardInterrupt:
+            say("interrupted: stopping every service")
+            return 130
+        except Exception as exc:
+            say(f"failed: {type(exc).__name__}: {exc}")
+            return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Watches the bus the way an operator would: every inbox, the alert stream
+and the acknowledgements, read from the start of the demo's topics. Gives the
+live progress lines and the figures of the summary."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from kafka import KafkaConsumer, TopicPartition
+
+from homeward.agencies import AgencyType
+from homeward.codec import Codec
+from homeward.events import (
+    AgencyAcknowledgement,
+    AlertDelivery,
+    DeliveryEscalated,
+    RadiusExpanded,
+)
+from homeward.settings import KafkaSettings
+from homeward.topology import Topology
+
+
+@dataclass(frozen=True)
+class Seen:
+    agency_id: str
+    agency_type: str
+    kind: str  # the delivered event's short name
+    ring_km: int
+    attempt: int
+    source_event_id: str
+    latency_ms: float  # inbox record CreateTime - intake acceptance
+
+
+@dataclass
+class Observed:
+    deliveries: dict[str, Seen] = field(default_factory=dict)  # delivery id -> first copy
+    copies: int = 0
+    resends: int = 0
+    acked: set[str] = field(default_factory=set)
+    escalations: list[DeliveryEscalated] = field(default_factory=list)
+    expansions: list[tuple[float, int]] = field(default_factory=list)  # (time, radius)
+
+    def reached(self, source_event_id: str) -> set[str]:
+        return {
+            s.agency_id for s in self.deliveries.values() if s.source_event_id == source_event_id
+        }
+
+
+class Monitor:
+    def __init__(self, settings: KafkaSettings, topology: Topology) -> None:
+        self.codec = Codec()
+        self.topics = [topology.inbox(t).name for t in AgencyType]
+        self.topics += [topology.get("alert_events").name, topology.get("alert_acks").name]
+        self.consumer = KafkaConsumer(
+            group_id=None,
+            enable_auto_commit=False,
+            client_id="homeward-demo-monitor",
+            **settings.kafka_python(),
+        )
+        self.obs = Observed()
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-monitor", daemon=True)
+
+    def start(self) -> Monitor:
+        parts = []
+        for t in self.topics:
+            ps = self.consumer.partitions_for_topic(t)
+            deadline = time.monotonic() + 30
+            while not ps and time.monotonic() < deadline:
+                self.consumer.poll(timeout_ms=100)
+                ps = self.consumer.partitions_for_topic(t)
+            parts += [TopicPartition(t, p) for p in ps or ()]
+        self.consumer.assign(parts)
+        self.consumer.seek_to_beginning()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for msgs in self.consumer.poll(timeout_ms=200).values():
+                for m in msgs:
+                    try:
+                        d = self.codec.decode(m.value, list(m.headers or []))
+                    except Exception:
+                        continue
+                    self._take(d.event, m.timestamp)
+
+    def _take(self, event: object, timestamp_ms: int) -> None:
+        with self.lock:
+            o = self.obs
+            if isinstance(event, AlertDelivery):
+                o.copies += 1
+                if event.attempt > 1:
+                    o.resends += 1
+                if event.delivery_id not in o.deliveries:
+                    o.deliveries[event.delivery_id] = Seen(
+                        event.agency_id,
+                        event.agency_type,
+                        event.event.avro_name.rsplit(".", 1)[1],
+                        event.ring_km,
+                        event.attempt,
+                        event.source_event_id,
+                        timestamp_ms - event.accepted_at.timestamp() * 1000,
+                    )
+            elif isinstance(event, AgencyAcknowledgement):
+                o.acked.add(event.delivery_id)
+            elif isinstance(event, DeliveryEscalated):
+                o.escalations.append(event)
+            elif isinstance(event, RadiusExpanded):
+                o.expansions.append((time.monotonic(), event.radius_km))
+
+    def snapshot(self) -> Observed:
+        with self.lock:
+            o = self.obs
+            return Observed(
+                dict(o.deliveries),
+                o.copies,
+                o.resends,
+                set(o.acked),
+                list(o.escalations),
+                list(o.expansions),
+            )
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self.consumer.close()
+
+
+def by_ring(obs: Observed, alert_event_id: str) -> Counter[int]:
+    return Counter(
+        s.ring_km
+        for s in obs.deliveries.values()
+        if s.source_event_id == alert_event_id and s.attempt == 1
+    )

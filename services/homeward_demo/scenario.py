@@ -1,0 +1,186 @@
+"""The synthetic case the demo plays, step by step, through intake's client.
+
+Every name, id and place is plainly fake. Each step waits (with a deadline)
+for what the bus should do, printing live progress while it waits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from homeward.agencies import Agency
+from homeward.events import ChildDescription, Location, ResponsibleOfficer
+from homeward.events.base import utcnow
+from homeward_demo.monitor import Monitor, Observed
+from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
+from homeward_intake.client import IntakeClient
+
+CENTRE = Location(
+    latitude=30.0,
+    longitude=104.0,
+    description="Sampleville Central Park (fictional)",
+    admin_code="990101",
+)
+CASE_ID = "CASE-DEMO-0001"
+LAST_SEEN_MINUTES_AGO = 40
+
+
+@dataclass
+class Timeline:
+    started: float = field(default_factory=time.monotonic)
+    marks: dict[str, str] = field(default_factory=dict)  # step -> event id
+
+    def say(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {text}", flush=True)
+
+
+class Scenario:
+    def __init__(
+        self,
+        client: IntakeClient,
+        monitor: Monitor,
+        agencies: list[Agency],
+        schedule: RadiusSchedule,
+        step_timeout: float = 60,
+    ) -> None:
+        self.client = client
+        self.monitor = monitor
+        self.agencies = agencies
+        self.schedule = schedule
+        self.timeout = step_timeout
+        self.t = Timeline()
+
+    def expected(self, radius_km: int) -> set[str]:
+        ring = agencies_in_ring(self.agencies, CENTRE.latitude, CENTRE.longitude, -1, radius_km)
+        return {r.agency.id for r in ring}
+
+    def wait(
+        self, what: str, done: Callable[[Observed], bool], status: Callable[[Observed], str]
+    ) -> None:
+        deadline = time.monotonic() + self.timeout
+        last = ""
+        while True:
+            obs = self.monitor.snapshot()
+            line = status(obs)
+            if line != last:
+                self.t.say(line)
+                last = line
+            if done(obs):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"demo step timed out: {what} ({line})")
+            time.sleep(0.25)  # a progress display's refresh rate, not a synchronisation
+
+    def _ring_status(self, alert_id: str, radius: int) -> Callable[[Observed], str]:
+        want = self.expected(radius)
+
+        def status(o: Observed) -> str:
+            got = o.reached(alert_id) & want
+            acked = sum(
+                1
+                for did, s in o.deliveries.items()
+                if s.source_event_id == alert_id and did in o.acked
+            )
+            return (
+                f"ring {radius:>3} km: {len(got)}/{len(want)} agencies reached, "
+                f"{acked} acknowledged, {o.resends} resent, {len(o.escalations)} escalated"
+            )
+
+        return status
+
+    def reach(self, alert_id: str, radius: int) -> None:
+        want = self.expected(radius)
+        self.wait(
+            f"ring {radius} km",
+            lambda o: want <= o.reached(alert_id),
+            self._ring_status(alert_id, radius),
+        )
+
+    def all_told(self, event_id: str, what: str, recipients: set[str]) -> None:
+        self.wait(
+            what,
+            lambda o: recipients <= o.reached(event_id),
+            lambda o: (
+                f"{what}: {len(o.reached(event_id) & recipients)}/{len(recipients)} agencies told"
+            ),
+        )
+
+    def play(self, silent: set[str]) -> dict[str, str]:
+        t = self.t
+        last_seen_at = utcnow() - timedelta(minutes=LAST_SEEN_MINUTES_AGO)
+        a = self.client.issue_alert(
+            case_id=CASE_ID,
+            issuing_unit="Sampleville County Police Bureau (fictional)",
+            chief_officer=ResponsibleOfficer(
+                officer_id="OFFICER-0007",
+                name="Officer Example Li",
+                unit="Sampleville County Police Bureau (fictional)",
+            ),
+            child=ChildDescription(
+                name="Test Child A",
+                sex="female",
+                age_years=6,
+                height_cm=115,
+                clothing="red coat, blue trainers",
+                distinguishing_marks="small scar above left eyebrow (fictional)",
+            ),
+            last_seen=CENTRE,
+            last_seen_at=last_seen_at,
+            public_summary="MISSING (demo): girl, 6, 115 cm, red coat, last seen in Sampleville Central Park.",
+            details="Synthetic demo case. Last seen with an unknown adult near the east gate.",
+        )
+        t.marks["alert"] = a.event_id
+        t.say(
+            f"alert {CASE_ID} issued: last seen {LAST_SEEN_MINUTES_AGO} min ago; event {a.event_id[:8]}"
+        )
+        rings = [km for _, km in self.schedule.steps] + [self.schedule.beyond_km]
+        self.reach(a.event_id, rings[0])
+
+        s = self.client.report_sighting(
+            CASE_ID,
+            sighting_id="TIP-0001",
+            location=Location(
+                latitude=30.21, longitude=104.33, description="Testtown coach station (fictional)"
+            ),
+            seen_at=utcnow(),
+            reporter_kind="public",
+            description="A girl in a red coat boarding the coach to Demoville with an adult.",
+        )
+        t.marks["sighting"] = s.event_id
+        told = self.monitor.snapshot().reached(a.event_id)
+        self.all_told(s.event_id, "sighting", told)
+
+        self.reach(a.event_id, rings[1])
+        u = self.client.update_alert(
+            CASE_ID,
+            new_information="Photo added; the adult wore a grey cap.",
+            photo_ref="urn:demo:photo:0001",
+        )
+        t.marks["update"] = u.event_id
+        self.all_told(u.event_id, "update", self.monitor.snapshot().reached(a.event_id))
+        for km in rings[2:]:
+            self.reach(a.event_id, km)
+
+        reached_silent = silent & self.monitor.snapshot().reached(a.event_id)
+        if reached_silent:
+            self.wait(
+                "escalation",
+                lambda o: {e.agency_id for e in o.escalations} >= reached_silent,
+                lambda o: (
+                    f"waiting for the coordination office to hear of "
+                    f"{len(reached_silent)} unacknowledged agencies: "
+                    f"{len({e.agency_id for e in o.escalations})} escalated"
+                ),
+            )
+
+        c = self.client.cancel_alert(
+            CASE_ID, "FOUND", note="Test Child A found safe at Demoville station."
+        )
+        t.marks["cancellation"] = c.event_id
+        self.all_told(
+            c.event_id, "cancellation (found)", self.monitor.snapshot().reached(a.event_id)
+        )
+        return t.marks
