@@ -1,0 +1,163 @@
+"""What a subscriber hands its handler: one decoded inbox record with where it
+came from, and the pure steps around it (decode, check, acknowledge)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from homeward.codec import Codec, EventMeta, Record
+from homeward.errors import CodecError
+from homeward.events import (
+    AgencyAcknowledgement,
+    AlertCancelled,
+    AlertDelivery,
+    AlertIssued,
+    AlertUpdated,
+    DeliveryEscalated,
+    SightingReported,
+)
+
+Kind = Literal["alert", "update", "sighting", "cancellation", "escalation"]
+InboxEvent = AlertDelivery | DeliveryEscalated
+
+KINDS: dict[type, Kind] = {
+    AlertIssued: "alert",
+    AlertUpdated: "update",
+    SightingReported: "sighting",
+    AlertCancelled: "cancellation",
+}
+
+
+class RawRecord(Protocol):
+    """The parts of a kafka-python ConsumerRecord this package reads."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]] | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A decoded inbox record: an AlertDelivery or a DeliveryEscalated."""
+
+    event: InboxEvent
+    meta: EventMeta
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    """Kafka's record timestamp: CreateTime, set by the fan-out's producer."""
+    key: str
+    """The record key: the id of the agency whose inbox this is."""
+
+    @property
+    def kind(self) -> Kind:
+        if isinstance(self.event, DeliveryEscalated):
+            return "escalation"
+        return KINDS[type(self.event.event)]
+
+    @property
+    def delivery_id(self) -> str:
+        return self.event.delivery_id
+
+    @property
+    def case_id(self) -> str:
+        return self.event.case_id
+
+    @property
+    def needs_ack(self) -> bool:
+        """Escalations are a notice to the coordination office, not a delivery
+        the fan-out waits on."""
+        return isinstance(self.event, AlertDelivery)
+
+    @property
+    def dedup_key(self) -> str:
+        # An escalation names the delivery that went unacknowledged; keep its
+        # id apart from the coordination office's own deliveries.
+        prefix = "escalation:" if isinstance(self.event, DeliveryEscalated) else ""
+        return prefix + self.delivery_id
+
+    @property
+    def received_at(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
+
+    @property
+    def latency_ms(self) -> float | None:
+        """Intake acceptance to arrival in the inbox, in milliseconds."""
+        if not isinstance(self.event, AlertDelivery):
+            return None
+        return self.timestamp_ms - self.event.accepted_at.timestamp() * 1000
+
+
+def record_key(record: RawRecord) -> str | None:
+    """The record key as text, or None when absent or not UTF-8 (never ours)."""
+    if record.key is None:
+        return None
+    try:
+        return record.key.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def decode_delivery(codec: Codec, record: RawRecord, recipient: str | None = None) -> Delivery:
+    """Decode one inbox record; CodecError names the field when it is not a
+    delivery this inbox can carry, or (given `recipient`) not addressed to it."""
+    decoded = codec.decode(record.value, record.headers)
+    event = decoded.event
+    if not isinstance(event, AlertDelivery | DeliveryEscalated):
+        raise CodecError(
+            f"{decoded.meta.type} does not belong in an inbox "
+            "(AlertDelivery or DeliveryEscalated expected)",
+            field="headers.ce_type",
+        )
+    key = record_key(record) or ""
+    if recipient is not None and isinstance(event, AlertDelivery) and event.agency_id != recipient:
+        # Keyed to us but addressed to someone else: a fan-out bug, and the
+        # content may not be ours to see. Refuse it rather than guess.
+        raise CodecError(
+            f"addressed to {event.agency_id!r} but keyed to {recipient!r}",
+            field="value.agency_id",
+        )
+    return Delivery(
+        event=event,
+        meta=decoded.meta,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp_ms=record.timestamp,
+        key=key,
+    )
+
+
+def source_for(agency_id: str) -> str:
+    """The CloudEvents source of what an agency's subscriber writes."""
+    return f"urn:homeward:agency:{agency_id}"
+
+
+def acknowledgement(
+    codec: Codec, delivery: Delivery, agency_id: str, note: str = ""
+) -> tuple[Record, AgencyAcknowledgement]:
+    """The acknowledgement record for a delivery: keyed by case id, caused by
+    the delivery record, correlated by case."""
+    if not isinstance(delivery.event, AlertDelivery):
+        raise ValueError(f"a {delivery.kind} is not acknowledged")
+    ack = AgencyAcknowledgement(
+        case_id=delivery.case_id, delivery_id=delivery.delivery_id, agency_id=agency_id, note=note
+    )
+    record, _meta = codec.encode(
+        ack,
+        key=delivery.case_id,
+        source=source_for(agency_id),
+        correlation_id=delivery.case_id,
+        causation_id=delivery.meta.id,
+        event_id=str(uuid.uuid4()),
+    )
+    return record, ack

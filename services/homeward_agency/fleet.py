@@ -1,0 +1,282 @@
+"""Many simulated agencies in one process, for demos and tests.
+
+One consumer group reads every inbox topic (or those of the given types),
+decodes and de-duplicates per (agency id, delivery id), and acknowledges for
+each agency after that agency's delay, except the agencies told to stay
+silent, which never acknowledge (so the fan-out's resends and escalations can
+be watched). It keeps the figures a demo summary shows.
+
+Offsets are committed after each polled batch even when some acknowledgements
+are still waiting out their delay: if the process dies then, those agencies
+simply look silent, and the fan-out resends to them, which is the behaviour
+under test anyway.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka.errors import CommitFailedError
+
+from homeward import kafka
+from homeward.agencies import AgencyType
+from homeward.codec import Codec
+from homeward.deadletter import dead_letter
+from homeward.settings import KafkaSettings
+from homeward.topology import Topology
+from homeward_agency.dedup import Seen, SeenSet
+from homeward_agency.delivery import (
+    Delivery,
+    RawRecord,
+    acknowledgement,
+    decode_delivery,
+    record_key,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE = "homeward-agency-fleet"
+# Every agency of a demo shares one set, so it is larger than one subscriber's.
+FLEET_SEEN_CAPACITY = 1_000_000
+
+
+@dataclass(frozen=True)
+class FleetStats:
+    """A snapshot of what the fleet has seen and done."""
+
+    deliveries: Mapping[str, int]
+    """First copies received, per agency id."""
+    acks: Mapping[str, int]
+    """Acknowledgements sent, per agency id (re-acks of duplicates included)."""
+    duplicates_dropped: int
+    acks_sent: int
+    escalations: int
+    dead_letters: int
+    latencies_ms: tuple[float, ...] = field(repr=False)
+    """Per first copy: Kafka CreateTime of the inbox record minus accepted_at."""
+
+    @property
+    def total_deliveries(self) -> int:
+        return sum(self.deliveries.values())
+
+    def latency_quantile(self, q: float) -> float | None:
+        """The q-quantile (0..1) of the latencies, nearest rank; None if none."""
+        if not self.latencies_ms:
+            return None
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+    def summary(self) -> dict[str, Any]:
+        lat = self.latencies_ms
+        return {
+            "agencies": len(self.deliveries),
+            "deliveries": self.total_deliveries,
+            "duplicates_dropped": self.duplicates_dropped,
+            "acks_sent": self.acks_sent,
+            "escalations": self.escalations,
+            "dead_letters": self.dead_letters,
+            "latency_ms_p50": statistics.median(lat) if lat else None,
+            "latency_ms_p95": self.latency_quantile(0.95),
+            "latency_ms_max": max(lat) if lat else None,
+        }
+
+
+AckDelay = float | Mapping[str, float] | Callable[[str], float]
+
+
+class Fleet:
+    def __init__(
+        self,
+        settings: KafkaSettings | None = None,
+        *,
+        agency_types: Iterable[AgencyType | str] | None = None,
+        group_id: str = "homeward-agency-fleet",
+        silent: Iterable[str] = (),
+        ack_delay: AckDelay = 0.0,
+        topology: Topology | None = None,
+        codec: Codec | None = None,
+        seen_capacity: int = FLEET_SEEN_CAPACITY,
+    ) -> None:
+        self.settings = settings or KafkaSettings()
+        self.topology = topology or Topology.load(prefix=self.settings.topic_prefix)
+        types = [AgencyType(t) for t in (agency_types or AgencyType)]
+        self.topics = [self.topology.inbox(t).name for t in types]
+        self.acks_topic = self.topology.get("alert_acks").name
+        self.dead_letter_topic = self.topology.get("dead_letters").name
+        self.silent = frozenset(silent)
+        self._delay = ack_delay
+        self.codec = codec or Codec()
+        self.seen = SeenSet(seen_capacity)
+        self._lock = threading.Lock()
+        self._deliveries: Counter[str] = Counter()
+        self._acks: Counter[str] = Counter()
+        self._latencies: list[float] = []
+        self._counts = {"duplicates": 0, "escalations": 0, "dead_letters": 0}
+        self._due: list[tuple[float, int, str, Delivery]] = []  # (due, seq, agency, delivery)
+        self._seq = 0
+        self._pending: list[Any] = []
+        self._consumer = kafka.consumer(self.settings, *self.topics, group_id=group_id)
+        self._producer = kafka.producer(self.settings)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._closed = False
+
+    def delay_for(self, agency_id: str) -> float:
+        if callable(self._delay):
+            return float(self._delay(agency_id))
+        if isinstance(self._delay, Mapping):
+            return float(self._delay.get(agency_id, 0.0))
+        return float(self._delay)
+
+    # -- one round ------------------------------------------------------------
+    def step(self, timeout: float = 0.5) -> int:
+        """Poll once, handle what came, send the acknowledgements now due,
+        commit. Returns the number of records read."""
+        if self._due:
+            timeout = max(0.0, min(timeout, self._due[0][0] - time.monotonic()))
+        batches = self._consumer.poll(timeout_ms=int(timeout * 1000))
+        count = 0
+        for records in batches.values():
+            for record in records:
+                self._take(record)
+                count += 1
+        self._send_due(time.monotonic())
+        self._confirm_sends()
+        if count:
+            try:
+                self._consumer.commit()
+            except CommitFailedError as exc:
+                # A rebalance took the partitions; the new owner re-reads them.
+                log.warning("commit failed after a rebalance: %s", exc)
+        return count
+
+    def _take(self, record: RawRecord) -> None:
+        agency = record_key(record) or ""
+        try:
+            delivery = decode_delivery(self.codec, record, recipient=agency)
+        except Exception as exc:  # a bad record is dead-lettered, never fatal
+            log.warning(
+                "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc
+            )
+            letter = dead_letter(
+                key=record.key,
+                value=record.value,
+                headers=record.headers,
+                error=exc,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                service=SERVICE,
+            )
+            self._pending.append(kafka.send(self._producer, self.dead_letter_topic, letter))
+            with self._lock:
+                self._counts["dead_letters"] += 1
+            return
+        state = self.seen.check((agency, delivery.dedup_key))
+        with self._lock:
+            if state is not Seen.NEW:
+                self._counts["duplicates"] += 1
+            elif not delivery.needs_ack:
+                self._counts["escalations"] += 1
+            else:
+                self._deliveries[agency] += 1
+                latency = delivery.latency_ms
+                if latency is not None:
+                    self._latencies.append(latency)
+        if not delivery.needs_ack or agency in self.silent or state is Seen.PENDING:
+            return  # PENDING: its acknowledgement is already waiting for its time
+        if state is Seen.ACKED:
+            self._ack(agency, delivery)  # the first one may have been lost
+            return
+        self._seq += 1
+        due = time.monotonic() + self.delay_for(agency)
+        heapq.heappush(self._due, (due, self._seq, agency, delivery))
+
+    def _send_due(self, now: float) -> None:
+        while self._due and self._due[0][0] <= now:
+            _due, _seq, agency, delivery = heapq.heappop(self._due)
+            self._ack(agency, delivery)
+
+    def _ack(self, agency: str, delivery: Delivery) -> None:
+        record, _ack = acknowledgement(self.codec, delivery, agency)
+        self._pending.append(kafka.send(self._producer, self.acks_topic, record))
+        self.seen.mark_acked((agency, delivery.dedup_key))
+        with self._lock:
+            self._acks[agency] += 1
+
+    def _confirm_sends(self, timeout: float = 30.0) -> None:
+        if not self._pending:
+            return
+        self._producer.flush(timeout)
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.get(timeout=timeout)
+
+    # -- running --------------------------------------------------------------
+    def run(self, stop_event: threading.Event, poll_timeout: float = 0.5) -> None:
+        while not stop_event.is_set():
+            self.step(poll_timeout)
+
+    def start(self) -> Fleet:
+        """Run in a background thread until stop(); the consumer lives there."""
+        if self._thread is not None:
+            raise RuntimeError("fleet already started")
+
+        def target() -> None:
+            try:
+                self.run(self._stop)
+            except BaseException as exc:  # handed to stop() to raise
+                self._error = exc
+                log.exception("fleet stopped on an error")
+            finally:
+                self.close()
+
+        self._thread = threading.Thread(target=target, name="homeward-fleet", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> FleetStats:
+        """Stop the background thread, close, and return the final figures."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        else:
+            self.close()
+        if self._error is not None:
+            raise RuntimeError("the fleet stopped on an error") from self._error
+        return self.stats()
+
+    def pending_acks(self) -> int:
+        return len(self._due)
+
+    def close(self) -> None:
+        """Flush and close the clients (stop() does this for a started fleet)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._producer.flush(10)
+        finally:
+            self._producer.close(timeout=10)
+            self._consumer.close(autocommit=False)
+
+    def stats(self) -> FleetStats:
+        with self._lock:
+            return FleetStats(
+                deliveries=dict(self._deliveries),
+                acks=dict(self._acks),
+                duplicates_dropped=self._counts["duplicates"],
+                acks_sent=sum(self._acks.values()),
+                escalations=self._counts["escalations"],
+                dead_letters=self._counts["dead_letters"],
+                latencies_ms=tuple(self._latencies),
+            )

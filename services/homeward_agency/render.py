@@ -1,0 +1,118 @@
+"""How a delivery is shown: one readable line for a terminal, or a JSON
+object (for --json lines and for forwarding to an agency's endpoint).
+
+Texts come from other agencies' systems, so the line form strips control
+characters: a name cannot break the one-line layout or steer the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from homeward.events import (
+    AlertCancelled,
+    AlertDelivery,
+    AlertIssued,
+    AlertUpdated,
+    DeliveryEscalated,
+    SightingReported,
+)
+from homeward_agency.delivery import Delivery
+
+SUMMARY_CHARS = 160
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def clean(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """One line of at most `limit` characters, control characters as spaces."""
+    flat = " ".join(_CONTROL.sub(" ", text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _km(value: float) -> str:
+    return f"{value:.1f}km"
+
+
+def describe(delivery: Delivery) -> str:
+    """The kind-specific part of the line."""
+    event = delivery.event
+    if isinstance(event, DeliveryEscalated):
+        return (
+            f"agency {event.agency_id} ({event.agency_type}) has not acknowledged "
+            f"{event.delivery_id} after {event.attempts} attempt(s) since "
+            f"{event.first_sent_at:%Y-%m-%d %H:%M:%SZ}"
+        )
+    inner = event.event
+    if isinstance(inner, AlertIssued):
+        child = inner.child
+        return f'"{clean(child.name, 60)}", {child.age_years}y {child.sex}: ' + clean(
+            inner.public_summary
+        )
+    if isinstance(inner, AlertUpdated):
+        return clean(inner.new_information)
+    if isinstance(inner, SightingReported):
+        return (
+            f"seen {inner.seen_at:%H:%M:%SZ} at {clean(inner.location.description, 60)} "
+            f"({inner.reporter_kind}): {clean(inner.description)}"
+        )
+    if isinstance(inner, AlertCancelled):
+        note = f": {clean(inner.note)}" if inner.note else ""
+        return f"{inner.reason.value.lower().replace('_', ' ')}{note}"
+    return ""  # pragma: no cover - the union above is exhaustive
+
+
+def format_line(delivery: Delivery) -> str:
+    """time  kind  case  ring  distance  attempt  description."""
+    when = f"{delivery.received_at:%Y-%m-%d %H:%M:%S}Z"
+    event = delivery.event
+    where = "-"
+    attempt = ""
+    if isinstance(event, AlertDelivery):
+        where = f"ring {event.ring_km}km dist {_km(event.distance_km)}"
+        attempt = f" attempt {event.attempt}" if event.attempt > 1 else ""
+    return (
+        f"{when}  {delivery.kind:<12} case {clean(delivery.case_id, 64)}  {where}{attempt}  "
+        f"{describe(delivery)}"
+    )
+
+
+def to_json(delivery: Delivery) -> dict[str, Any]:
+    """A JSON-ready object: the delivery, its CloudEvents attributes and origin.
+
+    The delivered event's type is named beside it (`event_type`), since its
+    fields alone do not say which of the four it is."""
+    event = delivery.event
+    data = event.model_dump(mode="json")
+    if isinstance(event, AlertDelivery):
+        data["event_type"] = event.event.avro_name
+    meta = delivery.meta
+    return {
+        "kind": delivery.kind,
+        "delivery_id": delivery.delivery_id,
+        "case_id": delivery.case_id,
+        "received_at": delivery.received_at.isoformat(timespec="milliseconds"),
+        "latency_ms": delivery.latency_ms,
+        "type": meta.type,
+        "meta": {
+            "id": meta.id,
+            "source": meta.source,
+            "type": meta.type,
+            "time": meta.time.isoformat(timespec="milliseconds"),
+            "subject": meta.subject,
+            "correlation_id": meta.correlation_id,
+            "causation_id": meta.causation_id,
+            "classification": meta.classification.value,
+        },
+        "origin": {
+            "topic": delivery.topic,
+            "partition": delivery.partition,
+            "offset": delivery.offset,
+        },
+        "data": data,
+    }
+
+
+def to_json_line(delivery: Delivery) -> str:
+    return json.dumps(to_json(delivery), ensure_ascii=False, separators=(",", ":"))

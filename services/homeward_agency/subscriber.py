@@ -1,0 +1,321 @@
+"""The agency SDK: read one agency's own deliveries from its type's inbox,
+de-duplicate them, acknowledge them, and never stop on a bad record.
+
+    sub = Subscriber("PS-0001", "police", settings)
+    sub.run(handler, stop_event)          # handle -> acknowledge -> commit
+
+or, driving it yourself:
+
+    for delivery in sub.poll(1.0):
+        handle(delivery)
+        sub.acknowledge(delivery)
+    sub.commit()
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from kafka import TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from homeward import kafka
+from homeward.agencies import AgencyType
+from homeward.codec import Codec
+from homeward.deadletter import dead_letter
+from homeward.errors import ConfigError, HomewardError
+from homeward.settings import KafkaSettings
+from homeward.topology import Topology
+from homeward_agency.dedup import DEFAULT_CAPACITY, Seen, SeenSet
+from homeward_agency.delivery import (
+    Delivery,
+    RawRecord,
+    acknowledgement,
+    decode_delivery,
+    record_key,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE = "homeward-agency"
+AGENCY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+Handler = Callable[[Delivery], None]
+
+
+@dataclass(frozen=True)
+class SubscriberStats:
+    shown: int
+    duplicates: int
+    acks_sent: int
+    dead_letters: int
+    skipped_other_agencies: int
+    handler_failures: int
+
+
+def group_id_for(agency_id: str) -> str:
+    return f"homeward-agency-{agency_id}"
+
+
+class Subscriber:
+    """One agency's reader of its inbox.
+
+    It assigns itself the single partition its agency id hashes to (as the
+    fan-out's producer does) instead of joining a group rebalance: the agency
+    needs only that partition, and no other agency's subscriber is waiting on
+    it. The group id is used only to keep committed offsets.
+    """
+
+    def __init__(
+        self,
+        agency_id: str,
+        agency_type: AgencyType | str,
+        settings: KafkaSettings | None = None,
+        group_id: str | None = None,
+        *,
+        topology: Topology | None = None,
+        codec: Codec | None = None,
+        seen_capacity: int = DEFAULT_CAPACITY,
+        metadata_timeout: float = 30.0,
+    ) -> None:
+        if not AGENCY_ID.match(agency_id):
+            raise ConfigError(
+                "must be 1-64 letters, digits or . _ : - starting with a letter or digit",
+                field="agency_id",
+            )
+        try:
+            self.agency_type = AgencyType(agency_type)
+        except ValueError:
+            raise ConfigError(
+                f"unknown agency type {agency_type!r}; one of {[t.value for t in AgencyType]}",
+                field="agency_type",
+            ) from None
+        self.agency_id = agency_id
+        self.settings = settings or KafkaSettings()
+        self.group_id = group_id or group_id_for(agency_id)
+        self.topology = topology or Topology.load(prefix=self.settings.topic_prefix)
+        self.topic = self.topology.inbox(self.agency_type).name
+        self.acks_topic = self.topology.get("alert_acks").name
+        self.dead_letter_topic = self.topology.get("dead_letters").name
+        self.codec = codec or Codec()
+        self.seen = SeenSet(seen_capacity)
+        self._position: int | None = None  # the offset after the last record poll() took
+        self._committed: int | None = None
+        self._pending: list[Any] = []  # send futures to confirm before committing
+        self._counts = dict.fromkeys(SubscriberStats.__dataclass_fields__, 0)
+        self._consumer = kafka.consumer(self.settings, group_id=self.group_id)
+        try:
+            self._producer = kafka.producer(self.settings)
+        except BaseException:
+            self._consumer.close(autocommit=False)
+            raise
+        self._closed = False
+        try:
+            partitions = self._partition_count(metadata_timeout)
+        except BaseException:
+            self.close()
+            raise
+        self.partition = kafka.partition_for(agency_id.encode(), partitions)
+        self._tp = TopicPartition(self.topic, self.partition)
+        self._consumer.assign([self._tp])
+
+    def _partition_count(self, timeout: float) -> int:
+        # The broker's count, not the declaration's: the fan-out's producer
+        # hashes over the partitions the topic really has.
+        deadline = time.monotonic() + timeout
+        while True:
+            partitions = self._consumer.partitions_for_topic(self.topic)
+            if partitions:
+                return len(partitions)
+            if time.monotonic() >= deadline:
+                raise ConfigError(
+                    f"topic {self.topic!r} not found on the broker within {timeout:g}s "
+                    "(is the topology applied?)",
+                    field="topic",
+                )
+            time.sleep(0.2)
+
+    # -- reading --------------------------------------------------------------
+    def poll(self, timeout: float = 1.0) -> list[Delivery]:
+        """The new deliveries for this agency, in offset order.
+
+        Other agencies' records are skipped undecoded, undecodable ones are
+        dead-lettered, and copies of an acknowledged delivery are acknowledged
+        again and dropped; none of them is returned. A delivery you cannot
+        handle: do not acknowledge it, and forget() it so its resend is shown."""
+        return [d for d in self._fetch(timeout) if self._admit(d)]
+
+    def forget(self, delivery: Delivery) -> None:
+        """Let the next copy of `delivery` through (its handling failed)."""
+        self.seen.forget(delivery.dedup_key)
+
+    def _fetch(self, timeout: float) -> list[Delivery]:
+        """This agency's decoded records, duplicates included, in offset order."""
+        batches = self._consumer.poll(timeout_ms=int(timeout * 1000))
+        out: list[Delivery] = []
+        for records in batches.values():
+            for record in records:
+                delivery = self._take(record)
+                if delivery is not None:
+                    out.append(delivery)
+                self._position = record.offset + 1
+        return out
+
+    def _take(self, record: RawRecord) -> Delivery | None:
+        if record_key(record) != self.agency_id:
+            self._counts["skipped_other_agencies"] += 1
+            return None
+        try:
+            return decode_delivery(self.codec, record, recipient=self.agency_id)
+        except Exception as exc:  # any bad record is dead-lettered, never fatal
+            self._dead_letter(record, exc)
+            return None
+
+    def _admit(self, delivery: Delivery) -> bool:
+        """True for the first copy of a delivery; a copy of an acknowledged one
+        is acknowledged again (ours may have been lost: that is why it came back)."""
+        state = self.seen.check(delivery.dedup_key)
+        if state is Seen.NEW:
+            self._counts["shown"] += 1
+            return True
+        self._counts["duplicates"] += 1
+        if state is Seen.ACKED:
+            self.acknowledge(delivery, note="duplicate")
+        # PENDING: handed out, not yet acknowledged; that acknowledgement is to come.
+        return False
+
+    def _dead_letter(self, record: RawRecord, exc: Exception) -> None:
+        field = exc.field if isinstance(exc, HomewardError) else None
+        reason = exc.reason if isinstance(exc, HomewardError) else f"{type(exc).__name__}: {exc}"
+        log.warning(
+            "dead-lettering %s[%d]@%d: field=%s reason=%s",
+            record.topic,
+            record.partition,
+            record.offset,
+            field or "-",
+            reason,
+        )
+        letter = dead_letter(
+            key=record.key,
+            value=record.value,
+            headers=record.headers,
+            error=exc,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            service=SERVICE,
+        )
+        self._pending.append(kafka.send(self._producer, self.dead_letter_topic, letter))
+        self._counts["dead_letters"] += 1
+
+    # -- acknowledging and committing ---------------------------------------
+    def acknowledge(self, delivery: Delivery, note: str = "") -> None:
+        """Send AgencyAcknowledgement for `delivery` (escalations need none).
+
+        The send is confirmed by the next commit(), before any offset moves."""
+        if not delivery.needs_ack:
+            return
+        record, _ack = acknowledgement(self.codec, delivery, self.agency_id, note)
+        self._pending.append(kafka.send(self._producer, self.acks_topic, record))
+        self.seen.mark_acked(delivery.dedup_key)
+        self._counts["acks_sent"] += 1
+
+    def commit(self, through: Delivery | None = None, timeout: float = 30.0) -> None:
+        """Commit the offset after `through`, or after everything poll() took.
+
+        Acknowledgements and dead letters sent so far are confirmed first, so
+        no offset is committed past a record whose outcome could be lost."""
+        offset = through.offset + 1 if through is not None else self._position
+        self._confirm_sends(timeout)
+        if offset is None or (self._committed is not None and offset <= self._committed):
+            return
+        self._consumer.commit({self._tp: OffsetAndMetadata(offset, "", -1)})
+        self._committed = offset
+
+    def _confirm_sends(self, timeout: float) -> None:
+        if not self._pending:
+            return
+        self._producer.flush(timeout)
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.get(timeout=timeout)  # raises the send's error: commit nothing
+
+    # -- the loop -------------------------------------------------------------
+    def run(
+        self,
+        handler: Handler,
+        stop_event: threading.Event,
+        *,
+        ack: bool = True,
+        poll_timeout: float = 0.5,
+    ) -> None:
+        """Handle, acknowledge, commit each delivery until `stop_event` is set.
+
+        A handler that raises is logged and the delivery is neither
+        acknowledged nor remembered: the fan-out resends what is not
+        acknowledged (and escalates it in the end), and that copy is shown
+        again. Its offset is still committed, so one delivery the handler
+        cannot take does not hold up every later one."""
+        while not stop_event.is_set():
+            # De-duplicated one by one, just before handling, so a copy later in
+            # the same batch sees whether the first was acknowledged or failed.
+            deliveries = self._fetch(poll_timeout)
+            stopped = False
+            for delivery in deliveries:
+                if stop_event.is_set():
+                    stopped = True  # leave the rest uncommitted: read again on restart
+                    break
+                if self._admit(delivery):
+                    self._handle(handler, delivery, ack)
+                self.commit(through=delivery)
+            if not stopped:
+                self.commit()  # past trailing skipped or dead-lettered records
+
+    def _handle(self, handler: Handler, delivery: Delivery, ack: bool) -> None:
+        try:
+            handler(delivery)
+        except Exception:  # one failing delivery must not stop the inbox
+            log.exception(
+                "handler failed on %s %s (case %s); not acknowledged",
+                delivery.kind,
+                delivery.delivery_id,
+                delivery.case_id,
+            )
+            self.forget(delivery)
+            self._counts["handler_failures"] += 1
+            return
+        if ack:
+            self.acknowledge(delivery)
+
+    # -- lifecycle -----------------------------------------------------------
+    def stats(self) -> SubscriberStats:
+        return SubscriberStats(**self._counts)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what was sent and leave; nothing is committed here."""
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        try:
+            self._producer.flush(timeout)
+        finally:
+            self._producer.close(timeout=timeout)
+            self._consumer.close(autocommit=False)
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
