@@ -51,8 +51,8 @@ def send_all(
     producer_: KafkaProducer, sends: Iterable[tuple[str, Record]], timeout: float = 30
 ) -> None:
     """Send records and wait until every one is acknowledged; raise on the first failure."""
+    # Wait on these records only: flush() would also wait for other threads' sends.
     futures = [send(producer_, topic, record) for topic, record in sends]
-    producer_.flush(timeout)
     for f in futures:
         f.get(timeout=timeout)
 

@@ -1,0 +1,106 @@
+"""`python -m homeward_intake`: serve the intake API with uvicorn.
+
+Prints `INTAKE_READY http://HOST:PORT` (flushed) once the server accepts
+connections and the service is ready (producer connected, idempotency log
+read), so scripts and tests wait on one line instead of polling or sleeping.
+`INTAKE_LISTENING http://HOST:PORT` comes first, as soon as HTTP is served
+(/healthz answers) even while Kafka is still being waited for.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import threading
+
+import uvicorn
+
+from homeward.settings import KafkaSettings
+from homeward_intake.app import build_kafka_app
+from homeward_intake.handlers import Intake
+from homeward_intake.settings import IntakeSettings
+
+READY_LINE = "INTAKE_READY"
+LISTENING_LINE = "INTAKE_LISTENING"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves, before uvicorn starts.
+
+    With port 0 the kernel picks a free port and we learn it from the socket;
+    handing the bound socket to uvicorn leaves no window in which another
+    process could take the port (as probing for a free port and closing would).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def public_url(host: str, port: int) -> str:
+    """A URL a local client can use: wildcard addresses become loopback."""
+    if host in {"", "0.0.0.0"}:
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def announce(server: uvicorn.Server, intake: Intake, url: str) -> None:
+    """Print LISTENING once HTTP is served (liveness), READY once intake is ready too."""
+    tick = threading.Event()
+    listening = False
+    while not tick.wait(0.05):
+        if server.should_exit:
+            return
+        if server.started and not listening:
+            print(f"{LISTENING_LINE} {url}", flush=True)
+            listening = True
+        if listening and intake.ready():
+            print(f"{READY_LINE} {url}", flush=True)
+            return
+
+
+def main() -> int:
+    settings = IntakeSettings()
+    kafka = KafkaSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if logging.getLogger().level > logging.DEBUG:
+        # kafka-python narrates every connection at INFO; its warnings still show.
+        logging.getLogger("kafka").setLevel(logging.WARNING)
+    sock = bind(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    app = build_kafka_app(settings, kafka)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    threading.Thread(
+        target=announce,
+        args=(server, app.state.intake, public_url(settings.host, port)),
+        name="intake-announce",
+        daemon=True,
+    ).start()
+    server.run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

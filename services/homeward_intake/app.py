@@ -1,0 +1,206 @@
+"""The composition root: builds the FastAPI app from its dependencies.
+
+`create_app(intake, settings)` takes a ready-made handlers.Intake, so unit tests
+pass in-memory adapters; `build_kafka_app(settings, kafka)` is the one place
+that wires the real Kafka publisher and idempotency store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from homeward.errors import CodecError
+from homeward.settings import KafkaSettings
+from homeward.topology import current_topology
+from homeward_intake import routes
+from homeward_intake.handlers import IdempotencyConflict, Intake
+from homeward_intake.idempotency import KEY_HEADER
+from homeward_intake.idempotency_kafka import KafkaIdempotencyStore
+from homeward_intake.middleware import RequestGuard, error_response
+from homeward_intake.publisher import KafkaPublisher, PublishUnavailable
+from homeward_intake.settings import IntakeSettings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Police systems put missing-child alerts, updates, sightings and cancellations
+on the Homeward bus here. Every accepted request is one Avro event on Kafka
+(CloudEvents headers, key = case id) before the 202 is sent.
+
+Send an `Idempotency-Key` header and retry freely: the same key and body get
+the same answer and never a second event.
+"""
+
+HTTP_CODES = {
+    400: "invalid_json",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    503: "unavailable",
+}
+
+
+def field_of(loc: tuple[Any, ...] | list[Any]) -> str:
+    """Pydantic's error location as the dotted field name a client knows.
+
+    ("body", "child", "age_years") -> "child.age_years"; ("header", "Idempotency-Key")
+    -> "Idempotency-Key"; ("path", "case_id") -> "case_id"; ("body",) -> "body".
+    """
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "header", "path", "query"}:
+        parts = parts[1:] or parts[:1]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            detail = (err.get("ctx") or {}).get("error", "")
+            pos = err["loc"][1] if len(err["loc"]) > 1 else "?"
+            reason = f"is not valid JSON ({detail} at character {pos})"
+            out.append({"field": "body", "reason": reason})
+        else:
+            # Only the field and the reason: the input is never echoed back, as it
+            # may hold a child's details.
+            out.append({"field": field_of(err["loc"]), "reason": str(err.get("msg", "invalid"))})
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        bad_json = any(e.get("type") == "json_invalid" for e in exc.errors())
+        status = 400 if bad_json else 422
+        return error_response(status, HTTP_CODES[status], validation_errors(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        # FastAPI's own 400 is "There was an error parsing the body" (e.g. not UTF-8).
+        field = "body" if exc.status_code == 400 else None
+        return error_response(
+            exc.status_code,
+            code,
+            [{"field": field, "reason": str(exc.detail)}],
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(IdempotencyConflict)
+    async def on_conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:
+        return error_response(409, "idempotency_conflict", [{"field": exc.field, "reason": exc.reason}])
+
+    @app.exception_handler(CodecError)
+    async def on_codec(_: Request, exc: CodecError) -> JSONResponse:
+        # Valid by the model but not by the Avro schema: nothing was published.
+        return error_response(422, "invalid_request", [{"field": exc.field, "reason": exc.reason}])
+
+    @app.exception_handler(PublishUnavailable)
+    async def on_unavailable(_: Request, exc: PublishUnavailable) -> JSONResponse:
+        return error_response(
+            503,
+            "unavailable",
+            [{"field": None, "reason": exc.reason}],
+            # Not "nothing was published": an acknowledgement can be lost after the
+            # write. A retry with the same key is safe either way.
+            message=f"the alert bus is unavailable and the request was not confirmed; retry "
+            f"with the same {KEY_HEADER}, which is never accepted twice: {exc.reason}",
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(Exception)
+    async def on_bug(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", [{"field": None, "reason": "internal error"}])
+
+
+class Connector:
+    """Starts the intake in the background, retrying until Kafka is there.
+
+    The HTTP server comes up at once (liveness), while readiness waits for the
+    producer and the idempotency log; a broker that is down at start is waited
+    for, not a reason to crash-loop.
+    """
+
+    def __init__(self, intake: Intake, backoff: tuple[float, float] = (0.5, 10.0)) -> None:
+        self.intake = intake
+        self.backoff = backoff
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="intake-connector", daemon=True)
+
+    def _run(self) -> None:
+        delay = self.backoff[0]
+        while not self.stop.is_set():
+            try:
+                self.intake.start()
+                log.info("intake connected: producer up, idempotency log read")
+                return
+            except Exception as exc:  # any failure is retried and logged
+                log.warning("waiting for Kafka (retry in %.1fs): %s", delay, exc)
+                self.stop.wait(delay)
+                delay = min(delay * 2, self.backoff[1])
+
+
+def create_app(intake: Intake, settings: IntakeSettings | None = None) -> FastAPI:
+    settings = settings or IntakeSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        connector = Connector(intake)
+        connector.thread.start()
+        app.state.connector = connector
+        try:
+            yield
+        finally:
+            connector.stop.set()
+            connector.thread.join(timeout=5)
+            intake.close()
+
+    app = FastAPI(
+        title="Homeward intake",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.intake = intake
+    app.state.settings = settings
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(routes.router)
+    return app
+
+
+def build_kafka_app(settings: IntakeSettings, kafka: KafkaSettings) -> FastAPI:
+    topology = current_topology()
+    publisher = KafkaPublisher(
+        kafka,
+        topology.get("alert_events").name,
+        timeout_seconds=settings.publish_timeout_seconds,
+        connect_timeout_seconds=settings.startup_timeout_seconds,
+    )
+    store = KafkaIdempotencyStore(
+        kafka,
+        topology.get("intake_requests").name,
+        publisher,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        startup_timeout_seconds=settings.startup_timeout_seconds,
+    )
+    intake = Intake(
+        publisher,
+        store,
+        source_name=settings.source_name,
+        sync_timeout_seconds=settings.sync_timeout_seconds,
+    )
+    return create_app(intake, settings)

@@ -1,0 +1,246 @@
+"""A small Python client for the intake API, for police systems and tests.
+
+    with IntakeClient("http://intake:8080") as intake:
+        accepted = intake.issue_alert(alert)           # an AlertIssued model
+        intake.report_sighting(alert.case_id, sighting_id="S-1", ...)
+        intake.cancel_alert(alert.case_id, "FOUND", "returned home")
+
+Each logical call gets one Idempotency-Key, reused on the client's own retries
+(connection errors, 502/503/504), so a retry never publishes a second event.
+Pass idempotency_key= to keep the key across process restarts too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from homeward.events import AlertIssued, CancelReason
+from homeward_intake.idempotency import KEY_HEADER
+from homeward_intake.models import (
+    Accepted,
+    AlertUpdateRequest,
+    CancellationRequest,
+    SightingRequest,
+)
+
+__all__ = [
+    "Accepted",
+    "AlertUpdateRequest",
+    "CancellationRequest",
+    "IntakeClient",
+    "IntakeError",
+    "SightingRequest",
+]
+
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+class IntakeError(Exception):
+    """Intake refused the request (4xx, 5xx) or could not be reached.
+
+    `status` is the HTTP status (None if no answer came at all); `errors` is the
+    list of {field, reason} intake named; the message lists them.
+    """
+
+    def __init__(
+        self,
+        status: int | None,
+        errors: list[dict[str, Any]] | None = None,
+        *,
+        code: str = "",
+        message: str = "",
+    ) -> None:
+        self.status = status
+        self.errors = list(errors or [])
+        self.code = code
+        self.retry_after: float | None = None  # seconds, from a Retry-After header
+        named = "; ".join(
+            f"{e.get('field')}: {e.get('reason')}" if e.get("field") else str(e.get("reason"))
+            for e in self.errors
+        )
+        head = f"intake answered {status}" if status is not None else "intake unreachable"
+        if code:
+            head += f" ({code})"
+        super().__init__(f"{head}: {named or message or 'no details'}")
+
+    @property
+    def fields(self) -> list[str]:
+        return [str(e["field"]) for e in self.errors if e.get("field")]
+
+
+def _body(model: BaseModel | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+    if model is not None and fields:
+        raise TypeError("pass either a model or keyword fields, not both")
+    if model is not None:
+        # exclude_unset: send what the caller set; the server fills the defaults.
+        dumped: dict[str, Any] = model.model_dump(mode="json", exclude_unset=True)
+        return dumped
+    jsonable: dict[str, Any] = to_jsonable_python(dict(fields))
+    return jsonable
+
+
+def _case_body(case_id: str, model: BaseModel | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of a per-case request; an event model (with its case_id) is welcome too."""
+    body = _body(model, fields)
+    given = body.pop("case_id", case_id) if model is not None else case_id
+    if given != case_id:
+        raise ValueError(f"case_id: the model says {given!r} but the call says {case_id!r}")
+    return body
+
+
+class IntakeClient:
+    """Talks to one intake base URL. Thread-safe as httpx.Client is."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 10,
+        *,
+        attempts: int = 4,
+        backoff_seconds: float = 0.2,
+        max_backoff_seconds: float = 2.0,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.attempts = max(1, attempts)
+        self.backoff = backoff_seconds
+        self.max_backoff = max_backoff_seconds
+        self._sleep = sleep
+        self._own_http = http is None
+        self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    # -- the API ---------------------------------------------------------------
+    def issue_alert(
+        self,
+        alert: AlertIssued | None = None,
+        /,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Accepted:
+        """POST /v1/alerts with an AlertIssued (or its fields, case_id included)."""
+        return self._post("/v1/alerts", _body(alert, fields), idempotency_key)
+
+    def update_alert(
+        self,
+        case_id: str,
+        update: BaseModel | None = None,
+        /,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Accepted:
+        """POST /v1/alerts/{case_id}/updates: an AlertUpdateRequest, an AlertUpdated, or the
+        fields new_information, photo_ref, public_summary."""
+        body = _case_body(case_id, update, fields)
+        return self._post(self._case(case_id, "updates"), body, idempotency_key)
+
+    def report_sighting(
+        self,
+        case_id: str,
+        sighting: BaseModel | None = None,
+        /,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Accepted:
+        """POST /v1/alerts/{case_id}/sightings: a SightingRequest, a SightingReported, or the
+        fields sighting_id, location, seen_at, reporter_kind, description."""
+        return self._post(
+            self._case(case_id, "sightings"), _body(sighting, fields), idempotency_key
+        )
+
+    def cancel_alert(
+        self,
+        case_id: str,
+        reason: CancelReason | str,
+        note: str = "",
+        *,
+        idempotency_key: str | None = None,
+    ) -> Accepted:
+        """POST /v1/alerts/{case_id}/cancellation: cancel or resolve the alert."""
+        body = {"reason": str(CancelReason(reason).value), "note": note}
+        return self._post(self._case(case_id, "cancellation"), body, idempotency_key)
+
+    def close(self) -> None:
+        if self._own_http:
+            self._http.close()
+
+    def __enter__(self) -> IntakeClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- plumbing --------------------------------------------------------------
+    @staticmethod
+    def _case(case_id: str, what: str) -> str:
+        # Quoted, so a case id can never change the path it is sent to.
+        return f"/v1/alerts/{quote(case_id, safe='')}/{what}"
+
+    def _post(self, path: str, body: dict[str, Any], key: str | None) -> Accepted:
+        headers = {KEY_HEADER: key or str(uuid.uuid4())}
+        url = self.base_url + path
+        last: IntakeError | None = None
+        for attempt in range(self.attempts):
+            if attempt:
+                self._sleep(self._delay(attempt, last))
+            try:
+                resp = self._http.post(url, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                # Timeouts included: the request may have been published, and the
+                # retry with the same key will say so without publishing again.
+                last = IntakeError(None, code="unreachable", message=f"{type(exc).__name__}: {exc}")
+                continue
+            if resp.status_code == 202:
+                return Accepted.model_validate(resp.json())
+            error = self._error(resp)
+            if resp.status_code not in RETRY_STATUSES:
+                raise error
+            last = error
+        assert last is not None
+        raise last
+
+    def _delay(self, attempt: int, last: IntakeError | None) -> float:
+        delay: float = min(self.backoff * 2.0 ** (attempt - 1), self.max_backoff)
+        if last is not None and last.retry_after is not None:
+            # The server's hint, but never beyond our own bound.
+            delay = min(max(delay, last.retry_after), self.max_backoff)
+        return delay
+
+    @staticmethod
+    def _error(resp: httpx.Response) -> IntakeError:
+        try:
+            doc = resp.json()
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            err = IntakeError(resp.status_code, message=resp.text[:200])
+        else:
+            errors = [e for e in doc.get("errors") or [] if isinstance(e, dict)]
+            err = IntakeError(
+                resp.status_code,
+                errors,
+                code=str(doc.get("error") or ""),
+                message=str(doc.get("message") or ""),
+            )
+        # Absent, or an HTTP date: our own backoff applies.
+        with contextlib.suppress(ValueError):
+            err.retry_after = float(resp.headers.get("Retry-After", ""))
+        return err
