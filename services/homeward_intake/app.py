@@ -100,7 +100,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(IdempotencyConflict)
     async def on_conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:
-        return error_response(409, "idempotency_conflict", [{"field": exc.field, "reason": exc.reason}])
+        return error_response(
+            409, "idempotency_conflict", [{"field": exc.field, "reason": exc.reason}]
+        )
 
     @app.exception_handler(CodecError)
     async def on_codec(_: Request, exc: CodecError) -> JSONResponse:

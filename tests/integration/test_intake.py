@@ -137,8 +137,13 @@ def drain(bus: Bus, topic_id: str) -> list[ConsumerRecord]:
         partitions = sorted(consumer.partitions_for_topic(topic) or [])
         assert partitions, f"topic {topic} not found"
         futures = [
-            producer.send(topic, key=b"sentinel", value=b"sentinel", partition=p,
-                          headers=[(SENTINEL_HEADER, token)])
+            producer.send(
+                topic,
+                key=b"sentinel",
+                value=b"sentinel",
+                partition=p,
+                headers=[(SENTINEL_HEADER, token)],
+            )
             for p in partitions
         ]
         producer.flush(30)
@@ -286,7 +291,9 @@ def test_malformed_bodies_are_refused_naming_the_field_and_nothing_is_published(
         assert resp.status_code == status, (name, resp.text)
         assert field_name in [e["field"] for e in resp.json()["errors"]], (name, resp.text)
     with IntakeClient(intake.url) as client, pytest.raises(IntakeError) as info:
-        client.issue_alert(**alert_json(child={"name": "Test Child A", "sex": "x", "age_years": 40}))
+        client.issue_alert(
+            **alert_json(child={"name": "Test Child A", "sex": "x", "age_years": 40})
+        )
     assert info.value.status == 422
     assert set(info.value.fields) == {"child.sex", "child.age_years"}
     assert drain(bus, "alert_events") == []

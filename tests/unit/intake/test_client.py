@@ -98,9 +98,15 @@ def test_transient_failures_are_retried_with_the_same_key(
 
 
 def test_retries_are_bounded_and_end_in_an_intake_error() -> None:
-    down = httpx.Response(503, headers={"Retry-After": "30"}, json={
-        "error": "unavailable", "message": "m", "errors": [{"field": None, "reason": "down"}]
-    })
+    down = httpx.Response(
+        503,
+        headers={"Retry-After": "30"},
+        json={
+            "error": "unavailable",
+            "message": "m",
+            "errors": [{"field": None, "reason": "down"}],
+        },
+    )
     script = Script(*[down] * 5)
     with pytest.raises(IntakeError) as info:
         script.client(attempts=5, max_backoff_seconds=1.0).cancel_alert("C1", "FOUND")

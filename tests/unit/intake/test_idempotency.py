@@ -253,8 +253,11 @@ class ListWriter:
 def kafka_store(clock: FakeClock) -> tuple[KafkaIdempotencyStore, ListWriter]:
     writer = ListWriter()
     store = KafkaIdempotencyStore(
-        KafkaSettings(bootstrap_servers="127.0.0.1:1"), "t.intake.requests.v1", writer,
-        ttl_seconds=3600, clock=clock,
+        KafkaSettings(bootstrap_servers="127.0.0.1:1"),
+        "t.intake.requests.v1",
+        writer,
+        ttl_seconds=3600,
+        clock=clock,
     )
     return store, writer
 
