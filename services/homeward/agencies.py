@@ -96,7 +96,7 @@ def parse_directory(lines: Sequence[str] | Iterator[str]) -> Directory:
     for row in reader:
         line = reader.line_num
         if None in row:
-            raise DirectoryError("more cells than the header has columns", line=line)
+            raise DirectoryError("more cells than the header has columns", line=line, field="row")
         cells = {k: (v or "").strip() for k, v in row.items() if k in COLUMNS}
         if not any(cells.values()):
             continue

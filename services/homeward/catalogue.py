@@ -13,10 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from fastavro.schema import (
-    expand_schema,
     fingerprint,
     parse_schema,
     to_parsing_canonical_form,
@@ -61,31 +60,75 @@ def _read_dir(directory: Path) -> dict[str, Any]:
     return found
 
 
+PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+NAMED = frozenset({"record", "enum", "fixed"})
+
+
+def _qualify(name: str, namespace: str) -> str:
+    return name if "." in name or not namespace else f"{namespace}.{name}"
+
+
+def standalone(name: str, raw: dict[str, Any]) -> Any:
+    """`name` as one self-contained schema: every named type it uses defined
+    at its first use and referred to by full name after that. Its Parsing
+    Canonical Form is what the fingerprint is taken over (Avro spec); an
+    expansion that leaves nested references undefined, or defines a type
+    twice, would give a fingerprint no other Avro implementation computes."""
+    defined: set[str] = set()
+
+    def inline(schema: Any, namespace: str) -> Any:
+        if isinstance(schema, str):
+            if schema in PRIMITIVES:
+                return schema
+            full = _qualify(schema, namespace)
+            if full in defined:
+                return full
+            if full not in raw:
+                raise ConfigError(f"refers to unknown type {full!r}", field=name)
+            return inline(raw[full], namespace)
+        if isinstance(schema, list):
+            return [inline(branch, namespace) for branch in schema]
+        kind = schema["type"]
+        if kind in NAMED:
+            full = _qualify(schema["name"], schema.get("namespace", namespace))
+            if full in defined:
+                return full
+            defined.add(full)
+            out = {k: v for k, v in schema.items() if k not in ("name", "namespace", "fields")}
+            out["name"] = full
+            if kind == "record":
+                space = full.rpartition(".")[0]
+                out["fields"] = [{**f, "type": inline(f["type"], space)} for f in schema["fields"]]
+            return out
+        if kind == "array":
+            return {**schema, "items": inline(schema["items"], namespace)}
+        if kind == "map":
+            return {**schema, "values": inline(schema["values"], namespace)}
+        if kind not in PRIMITIVES:  # {"type": <a named type or union>}
+            return inline(kind, namespace)
+        return schema
+
+    return inline(name, "")
+
+
 def _build(raw: dict[str, Any], version: str) -> dict[str, SchemaEntry]:
-    named: dict[str, Any] = {}
-    pending = dict(raw)
-    # Parse in dependency order: retry what refers to a type not parsed yet.
-    while pending:
-        progressed = False
-        for name, schema in list(pending.items()):
-            trial = dict(named)
-            try:
-                parse_schema(schema, named_schemas=trial)
-            except Exception:
-                continue
-            named = trial
-            del pending[name]
-            progressed = True
-        if not progressed:
-            missing = ", ".join(sorted(pending))
-            raise ConfigError(f"cannot resolve the named types used by: {missing}", field=version)
     entries: dict[str, SchemaEntry] = {}
+    problems: list[str] = []  # gathered, so one run names every broken schema
     for name in raw:
-        parsed = parse_schema(raw[name], named_schemas=dict(named))
-        expanded = cast(dict[str, Any], expand_schema(parsed))
+        try:
+            expanded = standalone(name, raw)
+            parsed = parse_schema(expanded)
+        except ConfigError as exc:
+            problems.append(f"{name}: {exc.reason}")
+            continue
+        except Exception as exc:  # fastavro raises several types for a bad schema
+            problems.append(f"{name}: not a valid Avro schema: {exc}")
+            continue
         canonical = to_parsing_canonical_form(expanded)
         fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
-        entries[name] = SchemaEntry(name, version, expanded, parse_schema(expanded), canonical, fp)
+        entries[name] = SchemaEntry(name, version, expanded, parsed, canonical, fp)
+    if problems:
+        raise ConfigError("; ".join(problems), field=version)
     return entries
 
 

@@ -13,6 +13,9 @@ from homeward.events.base import Classification, Event, Model
 
 Text = Annotated[str, Field(max_length=4000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+# Avro ints are 32-bit; these bounds also say what makes sense.
+MAX_KM = 40_075  # once round the Earth
+MAX_ATTEMPTS = 1_000
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 
 
@@ -74,8 +77,8 @@ class SightingReported(Event):
 class RadiusExpanded(Event):
     avro_name: ClassVar[str] = "homeward.alerts.RadiusExpanded"
 
-    previous_radius_km: int = Field(ge=0)
-    radius_km: int = Field(gt=0)
+    previous_radius_km: int = Field(ge=0, le=MAX_KM)
+    radius_km: int = Field(gt=0, le=MAX_KM)
     hours_since_last_seen: float = Field(ge=0)
 
 
@@ -101,8 +104,8 @@ class AlertDelivery(Event):
     delivery_id: Ident
     agency_id: Ident
     agency_type: str
-    attempt: int = Field(default=1, ge=1)
-    ring_km: int = Field(ge=0)
+    attempt: int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
+    ring_km: int = Field(ge=0, le=MAX_KM)
     distance_km: float = Field(ge=0)
     accepted_at: datetime
     source_event_id: str
@@ -141,5 +144,5 @@ class DeliveryEscalated(Event):
     delivery_id: Ident
     agency_id: Ident
     agency_type: str
-    attempts: int = Field(ge=1)
+    attempts: int = Field(ge=1, le=MAX_ATTEMPTS)
     first_sent_at: datetime

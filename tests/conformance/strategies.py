@@ -1,0 +1,187 @@
+"""Hypothesis strategies derived from the event models, and one fixed sample of
+every event type.
+
+The strategies read each pydantic field's annotation and constraints (length,
+bounds, pattern), so a new event model is covered without touching this file.
+Sizes are kept small: the properties are about shapes, not volume. Integers
+stay in the Avro `int` range, which is what the schemas carry; whether a model
+lets a larger value reach the encoder is tested on its own.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Literal, Union, get_args, get_origin
+
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from homeward.events import (
+    AgencyAcknowledgement,
+    AlertCancelled,
+    AlertDelivery,
+    AlertIssued,
+    AlertUpdated,
+    CancelReason,
+    ChildDescription,
+    DeliveryEscalated,
+    Event,
+    Location,
+    RadiusExpanded,
+    ResponsibleOfficer,
+    SightingReported,
+)
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+MAX_TEXT = 24
+MAX_ITEMS = 3
+
+# Letters, digits, CJK, punctuation, spaces and the odd control character.
+_TEXT = st.characters(codec="utf-8", categories=("L", "N", "P", "Zs", "Cc", "So"))
+_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5))])
+
+
+def _constraints(metadata: list[Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for item in metadata:
+        for attr in ("min_length", "max_length", "ge", "gt", "le", "lt", "pattern"):
+            value = getattr(item, attr, None)
+            if value is not None:
+                found[attr] = value
+    return found
+
+
+def _text(c: dict[str, Any]) -> st.SearchStrategy[str]:
+    low = int(c.get("min_length", 0))
+    high = min(int(c.get("max_length", MAX_TEXT)), MAX_TEXT)
+    if "pattern" in c:
+        return st.from_regex(c["pattern"], fullmatch=True).filter(lambda s: low <= len(s) <= high)
+    # The models strip surrounding whitespace; generate what they keep.
+    return (
+        st.text(_TEXT, min_size=low, max_size=high).map(str.strip).filter(lambda s: len(s) >= low)
+    )
+
+
+def _int(c: dict[str, Any]) -> st.SearchStrategy[int]:
+    low = c.get("ge", c["gt"] + 1 if "gt" in c else INT32_MIN)
+    high = c.get("le", c["lt"] - 1 if "lt" in c else INT32_MAX)
+    return st.integers(max(low, INT32_MIN), min(high, INT32_MAX))
+
+
+def _float(c: dict[str, Any]) -> st.SearchStrategy[float]:
+    return st.floats(
+        min_value=c.get("ge", c.get("gt")),
+        max_value=c.get("le", c.get("lt")),
+        exclude_min="gt" in c,
+        exclude_max="lt" in c,
+        allow_nan=False,
+        allow_infinity=False,
+    )
+
+
+def for_annotation(tp: Any, c: dict[str, Any] | None = None) -> st.SearchStrategy[Any]:
+    """A strategy for values of type `tp` under the field constraints `c`."""
+    c = c or {}
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        others = [a for a in args if a is not type(None)]
+        branches = [for_annotation(a, c) for a in others]
+        if len(others) < len(args):
+            branches.insert(0, st.none())
+        return st.one_of(branches)
+    if origin is Literal:
+        return st.sampled_from(get_args(tp))
+    if origin is list:
+        (item,) = get_args(tp)
+        high = min(int(c.get("max_length", MAX_ITEMS)), MAX_ITEMS)
+        return st.lists(for_annotation(item), min_size=int(c.get("min_length", 0)), max_size=high)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return st.sampled_from(list(tp))
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return for_model(tp)
+    if tp is str:
+        return _text(c)
+    if tp is bool:
+        return st.booleans()
+    if tp is int:
+        return _int(c)
+    if tp is float:
+        return _float(c)
+    if tp is datetime:
+        return st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=_ZONES)
+    raise NotImplementedError(f"no strategy for {tp!r}: teach tests/conformance/strategies.py")
+
+
+def for_model(model: type[BaseModel]) -> st.SearchStrategy[Any]:
+    """Valid instances of `model`, every field filled."""
+    fields = {
+        name: for_annotation(info.annotation, _constraints(info.metadata))
+        for name, info in model.model_fields.items()
+    }
+    return st.fixed_dictionaries(fields).map(model.model_validate)
+
+
+# -- fixed samples -------------------------------------------------------------
+T0 = datetime(2026, 3, 1, 8, 30, 15, 123000, tzinfo=UTC)
+
+_LAST_SEEN = Location(
+    latitude=30.66,
+    longitude=104.06,
+    description="示例县 bus station / Sampleville bus station",
+    admin_code="990101",
+)
+_ISSUED = AlertIssued(
+    case_id="CASE-0001",
+    issuing_unit="Sampleville County Police",
+    chief_officer=ResponsibleOfficer(officer_id="OFF-7", name="Chief Li", unit="Station 3"),
+    child=ChildDescription(name="小明 Xiao Ming", sex="male", age_years=6, height_cm=115),
+    last_seen=_LAST_SEEN,
+    last_seen_at=T0,
+    target_types=["police", "transport"],
+    public_summary="Boy, 6, red jacket, last seen at the bus station.",
+    details="Left with an unknown adult.",
+)
+
+
+def samples() -> dict[str, Event]:
+    """One valid instance of every event type, by Avro full name."""
+    events: list[Event] = [
+        _ISSUED,
+        AlertUpdated(case_id="CASE-0001", new_information="Seen boarding bus 12"),
+        SightingReported(
+            case_id="CASE-0001",
+            sighting_id="S-1",
+            location=_LAST_SEEN,
+            seen_at=T0,
+            reporter_kind="public",
+            description="A boy in a red jacket",
+        ),
+        RadiusExpanded(
+            case_id="CASE-0001", previous_radius_km=100, radius_km=200, hours_since_last_seen=6.5
+        ),
+        AlertCancelled(case_id="CASE-0001", reason=CancelReason.FOUND, note="Home safe"),
+        AlertDelivery(
+            case_id="CASE-0001",
+            delivery_id="DLV-1",
+            agency_id="TRN-0012",
+            agency_type="transport",
+            ring_km=100,
+            distance_km=12.5,
+            accepted_at=T0,
+            source_event_id="3f1c",
+            event=_ISSUED,
+        ),
+        AgencyAcknowledgement(case_id="CASE-0001", delivery_id="DLV-1", agency_id="TRN-0012"),
+        DeliveryEscalated(
+            case_id="CASE-0001",
+            delivery_id="DLV-1",
+            agency_id="TRN-0012",
+            agency_type="transport",
+            attempts=3,
+            first_sent_at=T0,
+        ),
+    ]
+    return {e.avro_name: e for e in events}

@@ -1,0 +1,149 @@
+"""topology/topics.yaml: names, classifications, inboxes, prefixes, schemas."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from homeward import paths
+from homeward.agencies import AgencyType
+from homeward.catalogue import Catalogue
+from homeward.errors import ConfigError
+from homeward.events import EVENT_TYPES, Classification
+from homeward.topology import POLICE_ONLY_PREFIX, Topology
+
+TOPIC_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.v[1-9][0-9]*$")
+VALUE_NAMESPACE = "homeward.alerts"
+
+
+@pytest.fixture(autouse=True)
+def _no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "HOMEWARD_TOPIC_PREFIX",
+        "HOMEWARD_TOPOLOGY_FILE",
+        "HOMEWARD_TOPOLOGY_REPLICATION",
+        "HOMEWARD_TOPOLOGY_MIN_ISR",
+        "HOMEWARD_TOPOLOGY_PARTITIONS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def topology() -> Topology:
+    return Topology.load(prefix="")
+
+
+def test_every_topic_name_is_domain_event_version(topology: Topology) -> None:
+    bad = [t.name for t in topology.all() if not TOPIC_NAME.match(t.name)]
+    assert not bad
+
+
+def test_topic_names_are_unique(topology: Topology) -> None:
+    names = [t.name for t in topology.all()]
+    assert len(names) == len(set(names))
+
+
+def test_every_police_only_topic_is_under_the_police_prefix(topology: Topology) -> None:
+    police_only = [t for t in topology.all() if t.classification is Classification.POLICE_ONLY]
+    assert police_only, "the dead-letter topic at least is police-only"
+    assert all(t.name.startswith(POLICE_ONLY_PREFIX) for t in police_only)
+
+
+def test_the_dead_letter_topic_is_police_only(topology: Topology) -> None:
+    assert topology.get("dead_letters").classification is Classification.POLICE_ONLY
+
+
+@pytest.mark.parametrize("agency_type", list(AgencyType))
+def test_every_agency_type_has_its_own_inbox(topology: Topology, agency_type: AgencyType) -> None:
+    inbox = topology.inbox(agency_type)
+    assert inbox is topology.get(f"inbox.{agency_type.value}")
+    assert inbox.name == f"inbox.{agency_type.value}.v1"
+    assert inbox.key == "agency_id"
+    assert inbox.readers == (agency_type.value,)
+    assert "AlertDelivery" in inbox.values
+    assert topology.inbox(agency_type.value) is inbox
+
+
+def test_inboxes_are_distinct(topology: Topology) -> None:
+    names = {topology.inbox(t).name for t in AgencyType}
+    assert len(names) == len(AgencyType)
+
+
+def test_the_prefix_is_applied_to_every_topic(topology: Topology) -> None:
+    prefixed = Topology.load(prefix="t0123456789.")
+    assert prefixed.prefix == "t0123456789."
+    plain = {t.id: t.name for t in topology.all()}
+    assert {t.id: t.name for t in prefixed.all()} == {
+        tid: f"t0123456789.{name}" for tid, name in plain.items()
+    }
+    for t in prefixed.all():
+        if t.classification is Classification.POLICE_ONLY:
+            assert t.name.startswith(f"t0123456789.{POLICE_ONLY_PREFIX}")
+
+
+def test_the_prefix_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOMEWARD_TOPIC_PREFIX", "envp.")
+    assert Topology.load().get("alert_events").name == "envp.alerts.events.v1"
+
+
+def test_sizing_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOMEWARD_TOPOLOGY_PARTITIONS", "12")
+    monkeypatch.setenv("HOMEWARD_TOPOLOGY_REPLICATION", "3")
+    monkeypatch.setenv("HOMEWARD_TOPOLOGY_MIN_ISR", "2")
+    topic = Topology.load(prefix="").get("alert_events")
+    assert (topic.partitions, topic.replication) == (12, 3)
+    assert topic.config_dict()["min.insync.replicas"] == "2"
+    assert Topology.load(prefix="").with_partitions(2).get("alert_events").partitions == 2
+
+
+def test_every_declared_value_is_an_event_schema_in_the_catalogue(topology: Topology) -> None:
+    catalogue = Catalogue.load()
+    declared = {v for t in topology.all() for v in t.values}
+    assert declared, "no topic declares its values"
+    for value in sorted(declared):
+        full = f"{VALUE_NAMESPACE}.{value}"
+        assert catalogue.by_name(full).is_record
+        assert full in EVENT_TYPES, f"{value} is declared on a topic but is no event type"
+
+
+def test_every_event_type_travels_on_some_topic(topology: Topology) -> None:
+    declared = {f"{VALUE_NAMESPACE}.{v}" for t in topology.all() for v in t.values}
+    assert set(EVENT_TYPES) <= declared
+
+
+def test_an_unknown_topic_id_is_a_config_error(topology: Topology) -> None:
+    with pytest.raises(ConfigError) as caught:
+        topology.get("nope")
+    assert caught.value.field == "topics.nope"
+
+
+def _write(tmp_path: Path, edit: object) -> Path:
+    doc = yaml.safe_load(paths.topology_file().read_text(encoding="utf-8"))
+    edit(doc)  # type: ignore[operator]
+    path = tmp_path / "topics.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def test_a_police_only_topic_outside_the_police_prefix_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda d: d["topics"]["dead_letters"].update(name="ops.dlq.v1"))
+    with pytest.raises(ConfigError) as caught:
+        Topology.load(path, prefix="")
+    assert caught.value.field == "topics.dead_letters.name"
+
+
+def test_a_topic_without_a_classification_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda d: d["topics"]["alert_acks"].pop("classification"))
+    with pytest.raises(ConfigError) as caught:
+        Topology.load(path, prefix="")
+    assert caught.value.field == "topics.alert_acks.classification"
+
+
+def test_an_unknown_classification_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda d: d["topics"]["alert_acks"].update(classification="secret"))
+    with pytest.raises(ConfigError) as caught:
+        Topology.load(path, prefix="")
+    assert caught.value.field == "topics.alert_acks.classification"
