@@ -139,11 +139,22 @@ def main(argv: list[str] | None = None) -> int:
 
             client = stack.enter_context(IntakeClient(url))
             marks = Scenario(client, monitor, agencies, schedule).play(silent)
-            # Let the last acknowledgements land before counting them.
-            deadline = time.monotonic() + 10
-            while fleet.pending_acks() and time.monotonic() < deadline:
+            # Count only once every agency that answers has answered, as the
+            # monitor sees it on the acks topic (bounded: a slow machine still ends).
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                obs = monitor.snapshot()
+                alert = [
+                    d for d, s in obs.deliveries.items() if s.source_event_id == marks["alert"]
+                ]
+                waiting = [
+                    d
+                    for d in alert
+                    if d not in obs.acked and obs.deliveries[d].agency_id not in silent
+                ]
+                if not waiting:
+                    break
                 time.sleep(0.2)
-            time.sleep(0.5)
             stats = fleet.stop()
             initial = schedule.radius_km(40 / 60)
             figures = summary.build(monitor.snapshot(), marks, stats, initial)

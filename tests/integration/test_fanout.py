@@ -11,12 +11,14 @@ import pytest
 from homeward.agencies import Agency, AgencyType, dump_directory
 from homeward.codec import Codec
 from homeward.events import (
+    AgencyAcknowledgement,
     AlertCancelled,
     AlertDelivery,
     AlertIssued,
     AlertUpdated,
     CancelReason,
     ChildDescription,
+    DeliveryEscalated,
     Location,
     RadiusExpanded,
     ResponsibleOfficer,
@@ -216,5 +218,60 @@ def test_killed_worker_restarts_without_missing_or_repeating_a_delivery(
         # restart must not have widened early.
         assert not any(d.agency_id >= "TST-05000" for d in got)
     finally:
+        reader.close()
+        svc.stop()
+
+
+def test_unacknowledged_delivery_is_resent_then_escalated_to_the_coordination_office(
+    bus: Bus, tmp_path: Path
+) -> None:
+    agencies = [
+        agency_at(1, 10, type_=AgencyType.POLICE),
+        agency_at(2, 20, type_=AgencyType.TRANSPORT),  # never acknowledges
+        agency_at(3, 30, type_=AgencyType.COORDINATION_OFFICE),
+    ]
+    svc = fanout(
+        bus,
+        tmp_path,
+        agencies,
+        # Long enough that the acks below always land first, even on a busy machine.
+        HOMEWARD_FANOUT_ACK_TIMEOUT_SECONDS="4",
+        HOMEWARD_FANOUT_MAX_RESENDS="1",
+    ).start("FANOUT_READY")
+    reader = TopicReader(bus.settings, inboxes(bus))
+    p = producer(bus.settings)
+    codec = Codec()
+    try:
+        (alert_id,) = publish(bus, make_alert("CASE-FO-4", 0.2))
+        reader.until(lambda r: len(deliveries(r, alert_id)) >= 3, 60, "first deliveries")
+        for d in deliveries(reader, alert_id):
+            if d.agency_id != "TST-00002":
+                ack = AgencyAcknowledgement(
+                    case_id=d.case_id, delivery_id=d.delivery_id, agency_id=d.agency_id
+                )
+                rec, _ = codec.encode(ack, key=d.case_id, source=f"/agency/{d.agency_id}")
+                send_all(p, [(bus.topic("alert_acks"), rec)])
+
+        def escalated(r: TopicReader) -> list[DeliveryEscalated]:
+            return [d.event for _, d in r.decoded if isinstance(d.event, DeliveryEscalated)]
+
+        reader.until(lambda r: escalated(r), 60, "the escalation")
+        silent = [d for d in deliveries(reader, alert_id) if d.agency_id == "TST-00002"]
+        assert [d.attempt for d in silent] == [1, 2]  # sent, resent once, then escalated
+        assert len({d.delivery_id for d in silent}) == 1  # the resend keeps the id
+        (esc,) = escalated(reader)
+        assert (esc.agency_id, esc.attempts, esc.delivery_id) == (
+            "TST-00002",
+            2,
+            silent[0].delivery_id,
+        )
+        office_copies = [t for t, d in reader.decoded if isinstance(d.event, DeliveryEscalated)]
+        assert office_copies == [bus.topology.inbox(AgencyType.COORDINATION_OFFICE).name]
+        # The acknowledged agencies were never resent to.
+        assert all(
+            d.attempt == 1 for d in deliveries(reader, alert_id) if d.agency_id != "TST-00002"
+        )
+    finally:
+        p.close()
         reader.close()
         svc.stop()

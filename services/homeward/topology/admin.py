@@ -36,23 +36,26 @@ def _admin(settings: KafkaSettings) -> KafkaAdminClient:
     return KafkaAdminClient(client_id="homeward-topology", **settings.kafka_python())
 
 
+# The shapes below are kafka-python 3.0's: describe_topics gives a list of
+# {"name", "partitions": [{"replica_nodes": [...]}, ...]}; describe_configs a
+# {"topic": {name: {config: {"value": ...}}}} mapping.
+
+
 def _describe(admin: KafkaAdminClient, names: list[str]) -> dict[str, dict[str, Any]]:
     described = admin.describe_topics(names)
-    return {t["topic"]: t for t in described if not t.get("error_code")}
+    return {t["name"]: t for t in described if not t.get("error_code")}
 
 
 def _configs(admin: KafkaAdminClient, topics: list[Topic]) -> dict[str, dict[str, str]]:
+    if not topics:
+        return {}
     resources = [ConfigResource(ConfigResourceType.TOPIC, t.name) for t in topics]
-    result: dict[str, dict[str, str]] = {}
-    if not resources:
-        return result
-    responses = admin.describe_configs(resources)
-    for response in responses:
-        for res in response.resources:
-            # (error_code, error_message, type, name, configs)
-            name, entries = res[3], res[4]
-            result[name] = {e[0]: e[1] for e in entries}
-    return result
+    response = admin.describe_configs(resources)
+    by_topic = response.get("topic", {}) if isinstance(response, dict) else {}
+    return {
+        name: {k: str(v.get("value")) for k, v in entries.items()}
+        for name, entries in by_topic.items()
+    }
 
 
 def apply(topology: Topology, settings: KafkaSettings | None = None) -> ApplyReport:
@@ -87,9 +90,9 @@ def apply(topology: Topology, settings: KafkaSettings | None = None) -> ApplyRep
                     report.drift.append(
                         f"{t.name}: partitions {len(parts)}, declared {t.partitions}"
                     )
-                if parts and len(parts[0].get("replicas", [])) != t.replication:
+                if parts and len(parts[0].get("replica_nodes", [])) != t.replication:
                     report.drift.append(
-                        f"{t.name}: replication {len(parts[0]['replicas'])}, "
+                        f"{t.name}: replication {len(parts[0]['replica_nodes'])}, "
                         f"declared {t.replication}"
                     )
             have = configs.get(t.name, {})
