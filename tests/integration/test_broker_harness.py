@@ -173,3 +173,48 @@ def test_testcontainers_path_skips_cleanly_without_docker(tmp_path: Path) -> Non
     assert proc.returncode == 0, output
     assert "1 skipped" in output, output
     assert "HOMEWARD_USE_TESTCONTAINERS=1" in output, output
+
+
+@needs_java
+def test_three_nodes_replicate_and_survive_one_stopping(tmp_path: Path) -> None:
+    """The shape later replication tests build on: three brokers on loopback."""
+    with KafkaCluster(nodes=3, run_dir=tmp_path / "trio") as cluster:
+        assert cluster.replication_factor == 3
+        admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers)
+        try:
+            admin.create_topics(
+                {
+                    "trio.events.v1": {
+                        "num_partitions": 3,
+                        "replication_factor": 3,
+                        "configs": {"min.insync.replicas": "2"},
+                    }
+                }
+            )
+            (described,) = admin.describe_topics(["trio.events.v1"])
+            assert all(len(p["replica_nodes"]) == 3 for p in described["partitions"])
+        finally:
+            admin.close()
+        cluster.stop_node(2)
+        producer = KafkaProducer(bootstrap_servers=cluster.bootstrap_servers, acks="all")
+        try:
+            for i in range(10):
+                producer.send("trio.events.v1", key=b"k%d" % i, value=b"v%d" % i).get(60)
+        finally:
+            producer.close()
+        consumer = KafkaConsumer(
+            "trio.events.v1",
+            bootstrap_servers=cluster.bootstrap_servers,
+            auto_offset_reset="earliest",
+            group_id=None,
+            consumer_timeout_ms=20000,
+        )
+        try:
+            values = set()
+            for m in consumer:
+                values.add(m.value)
+                if len(values) == 10:
+                    break
+        finally:
+            consumer.close()
+        assert values == {b"v%d" % i for i in range(10)}
