@@ -20,6 +20,9 @@ from homeward.errors import ConfigError
 from homeward.events import Classification
 
 POLICE_ONLY_PREFIX = "police."
+# Homeward's own processes; every other role is an agency type (or "agency",
+# any agency's subscriber).
+SERVICE_ROLES = frozenset({"intake", "fanout"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,14 @@ def _topic(tid: str, spec: dict[str, Any], defaults: dict[str, Any], prefix: str
         raise ConfigError(
             f"police-only topics must start with {POLICE_ONLY_PREFIX!r}", field=f"topics.{tid}.name"
         )
+    readers = tuple(spec.get("readers", []))
+    if classification == Classification.POLICE_ONLY:
+        outsiders = sorted(set(readers) - SERVICE_ROLES - {"police"})
+        if outsiders:
+            raise ConfigError(
+                f"police-only: only police and Homeward's services may read it, not {outsiders}",
+                field=f"topics.{tid}.readers",
+            )
     configs = {
         "cleanup.policy": str(spec.get("cleanup_policy", "delete")),
         "retention.ms": str(spec.get("retention_ms", 604800000)),
@@ -66,7 +77,7 @@ def _topic(tid: str, spec: dict[str, Any], defaults: dict[str, Any], prefix: str
         configs=tuple(sorted(configs.items())),
         values=tuple(spec.get("values", [])),
         writers=tuple(spec.get("writers", [])),
-        readers=tuple(spec.get("readers", [])),
+        readers=readers,
     )
 
 
