@@ -15,29 +15,9 @@ from pathlib import Path
 import pydantic
 from pydantic import Field
 
-from homeward.errors import DirectoryError
+from homeward.agency_types import AgencyType
+from homeward.errors import ConfigError, DirectoryError
 from homeward.events.base import Model
-
-
-class AgencyType(StrEnum):
-    """Agency codes from shared/domain/DIGEST.md's table."""
-
-    POLICE = "police"
-    CIVIL_AFFAIRS = "civil_affairs"
-    HEALTH = "health"
-    EDUCATION = "education"
-    JUSTICE = "justice"
-    HR_SOCIAL_SECURITY = "hr_social_security"
-    WOMENS_FEDERATION = "womens_federation"
-    YOUTH_LEAGUE = "youth_league"
-    DISABLED_FEDERATION = "disabled_federation"
-    TRANSPORT = "transport"
-    CULTURE_TOURISM = "culture_tourism"
-    MEDIA = "media"
-    CYBERSPACE = "cyberspace"
-    PROCURATORATE = "procuratorate"
-    COURT = "court"
-    COORDINATION_OFFICE = "coordination_office"
 
 
 class DeliveryMode(StrEnum):
@@ -58,6 +38,17 @@ class Agency(Model):
     admin_code: str = Field(pattern=r"^[0-9]{6,12}$")
     delivery_mode: DeliveryMode = DeliveryMode.INBOX
 
+
+__all__ = [
+    "COLUMNS",
+    "Agency",
+    "AgencyType",
+    "DeliveryMode",
+    "Directory",
+    "dump_directory",
+    "load_directory",
+    "parse_directory",
+]
 
 COLUMNS = (
     "id",
@@ -122,8 +113,13 @@ def parse_directory(lines: Sequence[str] | Iterator[str]) -> Directory:
 
 
 def load_directory(path: Path | str) -> Directory:
-    with open(path, encoding="utf-8", newline="") as fh:
-        return parse_directory(fh)
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            return parse_directory(fh)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the agency directory: {exc.strerror}", field=str(path)
+        ) from exc
 
 
 def dump_directory(agencies: Sequence[Agency], path: Path | str) -> None:

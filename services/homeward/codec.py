@@ -84,9 +84,11 @@ class EventMeta:
                 f"only CloudEvents {SPECVERSION} is read", field="headers.ce_specversion"
             )
         try:
-            time = datetime.fromisoformat(need("ce_time"))
+            time = aware(datetime.fromisoformat(need("ce_time")))
         except ValueError:
-            raise CodecError("not an RFC 3339 time", field="headers.ce_time") from None
+            raise CodecError(
+                "not an RFC 3339 time with a time zone", field="headers.ce_time"
+            ) from None
         try:
             classification = Classification(need("ce_classification"))
         except ValueError:
@@ -99,7 +101,7 @@ class EventMeta:
             source=need("ce_source"),
             type=need("ce_type"),
             time=time,
-            subject=h.get("ce_subject", ""),
+            subject=need("ce_subject"),
             correlation_id=h.get("ce_correlationid") or h.get("ce_subject", ""),
             causation_id=h.get("ce_causationid") or None,
             classification=classification,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pydantic
+
 from homeward.codec import Record
 from homeward.errors import HomewardError
 
@@ -15,6 +17,18 @@ TOPIC = "dlq_topic"
 PARTITION = "dlq_partition"
 OFFSET = "dlq_offset"
 SERVICE = "dlq_service"
+
+
+def describe(error: Exception) -> tuple[str | None, str]:
+    """(field, reason) of an error, without the input values: a pydantic error's
+    text repeats the input, which may be a child's personal data."""
+    if isinstance(error, HomewardError):
+        return error.field, error.reason
+    if isinstance(error, pydantic.ValidationError):
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        return field, f"{first['msg']} ({error.error_count()} error(s))"
+    return None, type(error).__name__
 
 
 def dead_letter(
@@ -28,10 +42,7 @@ def dead_letter(
     offset: int,
     service: str,
 ) -> Record:
-    field = error.field if isinstance(error, HomewardError) else None
-    reason = (
-        error.reason if isinstance(error, HomewardError) else f"{type(error).__name__}: {error}"
-    )
+    field, reason = describe(error)
     kept = [(k, v or b"") for k, v in (headers or []) if not k.startswith("dlq_")]
     kept += [
         (REASON, reason.encode("utf-8", "replace")[:1000]),

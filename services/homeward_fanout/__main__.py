@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import sys
 
-from homeward_fanout.agents import app
+import pydantic
+
+from homeward.errors import HomewardError
 
 
-def main() -> None:
+def main() -> int:
+    try:
+        # Settings, the directory and the topology are read when the app module
+        # loads: say plainly what is wrong instead of a traceback.
+        from homeward_fanout.agents import app
+    except pydantic.ValidationError as exc:
+        for err in exc.errors():
+            name = "HOMEWARD_FANOUT_" + "_".join(str(p) for p in err["loc"]).upper()
+            print(f"error: {name}: {err['msg']}", file=sys.stderr)
+        return 2
+    except (HomewardError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # e.g. a bad directory row or schedule
+        return 2
     if len(sys.argv) == 1:
         # The worker command turns Faust's web server back on unless told not to;
         # metrics have their own port (HOMEWARD_FANOUT_METRICS_PORT).
         sys.argv += ["worker", "-l", "info", "--without-web"]
     app.main()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

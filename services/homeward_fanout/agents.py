@@ -40,7 +40,12 @@ async def wake_due_cases() -> None:
     # Timers cannot write tables (no partition context), so they only send a
     # tick keyed by case id; the agent that owns the case does the work.
     for case_id in processor.due_ticks():
-        await ticks.send(key=case_id.encode(), value=b"")
+        try:
+            await ticks.send(key=case_id.encode(), value=b"")
+        except Exception:
+            # A timer that raises stops for good; the next round tries again.
+            log.exception("could not send a tick for case %s", case_id)
+            return
 
 
 @app.task

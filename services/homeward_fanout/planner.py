@@ -251,8 +251,14 @@ def handle_event(
     if state is None:
         raise ValidationError("no alert has been issued for this case", field="case_id")
     if isinstance(event, AgencyAcknowledgement):
+        pending = state.pending.get(event.delivery_id)
+        if pending is not None and pending.agency_id != event.agency_id:
+            raise ValidationError(
+                f"delivery {event.delivery_id} went to another agency", field="agency_id"
+            )
+        # Not remembered in seen_events: acks are idempotent, and a case's many
+        # acks would push the event ids that de-duplication needs out of the list.
         state.pending.pop(event.delivery_id, None)
-        _remember(state, event_id)
         return Outcome(state)
     if state.status != "active":
         _remember(state, event_id)
@@ -267,8 +273,12 @@ def handle_event(
             for aid, info in state.recipients.items()
         ]
         if isinstance(event, AlertCancelled):
+            # Keep what de-duplication needs and nothing about the child: the
+            # state lives on in the changelog.
             state.status = "cancelled"
             state.pending.clear()
+            state.recipients.clear()
+            state.alert = {}
         _remember(state, event_id)
         return Outcome(state, out)
     raise ValidationError(f"{event.avro_name} is not handled by the fan-out", field="ce_type")

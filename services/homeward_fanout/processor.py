@@ -16,8 +16,10 @@ import pydantic
 
 from homeward.agencies import Agency, AgencyType
 from homeward.codec import Codec, Record
+from homeward.deadletter import FIELD as DLQ_FIELD
+from homeward.deadletter import REASON as DLQ_REASON
 from homeward.deadletter import dead_letter
-from homeward.errors import HomewardError
+from homeward.errors import HomewardError, ValidationError
 from homeward.events import AlertDelivery, DeliveryEscalated
 from homeward.metrics import (
     DEAD_LETTERS,
@@ -37,6 +39,9 @@ SERVICE = "fanout"
 
 # (topic, key, value, headers) -> an awaitable that resolves once the broker has it.
 Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[Awaitable[Any]]]
+
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
 
 KIND = {
     "homeward.alerts.AlertIssued": "alert",
@@ -89,6 +94,8 @@ class FanoutProcessor:
     ) -> None:
         started = time.perf_counter()
         kind = "tick"
+        # 1. Decide. A record that cannot be read or breaks a rule is dead-lettered;
+        #    so is one that trips a bug here, so one bad record never stops the agent.
         try:
             now_ms = int(self.clock() * 1000)
             if topic == self.ticks_topic:
@@ -104,6 +111,12 @@ class FanoutProcessor:
                 decoded = self.codec.decode(value, headers)
                 kind = decoded.event.avro_name
                 case_id = decoded.event.case_id
+                if key != case_id.encode():
+                    # The state lives on the partition the key picks: a record keyed
+                    # otherwise would put it where this case's other records are not.
+                    raise ValidationError(
+                        f"record key must be the case id {case_id!r}", field="key"
+                    )
                 outcome = planner.handle_event(
                     self._state(case_id),
                     decoded.event,
@@ -113,23 +126,41 @@ class FanoutProcessor:
                     agencies=self.agencies,
                     policy=self.policy,
                 )
-            EVENTS_CONSUMED.labels(SERVICE, topic, kind).inc()
-            await self._emit(case_id, outcome.out)
-            if outcome.state is not None:
-                key = case_id.encode()
-                self.table[key] = json.dumps(outcome.state.to_json()).encode()
-                self._wake[key] = outcome.state.next_wakeup_ms(self.policy)
-            if outcome.note:
-                log.info("case %s: %s", case_id, outcome.note)
-        except (HomewardError, pydantic.ValidationError, UnicodeDecodeError) as exc:
-            await self._dead_letter(topic, partition, offset, key, value, headers, exc)
         except Exception as exc:
-            log.exception("unexpected failure on %s[%d]@%d", topic, partition, offset)
+            if not isinstance(exc, HomewardError | pydantic.ValidationError | UnicodeDecodeError):
+                log.exception("unexpected failure on %s[%d]@%d", topic, partition, offset)
             await self._dead_letter(topic, partition, offset, key, value, headers, exc)
-        finally:
             HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
+            return
+        EVENTS_CONSUMED.labels(SERVICE, topic, kind).inc()
+        # 2. Carry it out. Broker trouble is retried until it passes: giving up
+        #    would lose the case's state, and a retry writes the same ids.
+        await self._retrying(
+            f"emit for case {case_id}",
+            lambda: self._emit(case_id, outcome.out, measure=topic != self.ticks_topic),
+        )
+        if outcome.state is not None:
+            table_key = case_id.encode()
+            self.table[table_key] = json.dumps(outcome.state.to_json()).encode()
+            self._wake[table_key] = outcome.state.next_wakeup_ms(self.policy)
+        if outcome.note:
+            log.info("case %s: %s", case_id, outcome.note)
+        HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
 
-    async def _emit(self, case_id: str, out: list[Outbound]) -> None:
+    async def _retrying(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
+        delay = RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await attempt()
+                return
+            except Exception as exc:
+                log.warning(
+                    "%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+    async def _emit(self, case_id: str, out: list[Outbound], *, measure: bool) -> None:
         pending: list[tuple[Awaitable[Any], Outbound, str]] = []
         for ob in out:
             record, _ = self.codec.encode(
@@ -151,9 +182,12 @@ class FanoutProcessor:
             if isinstance(ob.event, AlertDelivery):
                 kind = KIND.get(ob.event.event.avro_name, "other")
                 DELIVERIES.labels(ob.event.agency_type, kind).inc()
-                FANOUT_LATENCY.labels(kind).observe(
-                    max(0.0, now - ob.event.accepted_at.timestamp())
-                )
+                # Widenings and resends (from ticks) deliver long after intake
+                # accepted the alert: that is not fan-out latency.
+                if measure and ob.event.attempt == 1:
+                    FANOUT_LATENCY.labels(kind).observe(
+                        max(0.0, now - ob.event.accepted_at.timestamp())
+                    )
             elif isinstance(ob.event, DeliveryEscalated):
                 ESCALATIONS.labels(ob.event.agency_type).inc()
 
@@ -170,8 +204,6 @@ class FanoutProcessor:
         headers: Sequence[tuple[str, bytes]] | None,
         exc: Exception,
     ) -> None:
-        reason = exc.field if isinstance(exc, HomewardError) and exc.field else type(exc).__name__
-        log.warning("dead-lettering %s[%d]@%d: %s", topic, partition, offset, exc)
         record = dead_letter(
             key=key,
             value=value,
@@ -182,11 +214,21 @@ class FanoutProcessor:
             offset=offset,
             service=SERVICE,
         )
-        try:
+        reason = dict(record.headers)[DLQ_FIELD].decode() or type(exc).__name__
+        # Log the field and reason only: the record itself may hold a child's data.
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s",
+            topic,
+            partition,
+            offset,
+            dict(record.headers)[DLQ_REASON].decode(),
+        )
+
+        async def write() -> None:
             await (await self._send(self.topology.get("dead_letters").name, record))
-            DEAD_LETTERS.labels(SERVICE, reason).inc()
-        except Exception:
-            log.exception("could not write the dead letter for %s[%d]@%d", topic, partition, offset)
+
+        await self._retrying(f"dead letter for {topic}[{partition}]@{offset}", write)
+        DEAD_LETTERS.labels(SERVICE, reason).inc()
 
     def due_ticks(self) -> list[str]:
         """Cases (among those this worker holds) whose next wake-up has come."""
@@ -194,10 +236,16 @@ class FanoutProcessor:
         due = []
         for key in list(self.table.keys()):
             if key not in self._wake:
-                data = self.table.get(key)
-                state = CaseState.from_json(json.loads(data)) if data else None
-                self._wake[key] = state.next_wakeup_ms(self.policy) if state else None
+                try:
+                    data = self.table.get(key)
+                    state = CaseState.from_json(json.loads(data)) if data else None
+                    self._wake[key] = state.next_wakeup_ms(self.policy) if state else None
+                except Exception:
+                    # A state this version cannot read must not stop the timer for
+                    # every other case; the agent dead-letters what it cannot handle.
+                    log.exception("unreadable state for case %r", key)
+                    self._wake[key] = None
             wake = self._wake[key]
             if wake is not None and wake <= now_ms:
-                due.append(key.decode())
+                due.append(key.decode("utf-8", "replace"))
         return due

@@ -7,16 +7,14 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from homeward import paths
-
 
 class FanoutSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOMEWARD_FANOUT_", extra="ignore")
 
     app_id: str = Field(default="homeward-fanout", description="Faust app id (consumer group)")
-    directory: Path = Field(
-        default_factory=paths.demo_directory_file, description="Agency directory CSV"
-    )
+    # Required: falling back to the demo's fictional agencies in production would
+    # deliver real alerts to no one.
+    directory: Path = Field(description="Agency directory CSV")
     radius_schedule: str = Field(
         default="1:100,2:200,3:300,*:500",
         description="hours:km steps by time since last seen, then *:km beyond",

@@ -164,17 +164,26 @@ def test_corrupt_record_goes_to_dead_letters_and_the_worker_goes_on(
     try:
         topic = bus.topic("alert_events")
         p.send(topic, key=b"CASE-FO-2", value=b"\xc3\x01garbage", headers=[("ce_id", b"x")]).get(30)
+        # A valid alert under a key that is not its case id would put the case's
+        # state on the wrong partition.
+        wrong, _ = Codec().encode(make_alert("CASE-FO-9", 0.1), key="NOT-THE-CASE", source="/t")
+        send_all(p, [(topic, wrong)])
         (alert_id,) = publish(bus, make_alert("CASE-FO-2", 0.1))
-        reader.until(
-            lambda r: any(t == bus.topic("dead_letters") for t, *_ in r.records), 60, "dead letter"
-        )
+        dlq = bus.topic("dead_letters")
+        reader.until(lambda r: sum(t == dlq for t, *_ in r.records) >= 2, 60, "dead letters")
         reader.until(lambda r: len(deliveries(r, alert_id)) > 0, 60, "the next alert delivered")
-        dl = next(rec for rec in reader.records if rec[0] == bus.topic("dead_letters"))
-        headers = dict(dl[3])
+        letters = {dict(rec[3])["dlq_field"]: rec for rec in reader.records if rec[0] == dlq}
+        assert set(letters) == {b"headers.ce_specversion", b"key"}
+        garbage = letters[b"headers.ce_specversion"]
+        headers = dict(garbage[3])
         assert headers["dlq_topic"].decode() == topic
         assert headers["dlq_service"] == b"fanout"
-        assert b"ce_specversion" in headers["dlq_field"] or headers["dlq_reason"]
-        assert dl[2] == b"\xc3\x01garbage" and dl[1] == b"CASE-FO-2"
+        assert headers["dlq_reason"] == b"required CloudEvents header is missing"
+        assert int(headers["dlq_offset"]) >= 0 and int(headers["dlq_partition"]) >= 0
+        assert garbage[2] == b"\xc3\x01garbage" and garbage[1] == b"CASE-FO-2"
+        misplaced = letters[b"key"]
+        assert misplaced[1] == b"NOT-THE-CASE" and misplaced[2] == wrong.value
+        assert not deliveries(reader) or all(d.case_id != "CASE-FO-9" for d in deliveries(reader))
     finally:
         p.close()
         reader.close()

@@ -9,7 +9,8 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import Field
 
-from homeward.events.base import Classification, Event, Model
+from homeward.agency_types import AgencyType
+from homeward.events.base import Event, Model
 
 Text = Annotated[str, Field(max_length=4000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
@@ -51,7 +52,8 @@ class AlertIssued(Event):
     child: ChildDescription
     last_seen: Location
     last_seen_at: datetime
-    target_types: list[str] = Field(default_factory=list, max_length=32)
+    # Validated against the known types: a misspelt type would reach no one.
+    target_types: list[AgencyType] = Field(default_factory=list, max_length=32)
     public_summary: Text
     details: Text = ""
 
@@ -139,7 +141,6 @@ class AgencyAcknowledgement(Event):
 
 class DeliveryEscalated(Event):
     avro_name: ClassVar[str] = "homeward.alerts.DeliveryEscalated"
-    classification: ClassVar[Classification] = Classification.RESTRICTED
 
     delivery_id: Ident
     agency_id: Ident

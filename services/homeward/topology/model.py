@@ -37,6 +37,7 @@ class Topic:
     values: tuple[str, ...]
     writers: tuple[str, ...]
     readers: tuple[str, ...]
+    internal: bool = False  # named by the library that uses it (Faust), not by convention
 
     def config_dict(self) -> dict[str, str]:
         return dict(self.configs)
@@ -78,6 +79,7 @@ def _topic(tid: str, spec: dict[str, Any], defaults: dict[str, Any], prefix: str
         values=tuple(spec.get("values", [])),
         writers=tuple(spec.get("writers", [])),
         readers=readers,
+        internal=bool(spec.get("internal", False)),
     )
 
 

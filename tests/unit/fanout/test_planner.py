@@ -305,3 +305,66 @@ def test_every_agency_in_range_gets_the_alert_exactly_once(spots, hours_before) 
     assert set(ids) == in_range
     for d in deliveries:
         assert d.distance_km <= d.ring_km
+
+
+def test_an_ack_for_another_agencys_delivery_is_refused() -> None:
+    state, out = issue(0.5)
+    theirs = next(o for o in out if o.event.agency_id == "TST-00000")
+    with pytest.raises(ValidationError) as caught:
+        handle_event(
+            state,
+            AgencyAcknowledgement(
+                case_id="CASE-T-1", delivery_id=theirs.event_id, agency_id="TST-00001"
+            ),
+            event_id="ack-x",
+            accepted_ms=1,
+            now_ms=1,
+            agencies=AGENCIES,
+            policy=POLICY,
+        )
+    assert caught.value.field == "agency_id"
+    assert theirs.event_id in state.pending
+
+
+def test_acks_do_not_crowd_out_the_event_ids_kept_for_de_duplication() -> None:
+    state, out = issue(0.5)
+    for o in out:
+        handle_event(
+            state,
+            AgencyAcknowledgement(
+                case_id="CASE-T-1", delivery_id=o.event_id, agency_id=o.event.agency_id
+            ),
+            event_id=f"ack-{o.event_id}",
+            accepted_ms=1,
+            now_ms=1,
+            agencies=AGENCIES,
+            policy=POLICY,
+        )
+    assert state.seen_events == ["ev-1"] and state.pending == {}
+
+
+def test_a_cancelled_case_keeps_nothing_about_the_child() -> None:
+    state, _ = issue(0.5)
+    handle_event(
+        state,
+        AlertCancelled(case_id="CASE-T-1", reason=CancelReason.FOUND),
+        event_id="ev-9",
+        accepted_ms=1,
+        now_ms=1,
+        agencies=AGENCIES,
+        policy=POLICY,
+    )
+    stored = json.dumps(state.to_json())
+    assert "Test Child A" not in stored and "Fictional Park" not in stored
+    assert state.recipients == {} and state.next_wakeup_ms(POLICY) is None
+    # A redelivered cancellation is still recognised.
+    again = handle_event(
+        state,
+        AlertCancelled(case_id="CASE-T-1", reason=CancelReason.FOUND),
+        event_id="ev-9",
+        accepted_ms=1,
+        now_ms=1,
+        agencies=AGENCIES,
+        policy=POLICY,
+    )
+    assert again.out == []

@@ -37,8 +37,15 @@ def topology() -> Topology:
 
 
 def test_every_topic_name_is_domain_event_version(topology: Topology) -> None:
-    bad = [t.name for t in topology.all() if not TOPIC_NAME.match(t.name)]
+    bad = [t.name for t in topology.all() if not t.internal and not TOPIC_NAME.match(t.name)]
     assert not bad
+
+
+def test_internal_topics_are_the_faust_changelog_of_the_fanout_app(topology: Topology) -> None:
+    from homeward_fanout.settings import FanoutSettings
+
+    app_id = FanoutSettings.model_fields["app_id"].default
+    assert [t.name for t in topology.all() if t.internal] == [f"{app_id}-cases-changelog"]
 
 
 def test_topic_names_are_unique(topology: Topology) -> None:

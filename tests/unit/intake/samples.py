@@ -32,7 +32,7 @@ def alert(case_id: str = CASE_ID, **overrides: Any) -> dict[str, Any]:
             "admin_code": "000001",
         },
         "last_seen_at": "2026-01-01T08:00:00+08:00",
-        "target_types": ["police", "school"],
+        "target_types": ["police", "education"],
         "public_summary": "Test alert with synthetic data: Test Child A, Sampleville.",
     }
     body.update(copy.deepcopy(overrides))

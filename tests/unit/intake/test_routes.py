@@ -120,7 +120,8 @@ INVALID_ALERTS = [
     ("latitude", _set("last_seen.latitude", 91), "last_seen.latitude", "less than or equal"),
     ("case id", _set("case_id", "bad id!"), "case_id", "pattern"),
     ("empty name", _set("child.name", "   "), "child.name", "at least 1"),
-    ("list item", _set("target_types", ["ok", 5]), "target_types.1", "string"),
+    ("list item", _set("target_types", ["police", 5]), "target_types.1", "Input should be"),
+    ("unknown type", _set("target_types", ["Police"]), "target_types.0", "'police'"),
     ("null", _set("issuing_unit", None), "issuing_unit", "string"),
 ]
 
