@@ -29,7 +29,6 @@ from kafka.errors import CommitFailedError
 from homeward import kafka
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
-from homeward.deadletter import dead_letter
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward_agency.dedup import Seen, SeenSet
@@ -40,6 +39,7 @@ from homeward_agency.delivery import (
     decode_delivery,
     record_key,
 )
+from homeward_agency.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +122,9 @@ class Fleet:
         self._counts = {"duplicates": 0, "escalations": 0, "dead_letters": 0}
         self._due: list[tuple[float, int, str, Delivery]] = []  # (due, seq, agency, delivery)
         self._seq = 0
-        self._pending: list[Any] = []
         self._consumer = kafka.consumer(self.settings, *self.topics, group_id=group_id)
         self._producer = kafka.producer(self.settings)
+        self._outbox = Outbox(self._producer, self.dead_letter_topic)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -150,7 +150,7 @@ class Fleet:
                 self._take(record)
                 count += 1
         self._send_due(time.monotonic())
-        self._confirm_sends()
+        self._outbox.confirm()
         if count:
             try:
                 self._consumer.commit()
@@ -164,20 +164,7 @@ class Fleet:
         try:
             delivery = decode_delivery(self.codec, record, recipient=agency)
         except Exception as exc:  # a bad record is dead-lettered, never fatal
-            log.warning(
-                "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc
-            )
-            letter = dead_letter(
-                key=record.key,
-                value=record.value,
-                headers=record.headers,
-                error=exc,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                service=SERVICE,
-            )
-            self._pending.append(kafka.send(self._producer, self.dead_letter_topic, letter))
+            self._outbox.dead_letter(record, exc, SERVICE)
             with self._lock:
                 self._counts["dead_letters"] += 1
             return
@@ -208,18 +195,10 @@ class Fleet:
 
     def _ack(self, agency: str, delivery: Delivery) -> None:
         record, _ack = acknowledgement(self.codec, delivery, agency)
-        self._pending.append(kafka.send(self._producer, self.acks_topic, record))
+        self._outbox.send(self.acks_topic, record)
         self.seen.mark_acked((agency, delivery.dedup_key))
         with self._lock:
             self._acks[agency] += 1
-
-    def _confirm_sends(self, timeout: float = 30.0) -> None:
-        if not self._pending:
-            return
-        self._producer.flush(timeout)
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.get(timeout=timeout)
 
     # -- running --------------------------------------------------------------
     def run(self, stop_event: threading.Event, poll_timeout: float = 0.5) -> None:

@@ -1,6 +1,8 @@
 """Forwarding deliveries to an agency's own HTTP endpoint (delivery mode
 "webhook"): POST the delivery as JSON, a bounded number of tries, and tell
-the caller whether it was taken (a 2xx) so it acknowledges only then."""
+the caller whether it was taken (a 2xx) so it acknowledges only then. A
+ForwardError is a handler failure: Subscriber.run hands the same delivery over
+again after a backoff, and nothing after it moves on before it is taken."""
 
 from __future__ import annotations
 

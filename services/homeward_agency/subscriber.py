@@ -7,7 +7,11 @@ de-duplicate them, acknowledge them, and never stop on a bad record.
 or, driving it yourself:
 
     for delivery in sub.poll(1.0):
-        handle(delivery)
+        try:
+            handle(delivery)
+        except Exception:
+            sub.rewind(delivery)          # shown again by a later poll()
+            break                         # the rest of the batch waits for it
         sub.acknowledge(delivery)
     sub.commit()
 """
@@ -21,7 +25,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -29,7 +32,6 @@ from kafka.structs import OffsetAndMetadata
 from homeward import kafka
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
-from homeward.deadletter import dead_letter
 from homeward.errors import ConfigError, HomewardError
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
@@ -41,6 +43,7 @@ from homeward_agency.delivery import (
     decode_delivery,
     record_key,
 )
+from homeward_agency.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,11 @@ SERVICE = "homeward-agency"
 AGENCY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 Handler = Callable[[Delivery], None]
+
+# run(): the wait before a failed delivery is handled again, doubled after each
+# further failure up to the cap, and back to the first after a success.
+RETRY_DELAY = 0.5
+RETRY_DELAY_MAX = 30.0
 
 
 @dataclass(frozen=True)
@@ -106,9 +114,10 @@ class Subscriber:
         self.dead_letter_topic = self.topology.get("dead_letters").name
         self.codec = codec or Codec()
         self.seen = SeenSet(seen_capacity)
-        self._position: int | None = None  # the offset after the last record poll() took
+        self._position: int | None = None  # the offset after the last record taken
         self._committed: int | None = None
-        self._pending: list[Any] = []  # send futures to confirm before committing
+        self._read_upto = 0  # the offset after the furthest record ever taken
+        self._batch: list[Delivery] = []  # what the last poll() handed out
         self._counts = dict.fromkeys(SubscriberStats.__dataclass_fields__, 0)
         self._consumer = kafka.consumer(self.settings, group_id=self.group_id)
         try:
@@ -116,6 +125,7 @@ class Subscriber:
         except BaseException:
             self._consumer.close(autocommit=False)
             raise
+        self._outbox = Outbox(self._producer, self.dead_letter_topic)
         self._closed = False
         try:
             partitions = self._partition_count(metadata_timeout)
@@ -149,33 +159,58 @@ class Subscriber:
         Other agencies' records are skipped undecoded, undecodable ones are
         dead-lettered, and copies of an acknowledged delivery are acknowledged
         again and dropped; none of them is returned. A delivery you cannot
-        handle: do not acknowledge it, and forget() it so its resend is shown."""
-        return [d for d in self._fetch(timeout) if self._admit(d)]
+        handle: do not acknowledge it, rewind() to it and leave the rest of
+        the batch; the next poll() starts from it again."""
+        self._batch = [d for d in self._fetch(timeout) if self._admit(d)]
+        return self._batch
+
+    def rewind(self, delivery: Delivery) -> None:
+        """Read again from `delivery` (its handling failed).
+
+        The next poll starts at its record, it and the later deliveries of the
+        last poll() are shown again, and no commit moves past it until then."""
+        self._consumer.seek(self._tp, delivery.offset)
+        self._position = delivery.offset
+        self.forget(delivery)
+        for later in self._batch:
+            if later.offset > delivery.offset:
+                self.forget(later)
+        self._batch = []
 
     def forget(self, delivery: Delivery) -> None:
         """Let the next copy of `delivery` through (its handling failed)."""
         self.seen.forget(delivery.dedup_key)
 
+    def _records(self, timeout: float) -> list[RawRecord]:
+        batches = self._consumer.poll(timeout_ms=int(timeout * 1000))
+        return [record for records in batches.values() for record in records]
+
     def _fetch(self, timeout: float) -> list[Delivery]:
         """This agency's decoded records, duplicates included, in offset order."""
-        batches = self._consumer.poll(timeout_ms=int(timeout * 1000))
         out: list[Delivery] = []
-        for records in batches.values():
-            for record in records:
-                delivery = self._take(record)
-                if delivery is not None:
-                    out.append(delivery)
-                self._position = record.offset + 1
+        for record in self._records(timeout):
+            delivery = self._take(record)
+            if delivery is not None:
+                out.append(delivery)
         return out
 
     def _take(self, record: RawRecord) -> Delivery | None:
+        """Decode `record` if it is ours; it counts as read from here on.
+
+        A record read again after a rewind is not counted or dead-lettered twice."""
+        first_read = record.offset >= self._read_upto
+        self._read_upto = max(self._read_upto, record.offset + 1)
+        self._position = record.offset + 1
         if record_key(record) != self.agency_id:
-            self._counts["skipped_other_agencies"] += 1
+            if first_read:
+                self._counts["skipped_other_agencies"] += 1
             return None
         try:
             return decode_delivery(self.codec, record, recipient=self.agency_id)
         except Exception as exc:  # any bad record is dead-lettered, never fatal
-            self._dead_letter(record, exc)
+            if first_read:
+                self._outbox.dead_letter(record, exc, SERVICE)
+                self._counts["dead_letters"] += 1
             return None
 
     def _admit(self, delivery: Delivery) -> bool:
@@ -191,30 +226,6 @@ class Subscriber:
         # PENDING: handed out, not yet acknowledged; that acknowledgement is to come.
         return False
 
-    def _dead_letter(self, record: RawRecord, exc: Exception) -> None:
-        field = exc.field if isinstance(exc, HomewardError) else None
-        reason = exc.reason if isinstance(exc, HomewardError) else f"{type(exc).__name__}: {exc}"
-        log.warning(
-            "dead-lettering %s[%d]@%d: field=%s reason=%s",
-            record.topic,
-            record.partition,
-            record.offset,
-            field or "-",
-            reason,
-        )
-        letter = dead_letter(
-            key=record.key,
-            value=record.value,
-            headers=record.headers,
-            error=exc,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            service=SERVICE,
-        )
-        self._pending.append(kafka.send(self._producer, self.dead_letter_topic, letter))
-        self._counts["dead_letters"] += 1
-
     # -- acknowledging and committing ---------------------------------------
     def acknowledge(self, delivery: Delivery, note: str = "") -> None:
         """Send AgencyAcknowledgement for `delivery` (escalations need none).
@@ -223,29 +234,22 @@ class Subscriber:
         if not delivery.needs_ack:
             return
         record, _ack = acknowledgement(self.codec, delivery, self.agency_id, note)
-        self._pending.append(kafka.send(self._producer, self.acks_topic, record))
+        self._outbox.send(self.acks_topic, record)
         self.seen.mark_acked(delivery.dedup_key)
         self._counts["acks_sent"] += 1
 
     def commit(self, through: Delivery | None = None, timeout: float = 30.0) -> None:
-        """Commit the offset after `through`, or after everything poll() took.
+        """Commit the offset after `through`, or after everything taken so far
+        (up to a rewound delivery, not past it).
 
         Acknowledgements and dead letters sent so far are confirmed first, so
         no offset is committed past a record whose outcome could be lost."""
         offset = through.offset + 1 if through is not None else self._position
-        self._confirm_sends(timeout)
+        self._outbox.confirm(timeout)
         if offset is None or (self._committed is not None and offset <= self._committed):
             return
         self._consumer.commit({self._tp: OffsetAndMetadata(offset, "", -1)})
         self._committed = offset
-
-    def _confirm_sends(self, timeout: float) -> None:
-        if not self._pending:
-            return
-        self._producer.flush(timeout)
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.get(timeout=timeout)  # raises the send's error: commit nothing
 
     # -- the loop -------------------------------------------------------------
     def run(
@@ -255,44 +259,65 @@ class Subscriber:
         *,
         ack: bool = True,
         poll_timeout: float = 0.5,
+        retry_delay: float = RETRY_DELAY,
+        retry_delay_max: float = RETRY_DELAY_MAX,
     ) -> None:
         """Handle, acknowledge, commit each delivery until `stop_event` is set.
 
-        A handler that raises is logged and the delivery is neither
-        acknowledged nor remembered: the fan-out resends what is not
-        acknowledged (and escalates it in the end), and that copy is shown
-        again. Its offset is still committed, so one delivery the handler
-        cannot take does not hold up every later one."""
+        A handler that raises is logged and the delivery is handed to it again
+        after `retry_delay` seconds, doubled after each further failure up to
+        `retry_delay_max`, until it returns; the wait ends early on
+        `stop_event`. Until then nothing after it in the partition is handled
+        (an agency's deliveries keep their order) and the committed offset
+        stays at it, so a restart reads it again. Records that cannot be
+        decoded are dead-lettered and committed past."""
+        if not 0 < retry_delay <= retry_delay_max:
+            raise ValueError("need 0 < retry_delay <= retry_delay_max")
+        delay = retry_delay
         while not stop_event.is_set():
-            # De-duplicated one by one, just before handling, so a copy later in
-            # the same batch sees whether the first was acknowledged or failed.
-            deliveries = self._fetch(poll_timeout)
-            stopped = False
-            for delivery in deliveries:
+            self._batch = []
+            failed = False
+            for record in self._records(poll_timeout):
                 if stop_event.is_set():
-                    stopped = True  # leave the rest uncommitted: read again on restart
+                    break  # the rest is not taken: read again on restart
+                delivery = self._take(record)
+                if delivery is None or not self._admit(delivery):
+                    continue  # committed with the next delivery or at the batch's end
+                if not self._handle(handler, delivery, ack, delay):
+                    self.rewind(delivery)
+                    failed = True
                     break
-                if self._admit(delivery):
-                    self._handle(handler, delivery, ack)
+                delay = retry_delay
                 self.commit(through=delivery)
-            if not stopped:
-                self.commit()  # past trailing skipped or dead-lettered records
+            # Past what was taken; after a rewind, up to the failed delivery.
+            self.commit()
+            if failed:
+                stop_event.wait(delay)
+                delay = min(delay * 2, retry_delay_max)
 
-    def _handle(self, handler: Handler, delivery: Delivery, ack: bool) -> None:
+    def _handle(self, handler: Handler, delivery: Delivery, ack: bool, retry_in: float) -> bool:
+        """Hand `delivery` to `handler` and acknowledge it; False if the handler raised."""
         try:
             handler(delivery)
-        except Exception:  # one failing delivery must not stop the inbox
-            log.exception(
-                "handler failed on %s %s (case %s); not acknowledged",
+        except Exception as exc:  # one failing delivery must not stop the subscriber
+            # The reason and ids only: the delivery's content (a child's
+            # details) stays out of the log; the traceback only at DEBUG.
+            log.warning(
+                "handler failed on %s %s (case %s, offset %d): %s; "
+                "not acknowledged, handling it again in %gs",
                 delivery.kind,
                 delivery.delivery_id,
                 delivery.case_id,
+                delivery.offset,
+                _reason(exc),
+                retry_in,
+                exc_info=log.isEnabledFor(logging.DEBUG),
             )
-            self.forget(delivery)
             self._counts["handler_failures"] += 1
-            return
+            return False
         if ack:
             self.acknowledge(delivery)
+        return True
 
     # -- lifecycle -----------------------------------------------------------
     def stats(self) -> SubscriberStats:
@@ -319,3 +344,9 @@ class Subscriber:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, HomewardError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

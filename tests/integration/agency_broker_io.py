@@ -91,17 +91,29 @@ def acks(bus: Bus, count: int | None = None) -> list[tuple[Any, Any]]:
 
 
 class Collector:
-    """A handler that records what it is shown and lets a test wait for it."""
+    """A handler that records what it is shown and lets a test wait for it.
 
-    def __init__(self, fail_on: set[str] | None = None) -> None:
+    It raises for the first `fail_on[id]` calls with a delivery id; every
+    call, failed or not, is in `calls`, and `on_call(delivery)` runs first."""
+
+    def __init__(
+        self,
+        fail_on: dict[str, int] | None = None,
+        on_call: Callable[[Delivery], None] | None = None,
+    ) -> None:
         self.shown: list[Delivery] = []
-        self.fail_on = set(fail_on or ())
+        self.calls: list[str] = []
+        self.fail_on = dict(fail_on or {})
+        self.on_call = on_call
         self._cond = threading.Condition()
 
     def __call__(self, delivery: Delivery) -> None:
-        if delivery.delivery_id in self.fail_on:
-            self.fail_on.discard(delivery.delivery_id)
-            raise RuntimeError("test handler refuses this one once")
+        self.calls.append(delivery.delivery_id)
+        if self.on_call is not None:
+            self.on_call(delivery)
+        if self.fail_on.get(delivery.delivery_id, 0) > 0:
+            self.fail_on[delivery.delivery_id] -= 1
+            raise RuntimeError("test handler refuses this one for now")
         with self._cond:
             self.shown.append(delivery)
             self._cond.notify_all()
@@ -117,14 +129,14 @@ class Collector:
 
 
 @contextmanager
-def running(sub: Subscriber, handler: Collector) -> Iterator[Subscriber]:
+def running(sub: Subscriber, handler: Collector, **run_kw: Any) -> Iterator[Subscriber]:
     """Run `sub` in a thread; on exit stop it, join it and close it."""
     stop = threading.Event()
     errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            sub.run(handler, stop, poll_timeout=0.2)
+            sub.run(handler, stop, poll_timeout=0.2, **run_kw)
         except BaseException as exc:
             errors.append(exc)
 
@@ -217,11 +229,13 @@ def cli(bus: Bus, *args: str, **env: str) -> Iterator[CliRun]:
 
 
 class Endpoint:
-    """An agency's HTTP endpoint on localhost: refuses FAIL-*, answers 503 to
-    the first try of RETRY-*, takes everything else; records every POST."""
+    """An agency's HTTP endpoint on localhost: answers 503 to the first
+    `refuse[id]` POSTs of a delivery id, takes everything else (204); records
+    every POST's delivery id in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: dict[str, int] | None = None) -> None:
         self.posts: list[str] = []
+        self.refuse = dict(refuse or {})
         self._cond = threading.Condition()
         endpoint = self
 
@@ -230,16 +244,12 @@ class Endpoint:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 delivery_id = body["delivery_id"]
                 with endpoint._cond:
-                    first = delivery_id not in endpoint.posts
+                    refused = endpoint.posts.count(delivery_id) < endpoint.refuse.get(
+                        delivery_id, 0
+                    )
                     endpoint.posts.append(delivery_id)
                     endpoint._cond.notify_all()
-                if delivery_id.startswith("FAIL-"):
-                    status = 500
-                elif delivery_id.startswith("RETRY-") and first:
-                    status = 503
-                else:
-                    status = 204
-                self.send_response(status)
+                self.send_response(503 if refused else 204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -137,20 +137,38 @@ def test_after_a_restart_in_the_same_group_nothing_is_shown_again(bus: Bus) -> N
     assert second.ids() == ["D-3"]
 
 
-def test_a_failed_handler_sees_the_resend_and_only_then_acks(bus: Bus) -> None:
+def test_a_failed_handler_gets_the_same_delivery_again_without_a_resend(bus: Bus) -> None:
     me = "PS-TEST-RETRY"
+    inbox = bus.topology.inbox("police").name
     produce(
         bus,
-        bus.topology.inbox("police").name,
-        inbox_records(me, ["D-1", "D-2"]) + inbox_records(me, ["D-1"], attempt=2),
+        inbox,
+        inbox_records(me, ["U-1"], event=s.updated())
+        + inbox_records(me, ["C-1"], event=s.cancelled()),
     )
-    shown = Collector(fail_on={"D-1"})
-    with running(Subscriber(me, "police", bus.settings), shown) as sub:
-        assert shown.wait_for(2) == ["D-2", "D-1"]
+    committed_while_failing: list[int | None] = []
+    sub = Subscriber(me, "police", bus.settings)
+    tp = TopicPartition(inbox, sub.partition)
+
+    def on_call(delivery: Any) -> None:
+        if delivery.delivery_id == "U-1" and len(shown.calls) > 1:
+            # The subscriber is inside the handler: its committed offset is still.
+            committed_while_failing.append(committed(bus, sub.group_id, tp, 0))
+
+    shown = Collector(fail_on={"U-1": 2}, on_call=on_call)
+    with running(sub, shown, retry_delay=0.05):
+        assert shown.wait_for(2) == ["U-1", "C-1"]
         got = acks(bus, 2)
-        assert sub.stats().handler_failures == 1
-    assert sorted(d.event.delivery_id for _r, d in got) == ["D-1", "D-2"]
-    assert [d.event.attempt for d in shown.shown] == [1, 2]
+        assert committed(bus, sub.group_id, tp, 2) == 2
+        stats = sub.stats()
+    assert shown.calls == ["U-1", "U-1", "U-1", "C-1"]  # C-1 waited behind U-1
+    assert committed_while_failing == [0, 0]  # never past U-1 while it failed
+    assert [d.kind for d in shown.shown] == ["update", "cancellation"]
+    assert [d.event.attempt for d in shown.shown] == [1, 1]  # the same record, no resend
+    assert [d.event.delivery_id for _r, d in got] == ["U-1", "C-1"]
+    assert (stats.handler_failures, stats.acks_sent, stats.duplicates) == (2, 2, 0)
+    # Stopped and closed: the acks topic holds all it will get, U-1 acknowledged once.
+    assert sorted(d.event.delivery_id for _r, d in acks(bus)) == ["C-1", "U-1"]
 
 
 def test_the_coordination_office_sees_escalations_without_acking_them(bus: Bus) -> None:
@@ -170,9 +188,6 @@ def test_the_coordination_office_sees_escalations_without_acking_them(bus: Bus) 
 
 
 # -- the CLI ---------------------------------------------------------------------
-
-
-# -- the CLI ---------------------------------------------------------------------
 def test_cli_prints_json_lines_acks_and_stops_on_sigterm(bus: Bus) -> None:
     me = "PS-TEST-CLI"
     inbox = bus.topology.inbox("police").name
@@ -189,30 +204,41 @@ def test_cli_prints_json_lines_acks_and_stops_on_sigterm(bus: Bus) -> None:
     assert committed(bus, group_id_for(me), tp, 3) == 3
 
 
-def test_cli_forwards_and_acks_only_what_the_endpoint_took(bus: Bus) -> None:
+def test_cli_forwards_again_until_the_endpoint_takes_it_and_only_then_acks(bus: Bus) -> None:
     me = "PS-TEST-HOOK"
+    inbox = bus.topology.inbox("police").name
     produce(
-        bus, bus.topology.inbox("police").name, inbox_records(me, ["OK-1", "FAIL-1", "RETRY-1"])
+        bus,
+        inbox,
+        inbox_records(me, ["OK-1"])
+        + inbox_records(me, ["C-1"], event=s.cancelled())
+        + inbox_records(me, ["U-1"], event=s.updated()),
     )
-    endpoint = Endpoint()
+    # Down for a while: more refusals than the forwarder's own tries.
+    endpoint = Endpoint(refuse={"C-1": 3})
+    tp = TopicPartition(inbox, kafka.partition_for(me.encode(), bus.partitions))
     try:
         with cli(
             bus,
-            *("--agency-id", me, "--agency-type", "police", "--forward", endpoint.url),
-            HOMEWARD_AGENCY_FORWARD_ATTEMPTS="3",
+            *("--agency-id", me, "--agency-type", "police", "--forward", endpoint.url, "--json"),
+            HOMEWARD_AGENCY_FORWARD_ATTEMPTS="2",
             HOMEWARD_AGENCY_FORWARD_BACKOFF_SECONDS="0.01",
         ) as run:
-            endpoint.wait_for({"OK-1": 1, "FAIL-1": 3, "RETRY-1": 2})
-            acks(bus, 2)
+            endpoint.wait_for({"OK-1": 1, "C-1": 4, "U-1": 1})
+            got = acks(bus, 3)
+            assert committed(bus, group_id_for(me), tp, 3) == 3
             assert run.stop() == 0, run.stderr
     finally:
         endpoint.server.shutdown()
-    lines = [run.lines.get_nowait() for _ in range(run.lines.qsize())]
-    assert len(lines) == 3 and all("  alert " in line for line in lines)
-    assert "FAIL-1" in run.stderr and "not acknowledged" in run.stderr
+    # U-1 was posted only once C-1 had been taken: an agency's order holds.
+    assert endpoint.posts == ["OK-1", "C-1", "C-1", "C-1", "C-1", "U-1"]
+    assert [d.event.delivery_id for _r, d in got] == ["OK-1", "C-1", "U-1"]
+    printed = [json.loads(line)["delivery_id"] for line in list(run.lines.queue)]
+    assert list(dict.fromkeys(printed)) == ["OK-1", "C-1", "U-1"]
+    assert "C-1" in run.stderr and "not acknowledged" in run.stderr
+    assert "Test Child" not in run.stderr
     # The process has flushed and exited: the acks topic holds all it will get.
-    acked = [d.event.delivery_id for _r, d in acks(bus)]
-    assert sorted(acked) == ["OK-1", "RETRY-1"]
+    assert sorted(d.event.delivery_id for _r, d in acks(bus)) == ["C-1", "OK-1", "U-1"]
 
 
 # -- the fleet -------------------------------------------------------------------
