@@ -32,7 +32,8 @@ from kafka.structs import OffsetAndMetadata
 from homeward import kafka
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
-from homeward.errors import ConfigError, HomewardError
+from homeward.deadletter import describe
+from homeward.errors import ConfigError
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward_agency.dedup import DEFAULT_CAPACITY, Seen, SeenSet
@@ -300,8 +301,8 @@ class Subscriber:
         try:
             handler(delivery)
         except Exception as exc:  # one failing delivery must not stop the subscriber
-            # The reason and ids only: the delivery's content (a child's
-            # details) stays out of the log; the traceback only at DEBUG.
+            # Ids and the reason only: neither the delivery's content nor an
+            # error text that may repeat it (a child's details) is logged.
             log.warning(
                 "handler failed on %s %s (case %s, offset %d): %s; "
                 "not acknowledged, handling it again in %gs",
@@ -311,7 +312,6 @@ class Subscriber:
                 delivery.offset,
                 _reason(exc),
                 retry_in,
-                exc_info=log.isEnabledFor(logging.DEBUG),
             )
             self._counts["handler_failures"] += 1
             return False
@@ -347,6 +347,5 @@ class Subscriber:
 
 
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, HomewardError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    field, reason = describe(exc)
+    return f"{field}: {reason}" if field else reason

@@ -235,7 +235,7 @@ def test_cli_forwards_again_until_the_endpoint_takes_it_and_only_then_acks(bus: 
     assert [d.event.delivery_id for _r, d in got] == ["OK-1", "C-1", "U-1"]
     printed = [json.loads(line)["delivery_id"] for line in list(run.lines.queue)]
     assert list(dict.fromkeys(printed)) == ["OK-1", "C-1", "U-1"]
-    assert "C-1" in run.stderr and "not acknowledged" in run.stderr
+    assert "C-1" in run.stderr and "not acknowledged" in run.stderr and "HTTP 503" in run.stderr
     assert "Test Child" not in run.stderr
     # The process has flushed and exited: the acks topic holds all it will get.
     assert sorted(d.event.delivery_id for _r, d in acks(bus)) == ["C-1", "OK-1", "U-1"]

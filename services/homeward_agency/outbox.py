@@ -1,0 +1,64 @@
+"""What a reader of inboxes sends (acknowledgements and dead letters), held
+until confirmed: a consumer calls confirm() before it commits an offset, so no
+offset moves past a record whose outcome could still be lost."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kafka import KafkaProducer
+
+from homeward import kafka
+from homeward.codec import Record
+from homeward.deadletter import dead_letter, describe
+from homeward_agency.delivery import RawRecord
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    """A producer and the sends made through it that are not yet confirmed."""
+
+    def __init__(self, producer: KafkaProducer, dead_letter_topic: str) -> None:
+        self.producer = producer
+        self.dead_letter_topic = dead_letter_topic
+        self._pending: list[Any] = []  # kafka-python send futures
+
+    def send(self, topic: str, record: Record) -> None:
+        self._pending.append(kafka.send(self.producer, topic, record))
+
+    def dead_letter(self, record: RawRecord, exc: Exception, service: str) -> None:
+        """Copy an undecodable `record` to the dead-letter topic with why it failed."""
+        field, reason = describe(exc)  # never the input's values
+        log.warning(
+            "dead-lettering %s[%d]@%d: field=%s reason=%s",
+            record.topic,
+            record.partition,
+            record.offset,
+            field or "-",
+            reason,
+        )
+        letter = dead_letter(
+            key=record.key,
+            value=record.value,
+            headers=record.headers,
+            error=exc,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            service=service,
+        )
+        self.send(self.dead_letter_topic, letter)
+
+    def confirm(self, timeout: float = 30.0) -> None:
+        """Wait until every send so far is written; raise the first send's error."""
+        if not self._pending:
+            return
+        self.producer.flush(timeout)
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.get(timeout=timeout)  # raises the send's error: the caller commits nothing
+
+    def __len__(self) -> int:
+        return len(self._pending)
