@@ -85,10 +85,12 @@ def make_handler(
     render = to_json_line if as_json else format_line
 
     def handle(delivery: Delivery) -> None:
+        if forwarder is not None:
+            # Raises unless a 2xx: then the delivery is neither shown nor acknowledged,
+            # and the subscriber retries it, so it is printed once, when it went through.
+            forwarder(delivery)
         out.write(render(delivery) + "\n")
         out.flush()
-        if forwarder is not None:
-            forwarder(delivery)  # raises unless a 2xx: then the delivery is not acknowledged
 
     return handle
 
