@@ -15,7 +15,8 @@ import threading
 import time
 from types import FrameType
 
-from homeward.broker.harness import BrokerError, KafkaCluster, fetch_kafka, kafka_version
+from homeward.broker.cluster import KafkaCluster
+from homeward.broker.jars import BrokerError, fetch_kafka, kafka_version
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,17 +1,13 @@
 """Run real Apache Kafka brokers (KRaft, combined broker+controller) from the official jars.
 
-The jars are fetched from Maven Central by Maven (``deploy/kafka/pom.xml``) into a cache
-outside the repository (``$HOMEWARD_CACHE_DIR`` or ``~/.cache/homeward``), once per version.
 Each node of a :class:`KafkaCluster` is a ``java -cp 'libs/*' kafka.Kafka server.properties``
 subprocess listening on 127.0.0.1 with its own data dir, config and logs under the run dir.
+The jars come from :func:`homeward.broker.jars.fetch_kafka`.
 
 Typical use::
 
     with KafkaCluster(nodes=1) as cluster:
         produce_to(cluster.bootstrap_servers)
-
-Requirements: Java 17+ (``$JAVA_HOME/bin/java`` or ``java`` on PATH) and Maven (``mvn``) for
-the first fetch of a version.
 """
 
 from __future__ import annotations
@@ -20,13 +16,9 @@ import atexit
 import base64
 import contextlib
 import ctypes
-import fcntl
-import hashlib
 import json
 import logging
 import os
-import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -41,201 +33,25 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from homeward.broker.jars import (
+    BrokerError,
+    check_java,
+    fetch_kafka,
+    kafka_version,
+    logging_flavour,
+    major_version,
+)
+
 log = logging.getLogger(__name__)
 
-#: The Kafka release the project is developed and tested against (docs/kafka-version.md).
-KAFKA_VERSION = "4.1.2"
-#: Minimum Java feature release: Kafka 4.x brokers need 17.
-MIN_JAVA = 17
 #: Name of the JSON state file written into the run dir.
 STATE_FILE_NAME = "homeward-broker.json"
 
-_MARKER_NAME = ".homeward-complete"
 _HOST = "127.0.0.1"
-
-
-class BrokerError(RuntimeError):
-    """The broker harness could not fetch, start or reach Kafka."""
-
-
-# --------------------------------------------------------------------------------------------
-# Locations and versions
-
-
-def kafka_version() -> str:
-    """The Kafka version to use: ``$HOMEWARD_KAFKA_VERSION`` or :data:`KAFKA_VERSION`."""
-    return os.environ.get("HOMEWARD_KAFKA_VERSION", "").strip() or KAFKA_VERSION
-
-
-def cache_dir() -> Path:
-    """Where fetched jars live: ``$HOMEWARD_CACHE_DIR`` or ``~/.cache/homeward``."""
-    env = os.environ.get("HOMEWARD_CACHE_DIR", "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "homeward"
-
-
-def pom_path() -> Path:
-    """``deploy/kafka/pom.xml`` of this checkout (or ``$HOMEWARD_KAFKA_POM``)."""
-    env = os.environ.get("HOMEWARD_KAFKA_POM", "").strip()
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[3] / "deploy" / "kafka" / "pom.xml"
-
-
-def _major(version: str) -> int:
-    match = re.match(r"(\d+)\.", version)
-    if not match:
-        raise BrokerError(f"not a Kafka version: {version!r}")
-    return int(match.group(1))
-
-
-def _logging_flavour(version: str) -> str:
-    """Kafka 4.x logs through log4j2; 3.x through log4j 1 (reload4j)."""
-    return "log4j2" if _major(version) >= 4 else "reload4j"
-
-
-# --------------------------------------------------------------------------------------------
-# Java and Maven
-
-
-def java_executable() -> str:
-    """``$JAVA_HOME/bin/java`` when it exists, else ``java`` on PATH."""
-    java_home = os.environ.get("JAVA_HOME", "").strip()
-    if java_home:
-        candidate = Path(java_home) / "bin" / "java"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    found = shutil.which("java")
-    if not found:
-        raise BrokerError(
-            f"Java not found: Kafka needs a Java {MIN_JAVA}+ runtime. Install one "
-            "(Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME."
-        )
-    return found
-
-
-def check_java() -> tuple[str, int]:
-    """Return ``(java executable, feature version)``; raise :class:`BrokerError` if < 17."""
-    java = java_executable()
-    try:
-        proc = subprocess.run(
-            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BrokerError(f"could not run {java} -version: {exc}") from exc
-    output = proc.stderr + proc.stdout
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', output)
-    if not match:
-        raise BrokerError(f"could not read the Java version from {java} -version: {output!r}")
-    feature = int(match.group(1))
-    if feature == 1 and match.group(2):  # "1.8.0_392" style
-        feature = int(match.group(2))
-    if feature < MIN_JAVA:
-        raise BrokerError(
-            f"{java} is Java {feature}; Kafka needs Java {MIN_JAVA}+ "
-            "(set JAVA_HOME to a newer JDK/JRE)."
-        )
-    return java, feature
-
-
-def _maven_executable() -> str:
-    found = shutil.which("mvn")
-    if not found:
-        raise BrokerError(
-            "Maven (mvn) not found: it fetches the Kafka jars from Maven Central on first use. "
-            "Install it (Debian: apt-get install maven) or pre-fill the cache "
-            f"({cache_dir()})."
-        )
-    return found
-
-
-# --------------------------------------------------------------------------------------------
-# Fetching the jars
-
-
-def _marker_content(version: str, pom: Path) -> str:
-    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
-    return json.dumps(
-        {"version": version, "logging": _logging_flavour(version), "pom_sha256": digest},
-        sort_keys=True,
-    )
-
-
-def _libs_complete(libs: Path, version: str, pom: Path) -> bool:
-    marker = libs / _MARKER_NAME
-    try:
-        if marker.read_text() != _marker_content(version, pom):
-            return False
-    except OSError:
-        return False
-    return (libs / f"kafka_2.13-{version}.jar").is_file()
-
-
-def fetch_kafka(
-    version: str | None = None, *, cache: Path | None = None, force: bool = False
-) -> Path:
-    """Make sure the Kafka ``version`` server jars are in the cache; return the libs dir.
-
-    Runs ``mvn dependency:copy-dependencies`` on ``deploy/kafka/pom.xml`` unless the libs dir
-    already holds a complete copy (a marker file records the version and the pom's hash, so
-    editing the pom refetches). Safe to call from several processes at once (file lock).
-    """
-    version = version or kafka_version()
-    root = (cache or cache_dir()).expanduser()
-    pom = pom_path()
-    if not pom.is_file():
-        raise BrokerError(f"Kafka pom not found at {pom} (set HOMEWARD_KAFKA_POM)")
-    home = root / f"kafka-{version}"
-    libs = home / "libs"
-    if not force and _libs_complete(libs, version, pom):
-        return libs
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not force and _libs_complete(libs, version, pom):
-            return libs
-        mvn = _maven_executable()
-        staging = home / f"libs.tmp-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        cmd = [
-            mvn,
-            "-q",
-            "-B",
-            "-Dstyle.color=never",
-            "-f",
-            str(pom),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={staging}",
-            "-DincludeScope=runtime",
-            f"-Dkafka.version={version}",
-            f"-Dkafka.logging={_logging_flavour(version)}",
-        ]
-        log.info("fetching Kafka %s jars: %s", version, " ".join(cmd))
-        started = time.monotonic()
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            shutil.rmtree(staging, ignore_errors=True)
-            output = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr).strip()[-4000:]
-            raise BrokerError(
-                f"mvn failed (exit {proc.returncode}) fetching Kafka {version}:\n{output}"
-            )
-        if not (staging / f"kafka_2.13-{version}.jar").is_file():
-            raise BrokerError(f"mvn succeeded but kafka_2.13-{version}.jar is not in {staging}")
-        shutil.rmtree(libs, ignore_errors=True)
-        staging.rename(libs)
-        (libs / _MARKER_NAME).write_text(_marker_content(version, pom))
-        log.info("fetched Kafka %s in %.1fs into %s", version, time.monotonic() - started, libs)
-    return libs
 
 
 # --------------------------------------------------------------------------------------------
 # Small helpers
-
-
-def free_port(host: str = _HOST) -> int:
-    """A TCP port that was free a moment ago (bind port 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def new_cluster_id() -> str:
@@ -301,7 +117,7 @@ def _pdeathsig_preexec() -> Callable[[], None] | None:
 
 
 _LOG4J2_PROPERTIES = """\
-# Written by homeward.broker.harness: Kafka (4.x, log4j2) logs to <node>/logs/server.log
+# Written by homeward.broker.cluster: Kafka (4.x, log4j2) logs to <node>/logs/server.log
 status = warn
 name = homeward-kafka
 appender.file.type = File
@@ -321,7 +137,7 @@ logger.zk.level = WARN
 """
 
 _LOG4J1_PROPERTIES = """\
-# Written by homeward.broker.harness: Kafka (3.x, reload4j) logs to <node>/logs/server.log
+# Written by homeward.broker.cluster: Kafka (3.x, reload4j) logs to <node>/logs/server.log
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.FileAppender
 log4j.appender.file.File=${kafka.logs.dir}/server.log
@@ -559,6 +375,7 @@ class KafkaCluster:
 
     @staticmethod
     def _free_ports(count: int) -> list[int]:
+        # Racy (closed before the JVM binds), but a port taken meanwhile fails start() naming it.
         # Hold every socket open until all are picked so the ports are distinct.
         with contextlib.ExitStack() as stack:
             ports = []
@@ -610,7 +427,7 @@ class KafkaCluster:
             "num.io.threads": "4",
             "log.retention.hours": "168",
         }
-        if _major(self.version) >= 4:
+        if major_version(self.version) >= 4:
             props["share.coordinator.state.topic.replication.factor"] = rf
             props["share.coordinator.state.topic.min.isr"] = str(min(2, n))
         props.update(self.extra_properties)
@@ -619,18 +436,18 @@ class KafkaCluster:
     def _write_server_properties(self, node: KafkaNode) -> None:
         node.home.mkdir(parents=True, exist_ok=True)
         node.logs_dir.mkdir(parents=True, exist_ok=True)
-        lines = ["# Written by homeward.broker.harness"]
+        lines = ["# Written by homeward.broker.cluster"]
         lines += [f"{k}={v}" for k, v in self._properties(node).items()]
         node.config_file.write_text("\n".join(lines) + "\n")
 
     def _logging_config(self) -> Path:
-        if _logging_flavour(self.version) == "log4j2":
+        if logging_flavour(self.version) == "log4j2":
             return self.run_dir / "log4j2.properties"
         return self.run_dir / "log4j.properties"
 
     def _write_logging_config(self) -> None:
         path = self._logging_config()
-        if _logging_flavour(self.version) == "log4j2":
+        if logging_flavour(self.version) == "log4j2":
             path.write_text(_LOG4J2_PROPERTIES)
         else:
             path.write_text(_LOG4J1_PROPERTIES)
@@ -638,7 +455,7 @@ class KafkaCluster:
     def _jvm_args(self, node: KafkaNode) -> list[str]:
         assert self.java is not None and self.libs is not None
         logging_conf = self._logging_config()
-        if _logging_flavour(self.version) == "log4j2":
+        if logging_flavour(self.version) == "log4j2":
             log_opt = f"-Dlog4j2.configurationFile={logging_conf}"
         else:
             log_opt = f"-Dlog4j.configuration=file:{logging_conf}"
