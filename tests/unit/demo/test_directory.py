@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from homeward import demo_directory, paths
+from homeward import paths
 from homeward.agencies import AgencyType, Directory, load_directory
+from homeward_demo import directory as demo_directory
 
 RINGS_KM = (100, 200, 300, 500)
 
@@ -102,7 +103,7 @@ def test_too_few_agencies_to_cover_everything_is_refused() -> None:
 def test_the_module_entry_point_writes_the_file(tmp_path: Path) -> None:
     out = tmp_path / "demo.csv"
     done = subprocess.run(
-        [sys.executable, "-m", "homeward.demo_directory", str(out), "--count", "40"],
+        [sys.executable, "-m", "homeward_demo.directory", str(out), "--count", "40"],
         capture_output=True,
         text=True,
         check=True,

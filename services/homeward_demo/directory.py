@@ -6,7 +6,7 @@ Station 3") and every administrative code starts with 99, which is no real
 province, so the file can never be mistaken for real contact data. The same
 seed always gives the same directory, byte for byte:
 
-    python -m homeward.demo_directory deploy/demo/agencies.csv [--seed 7] [--count 240]
+    python -m homeward_demo.directory deploy/demo/agencies.csv [--seed 7] [--count 240]
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def write_csv(path: Path | str, agencies: Iterable[Agency] | None = None) -> Pat
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m homeward.demo_directory", description=__doc__.split("\n\n")[0]
+        prog="python -m homeward_demo.directory", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("out", type=Path, help="CSV file to write")
     parser.add_argument("--seed", type=int, default=7)
