@@ -7,28 +7,22 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 from homeward.codec import Codec, EventMeta, Record
 from homeward.errors import CodecError
 from homeward.events import (
     AgencyAcknowledgement,
-    AlertCancelled,
     AlertDelivery,
-    AlertIssued,
-    AlertUpdated,
     DeliveryEscalated,
-    SightingReported,
 )
+from homeward.events.alerts import DELIVERABLE, DELIVERY_KIND
 
 Kind = Literal["alert", "update", "sighting", "cancellation", "escalation"]
 InboxEvent = AlertDelivery | DeliveryEscalated
 
 KINDS: dict[type, Kind] = {
-    AlertIssued: "alert",
-    AlertUpdated: "update",
-    SightingReported: "sighting",
-    AlertCancelled: "cancellation",
+    cls: cast(Kind, DELIVERY_KIND[cls.avro_name]) for cls in DELIVERABLE.values()
 }
 
 

@@ -19,6 +19,7 @@ from homeward.events import (
     DeliveryEscalated,
     RadiusExpanded,
 )
+from homeward.events.alerts import DELIVERY_KIND
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 
@@ -100,7 +101,7 @@ class Monitor:
                     o.deliveries[event.delivery_id] = Seen(
                         event.agency_id,
                         event.agency_type,
-                        event.event.avro_name.rsplit(".", 1)[1],
+                        DELIVERY_KIND[event.event.avro_name],
                         event.ring_km,
                         event.attempt,
                         event.source_event_id,

@@ -21,6 +21,7 @@ from homeward.deadletter import REASON as DLQ_REASON
 from homeward.deadletter import dead_letter
 from homeward.errors import HomewardError, ValidationError
 from homeward.events import AlertDelivery, DeliveryEscalated
+from homeward.events.alerts import DELIVERY_KIND
 from homeward.metrics import (
     DEAD_LETTERS,
     DELIVERIES,
@@ -42,13 +43,6 @@ Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[Awaitabl
 
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
-
-KIND = {
-    "homeward.alerts.AlertIssued": "alert",
-    "homeward.alerts.AlertUpdated": "update",
-    "homeward.alerts.SightingReported": "sighting",
-    "homeward.alerts.AlertCancelled": "cancellation",
-}
 
 
 class FanoutProcessor:
@@ -180,7 +174,7 @@ class FanoutProcessor:
         for _, ob, topic in pending:
             EVENTS_PRODUCED.labels(SERVICE, topic, ob.event.avro_name).inc()
             if isinstance(ob.event, AlertDelivery):
-                kind = KIND.get(ob.event.event.avro_name, "other")
+                kind = DELIVERY_KIND[ob.event.event.avro_name]
                 DELIVERIES.labels(ob.event.agency_type, kind).inc()
                 # Widenings and resends (from ticks) deliver long after intake
                 # accepted the alert: that is not fan-out latency.

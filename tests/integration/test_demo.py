@@ -30,5 +30,5 @@ def test_demo_plays_the_case_and_summarises_it(kafka_bootstrap: str, tmp_path: P
     assert figures["per_ring_km"] == {"100": 84, "200": 37, "300": 34, "500": 44}
     assert len(figures["escalated"]) == 2
     assert figures["alert_deliveries_acknowledged"] == 197
-    assert figures["deliveries_by_kind"]["AlertCancelled"] == 199
+    assert figures["deliveries_by_kind"]["cancellation"] == 199
     assert figures["fanout_latency_ms"]["p99"] is not None

@@ -129,6 +129,13 @@ class AlertDelivery(Event):
 DELIVERABLE: dict[str, type[Event]] = {
     c.avro_name: c for c in (AlertIssued, AlertUpdated, SightingReported, AlertCancelled)
 }
+# How people (and metric labels) call what a delivery carries.
+DELIVERY_KIND: dict[str, str] = {
+    AlertIssued.avro_name: "alert",
+    AlertUpdated.avro_name: "update",
+    SightingReported.avro_name: "sighting",
+    AlertCancelled.avro_name: "cancellation",
+}
 
 
 class AgencyAcknowledgement(Event):
