@@ -31,7 +31,7 @@ from homeward.events import (
     RadiusExpanded,
     SightingReported,
 )
-from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
+from homeward_fanout.rules import RadiusSchedule, agencies_in_ring, haversine_km
 
 NAMESPACE = uuid.UUID("5b0c8a52-3d1e-4c61-9a7e-2f6f3b8f9d10")
 SEEN_EVENTS_KEPT = 256
@@ -284,6 +284,20 @@ def handle_event(
     raise ValidationError(f"{event.avro_name} is not handled by the fan-out", field="ce_type")
 
 
+def _office_in_charge(alert: AlertIssued, offices: Sequence[Agency]) -> Agency | None:
+    """The joint-conference office nearest to where the child was last seen:
+    one office answers for an escalation, not every office in range."""
+    where = alert.last_seen
+    return min(
+        offices,
+        key=lambda o: (
+            haversine_km(where.latitude, where.longitude, o.latitude, o.longitude),
+            o.id,
+        ),
+        default=None,
+    )
+
+
 def handle_tick(
     state: CaseState | None,
     *,
@@ -342,9 +356,8 @@ def handle_tick(
             attempts=p.attempts,
             first_sent_at=from_ms(p.first_sent_ms),
         )
-        # The offices that have the alert are the ones in charge of this area.
-        involved = [o for o in coordination_offices if o.id in state.recipients]
-        for office in involved or coordination_offices:
+        office = _office_in_charge(alert, coordination_offices)
+        if office is not None:
             eid = str(uuid.uuid5(NAMESPACE, f"{did}/escalated/{office.id}"))
             out.append(Outbound(escalation, office.id, AgencyType.COORDINATION_OFFICE, eid, did))
     return Outcome(state, out)

@@ -368,3 +368,24 @@ def test_a_cancelled_case_keeps_nothing_about_the_child() -> None:
         policy=POLICY,
     )
     assert again.out == []
+
+
+def test_escalation_goes_to_the_office_nearest_the_last_seen_point_only() -> None:
+    far_office = agency_at(7, 300, type_=AgencyType.COORDINATION_OFFICE)
+    agencies = [*AGENCIES, far_office]
+    offices = [a for a in agencies if a.type == AgencyType.COORDINATION_OFFICE]
+    once = Policy(ack_timeout_ms=1000, max_resends=0)
+    state = handle_event(
+        None,
+        alert(0.5),
+        event_id="ev-1",
+        accepted_ms=to_ms(T0),
+        now_ms=to_ms(T0),
+        agencies=agencies,
+        policy=once,
+    ).state
+    out = handle_tick(
+        state, now_ms=to_ms(T0) + 2000, agencies=agencies, policy=once, coordination_offices=offices
+    ).out
+    escalations = [o for o in out if isinstance(o.event, DeliveryEscalated)]
+    assert escalations and {o.key for o in escalations} == {"TST-00006"}
