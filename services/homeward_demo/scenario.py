@@ -86,7 +86,8 @@ class Scenario:
             )
             return (
                 f"ring {radius:>3} km: {len(got)}/{len(want)} agencies reached, "
-                f"{acked} acknowledged, {o.resends} resent, {len(o.escalations)} escalated"
+                f"{acked} acknowledged, {o.resends} resent, "
+                f"{len({e.agency_id for e in o.escalations})} escalated"
             )
 
         return status
