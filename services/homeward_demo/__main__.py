@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                     for d in alert
                     if d not in obs.acked and obs.deliveries[d].agency_id not in silent
                 ]
-                if not waiting:
+                if not waiting and not fleet.pending_acks():
                     break
                 time.sleep(0.2)
             stats = fleet.stop()
