@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import random
+import signal
 import sys
 import time
 import uuid
@@ -50,8 +51,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    # SIGTERM (a supervisor, `kill`) stops as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     logging.basicConfig(level=logging.WARNING)
     # kafka-python warns while topics' metadata is still arriving; not news here.
     logging.getLogger("kafka").setLevel(logging.ERROR)

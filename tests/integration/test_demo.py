@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -32,3 +33,46 @@ def test_demo_plays_the_case_and_summarises_it(kafka_bootstrap: str, tmp_path: P
     assert figures["alert_deliveries_acknowledged"] == 197
     assert figures["deliveries_by_kind"]["cancellation"] == 199
     assert figures["fanout_latency_ms"]["p99"] is not None
+
+
+def _processes_with(marker: bytes) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "environ").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue  # gone, or not ours to read
+    return found
+
+
+def test_ctrl_c_mid_case_stops_every_service(kafka_bootstrap: str, tmp_path: Path) -> None:
+    prefix = f"demo-int-{os.getpid()}-{tmp_path.name}."
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "homeward_demo", "--run-dir", str(tmp_path)],
+        env={
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "HOMEWARD_TOPIC_PREFIX": prefix,
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        # A shell's background jobs ignore SIGINT; give the demo the terminal's default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert demo.stdout is not None
+    try:
+        for raw in demo.stdout:
+            if b"alert CASE-DEMO-0001 issued" in raw:
+                # The demo itself, intake and the fan-out.
+                assert len(_processes_with(prefix.encode())) >= 3
+                demo.send_signal(signal.SIGINT)
+                break
+        out = demo.communicate(timeout=90)[0]
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 130
+    assert b"interrupted: stopping every service" in out
+    assert _processes_with(prefix.encode()) == []
