@@ -120,6 +120,9 @@ class FanoutProcessor:
                     agencies=self.agencies,
                     policy=self.policy,
                 )
+            # Encoded here, not in the retry loop below: a record that cannot be
+            # encoded will not encode on a retry either.
+            encoded = self._encode(case_id, outcome.out)
         except Exception as exc:
             if not isinstance(exc, HomewardError | pydantic.ValidationError | UnicodeDecodeError):
                 log.exception("unexpected failure on %s[%d]@%d", topic, partition, offset)
@@ -131,7 +134,7 @@ class FanoutProcessor:
         #    would lose the case's state, and a retry writes the same ids.
         await self._retrying(
             f"emit for case {case_id}",
-            lambda: self._emit(case_id, outcome.out, measure=topic != self.ticks_topic),
+            lambda: self._emit(encoded, measure=topic != self.ticks_topic),
         )
         if outcome.state is not None:
             table_key = case_id.encode()
@@ -154,8 +157,8 @@ class FanoutProcessor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
 
-    async def _emit(self, case_id: str, out: list[Outbound], *, measure: bool) -> None:
-        pending: list[tuple[Awaitable[Any], Outbound, str]] = []
+    def _encode(self, case_id: str, out: list[Outbound]) -> list[tuple[str, Record, Outbound]]:
+        encoded = []
         for ob in out:
             record, _ = self.codec.encode(
                 ob.event,
@@ -166,7 +169,13 @@ class FanoutProcessor:
                 event_id=ob.event_id,
             )
             topic = self.topology.inbox(ob.inbox).name if ob.inbox else self.alerts_topic
-            pending.append((await self._send(topic, record), ob, topic))
+            encoded.append((topic, record, ob))
+        return encoded
+
+    async def _emit(self, encoded: list[tuple[str, Record, Outbound]], *, measure: bool) -> None:
+        pending: list[tuple[Awaitable[Any], Outbound, str]] = [
+            (await self._send(topic, record), ob, topic) for topic, record, ob in encoded
+        ]
         # Wait for the broker to have every record before the state moves on:
         # if the worker dies first, the input is handled again with the same ids.
         await asyncio.gather(*(p[0] for p in pending))
