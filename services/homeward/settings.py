@@ -60,9 +60,8 @@ class KafkaSettings(BaseSettings):
 
 
 class ServiceSettings(BaseSettings):
-    """What every service has: a name for logs and metrics, and a metrics port."""
+    """What every service has: its log level."""
 
     model_config = SettingsConfigDict(env_prefix="HOMEWARD_", extra="ignore")
 
-    metrics_port: int = Field(default=0, description="Prometheus /metrics port; 0 = off")
     log_level: str = Field(default="INFO")

@@ -20,7 +20,7 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,14 @@ SERVICE = "homeward-agency-fleet"
 FLEET_SEEN_CAPACITY = 1_000_000
 
 
+def quantile(values: Sequence[float], q: float) -> float | None:
+    """The q-quantile (0..1) by nearest rank; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
 @dataclass(frozen=True)
 class FleetStats:
     """A snapshot of what the fleet has seen and done."""
@@ -69,10 +77,7 @@ class FleetStats:
 
     def latency_quantile(self, q: float) -> float | None:
         """The q-quantile (0..1) of the latencies, nearest rank; None if none."""
-        if not self.latencies_ms:
-            return None
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+        return quantile(self.latencies_ms, q)
 
     def summary(self) -> dict[str, Any]:
         lat = self.latencies_ms

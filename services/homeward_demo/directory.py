@@ -19,9 +19,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from homeward.agencies import COLUMNS, Agency, AgencyType, DeliveryMode
+from homeward_fanout.rules import destination
 
 CENTRE = (30.0, 104.0)  # latitude, longitude of the fictional region's centre
-EARTH_RADIUS_KM = 6371.0088
 RINGS_KM = (100, 200, 300, 500)
 MAX_DISTANCE_KM = 600.0
 # Agencies keep this far from a ring boundary, so any reasonable distance
@@ -142,20 +142,6 @@ def _counts(n: int) -> dict[AgencyType, int]:
     for t in by_remainder[: n - sum(counts.values())]:
         counts[t] += 1
     return counts
-
-
-def destination(lat: float, lon: float, bearing_deg: float, km: float) -> tuple[float, float]:
-    """The point `km` along the great circle from (lat, lon) at `bearing_deg`."""
-    phi1, lam1, theta = math.radians(lat), math.radians(lon), math.radians(bearing_deg)
-    delta = km / EARTH_RADIUS_KM
-    phi2 = math.asin(
-        math.sin(phi1) * math.cos(delta) + math.cos(phi1) * math.sin(delta) * math.cos(theta)
-    )
-    lam2 = lam1 + math.atan2(
-        math.sin(theta) * math.sin(delta) * math.cos(phi1),
-        math.cos(delta) - math.sin(phi1) * math.sin(phi2),
-    )
-    return math.degrees(phi2), (math.degrees(lam2) + 540.0) % 360.0 - 180.0
 
 
 def _distance_in(rng: random.Random, band: int) -> float:

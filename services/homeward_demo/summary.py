@@ -6,15 +6,8 @@ import statistics
 from collections import Counter
 from typing import Any
 
-from homeward_agency.fleet import FleetStats
+from homeward_agency.fleet import FleetStats, quantile
 from homeward_demo.monitor import Observed
-
-
-def quantile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def build(

@@ -25,6 +25,21 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
+def destination(lat: float, lon: float, bearing_deg: float, km: float) -> tuple[float, float]:
+    """The point `km` along the great circle from (lat, lon) at `bearing_deg`:
+    the inverse of haversine_km, for placing agencies at known distances."""
+    phi1, lam1, theta = math.radians(lat), math.radians(lon), math.radians(bearing_deg)
+    delta = km / EARTH_RADIUS_KM
+    phi2 = math.asin(
+        math.sin(phi1) * math.cos(delta) + math.cos(phi1) * math.sin(delta) * math.cos(theta)
+    )
+    lam2 = lam1 + math.atan2(
+        math.sin(theta) * math.sin(delta) * math.cos(phi1),
+        math.cos(delta) - math.sin(phi1) * math.sin(phi2),
+    )
+    return math.degrees(phi2), (math.degrees(lam2) + 540.0) % 360.0 - 180.0
+
+
 @dataclass(frozen=True)
 class RadiusSchedule:
     """Steps of (up to this many hours since last seen, radius km), then a final radius."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from homeward.events import AlertCancelled, AlertIssued, AlertUpdated, SightingReported
+from homeward.events import AlertCancelled, AlertUpdated, SightingReported
 from homeward.events.base import Event, Model
 
 # The same rule as Event.case_id, for the {case_id} path segment.
@@ -35,8 +35,6 @@ def without_case_id(event_cls: type[Event], name: str, doc: str) -> type[Model]:
     return model
 
 
-# POST /v1/alerts takes AlertIssued itself: the police system chooses case_id.
-AlertIssueRequest = AlertIssued
 AlertUpdateRequest = without_case_id(
     AlertUpdated, "AlertUpdateRequest", "New information on an open alert."
 )

@@ -20,10 +20,10 @@ from homeward.agencies import Agency, AgencyType, dump_directory
 from homeward.events import AlertUpdated, Location
 from homeward.events.base import utcnow
 from homeward_demo.processes import ServiceProcess
+from homeward_fanout.rules import destination
 from tests.fixtures.bus import Bus
 from tests.integration.support import TopicReader, service
 from tests.integration.test_fanout import deliveries, inboxes, make_alert, publish
-from tests.unit.fanout.geo import destination
 
 pytestmark = pytest.mark.integration
 RINGS = (100, 200, 300, 500)

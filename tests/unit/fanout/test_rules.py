@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from homeward_fanout.rules import RadiusSchedule, agencies_in_ring, haversine_km
-from tests.unit.fanout.geo import CENTRE, agency_at, destination
+from homeward_fanout.rules import RadiusSchedule, agencies_in_ring, destination, haversine_km
+from tests.unit.fanout.geo import CENTRE, agency_at
 
 
 @pytest.mark.parametrize(
