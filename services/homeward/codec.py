@@ -208,7 +208,7 @@ class Codec:
             subject=event.case_id,
             correlation_id=correlation_id or event.case_id,
             causation_id=causation_id,
-            classification=classification or event.classification,
+            classification=classification or event.data_classification(),
         )
         value = self.encode_value(event.avro_name, event.to_avro())
         return Record(key.encode(), value, meta.to_headers()), meta

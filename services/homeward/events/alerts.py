@@ -10,7 +10,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from pydantic import Field
 
 from homeward.agency_types import AgencyType
-from homeward.events.base import Event, Model
+from homeward.events.base import Classification, Event, Model
 
 Text = Annotated[str, Field(max_length=4000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
@@ -97,7 +97,27 @@ class AlertCancelled(Event):
     note: Text = ""
 
 
-DeliveredEvent = AlertIssued | AlertUpdated | SightingReported | AlertCancelled
+class PublicNotice(Event):
+    """The public part of an alert: what media and online platforms may publish
+    (Ninghe 二(二)3: push missing-child information to the public)."""
+
+    avro_name: ClassVar[str] = "homeward.alerts.PublicNotice"
+    classification: ClassVar[Classification] = Classification.PUBLIC
+
+    status: Literal["active", "updated", "closed"]
+    summary: Text
+    child_name: str | None = Field(default=None, max_length=200)
+    sex: Literal["female", "male", "unknown"] | None = None
+    age_years: int | None = Field(default=None, ge=0, le=17)
+    height_cm: int | None = Field(default=None, ge=30, le=220)
+    clothing: str | None = Field(default=None, max_length=4000)
+    photo_ref: str | None = Field(default=None, max_length=500)
+    last_seen_area: str | None = Field(default=None, max_length=200)
+    last_seen_at: datetime | None = None
+    contact: str | None = Field(default=None, max_length=200)
+
+
+DeliveredEvent = AlertIssued | AlertUpdated | SightingReported | AlertCancelled | PublicNotice
 
 
 class AlertDelivery(Event):
@@ -125,9 +145,14 @@ class AlertDelivery(Event):
         event_cls = DELIVERABLE[name]
         return cls.model_validate({**datum, "event": event_cls.from_avro(inner)})
 
+    def data_classification(self) -> Classification:
+        # A delivery is as sensitive as what it carries: a public notice is public.
+        return self.event.data_classification()
+
 
 DELIVERABLE: dict[str, type[Event]] = {
-    c.avro_name: c for c in (AlertIssued, AlertUpdated, SightingReported, AlertCancelled)
+    c.avro_name: c
+    for c in (AlertIssued, AlertUpdated, SightingReported, AlertCancelled, PublicNotice)
 }
 # How people (and metric labels) call what a delivery carries.
 DELIVERY_KIND: dict[str, str] = {
@@ -135,6 +160,7 @@ DELIVERY_KIND: dict[str, str] = {
     AlertUpdated.avro_name: "update",
     SightingReported.avro_name: "sighting",
     AlertCancelled.avro_name: "cancellation",
+    PublicNotice.avro_name: "public_notice",
 }
 
 

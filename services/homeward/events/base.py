@@ -45,6 +45,10 @@ class Event(Model):
     def ce_type(cls) -> str:
         return cls.avro_name
 
+    def data_classification(self) -> Classification:
+        """The ce_classification this instance travels with (its class's, unless it wraps one)."""
+        return self.classification
+
     def to_avro(self) -> dict[str, Any]:
         return self.model_dump(mode="python")
 

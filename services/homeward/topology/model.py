@@ -22,7 +22,7 @@ from homeward.events import Classification
 POLICE_ONLY_PREFIX = "police."
 # Homeward's own processes; every other role is an agency type (or "agency",
 # any agency's subscriber).
-SERVICE_ROLES = frozenset({"intake", "fanout"})
+SERVICE_ROLES = frozenset({"intake", "fanout", "referrals"})
 
 
 @dataclass(frozen=True)
@@ -109,12 +109,14 @@ class Topology:
         if env_parts:
             defaults["partitions"] = int(env_parts)
         topics = {tid: _topic(tid, spec, defaults, prefix) for tid, spec in doc["topics"].items()}
-        inbox = doc["inbox"]
+        inbox = {k: v for k, v in doc["inbox"].items() if k != "overrides"}
+        overrides = doc["inbox"].get("overrides", {})
         for agency_type in AgencyType:
             spec = {
                 **inbox,
                 "name": inbox["name"].format(agency_type=agency_type.value),
                 "readers": [r.format(agency_type=agency_type.value) for r in inbox["readers"]],
+                **overrides.get(agency_type.value, {}),
             }
             tid = f"inbox.{agency_type.value}"
             topics[tid] = _topic(tid, spec, defaults, prefix)
