@@ -40,6 +40,17 @@ ESCALATIONS = Counter(
     "homeward_escalations_total", "Deliveries escalated to the coordination office", ["agency_type"]
 )
 
+REFERRALS = Counter(
+    "homeward_referrals_total",
+    "Referral status changes logged by the router",
+    ["agency_type", "status"],
+)
+OVERDUE = Counter(
+    "homeward_overdue_total",
+    "Deadlines missed: referrals (answer, completion) and reports (acknowledgement)",
+    ["kind", "phase"],
+)
+
 
 def serve(port: int, service: str, version: str = "0.1.0") -> None:
     """Expose /metrics on `port` (0: not at all)."""

@@ -1,6 +1,6 @@
-"""Watches the bus the way an operator would: every inbox, the alert stream
-and the acknowledgements, read from the start of the demo's topics. Gives the
-live progress lines and the figures of the summary."""
+"""Watches the bus the way an operator would: every inbox, the alert stream,
+the acknowledgements and the referral log, read from the start of the demo's
+topics. Gives the live progress lines and the figures of the summary."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ from homeward.events import (
     AlertDelivery,
     DeliveryEscalated,
     RadiusExpanded,
+    ReferralEscalated,
+    ReferralOverdue,
+    ReferralRequested,
+    ReferralStatusChanged,
+    TaskStatus,
 )
 from homeward.events.alerts import DELIVERY_KIND
 from homeward.settings import KafkaSettings
@@ -36,6 +41,20 @@ class Seen:
 
 
 @dataclass
+class ReferralSeen:
+    """One referral as the router's log tells it."""
+
+    rule_id: str
+    agency_type: str
+    agency_id: str
+    status: TaskStatus
+    offers: int
+    requested_at: float  # epoch seconds of the first request
+    first_answer_at: float | None = None
+    history: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Observed:
     deliveries: dict[str, Seen] = field(default_factory=dict)  # delivery id -> first copy
     copies: int = 0
@@ -43,6 +62,10 @@ class Observed:
     acked: set[str] = field(default_factory=set)
     escalations: list[DeliveryEscalated] = field(default_factory=list)
     expansions: list[tuple[float, int]] = field(default_factory=list)  # (time, radius)
+    referrals: dict[str, ReferralSeen] = field(default_factory=dict)  # referral id -> state
+    referral_deliveries: list[ReferralRequested] = field(default_factory=list)
+    overdue: list[ReferralOverdue] = field(default_factory=list)
+    referral_escalations: list[ReferralEscalated] = field(default_factory=list)
 
     def reached(self, source_event_id: str) -> set[str]:
         return {
@@ -54,7 +77,11 @@ class Monitor:
     def __init__(self, settings: KafkaSettings, topology: Topology) -> None:
         self.codec = Codec()
         self.topics = [topology.inbox(t).name for t in AgencyType]
-        self.topics += [topology.get("alert_events").name, topology.get("alert_acks").name]
+        self.topics += [
+            topology.get("alert_events").name,
+            topology.get("alert_acks").name,
+            topology.get("referral_events").name,
+        ]
         self.consumer = KafkaConsumer(
             group_id=None,
             enable_auto_commit=False,
@@ -113,6 +140,26 @@ class Monitor:
                 o.escalations.append(event)
             elif isinstance(event, RadiusExpanded):
                 o.expansions.append((time.monotonic(), event.radius_km))
+            elif isinstance(event, ReferralRequested):
+                o.referral_deliveries.append(event)
+            elif isinstance(event, ReferralStatusChanged):
+                self._referral_step(event)
+            elif isinstance(event, ReferralOverdue):
+                o.overdue.append(event)
+            elif isinstance(event, ReferralEscalated):
+                o.referral_escalations.append(event)
+
+    def _referral_step(self, e: ReferralStatusChanged) -> None:
+        at = e.changed_at.timestamp()
+        seen = self.obs.referrals.get(e.referral_id)
+        if seen is None:
+            seen = self.obs.referrals[e.referral_id] = ReferralSeen(
+                e.rule_id, e.agency_type, e.agency_id, e.status, e.offer, at
+            )
+        seen.status, seen.agency_id, seen.offers = e.status, e.agency_id, e.offer
+        seen.history.append(e.status.value)
+        if e.status != TaskStatus.REQUESTED and seen.first_answer_at is None:
+            seen.first_answer_at = at
 
     def snapshot(self) -> Observed:
         with self.lock:
@@ -124,6 +171,13 @@ class Monitor:
                 set(o.acked),
                 list(o.escalations),
                 list(o.expansions),
+                {
+                    k: ReferralSeen(**{**vars(v), "history": list(v.history)})
+                    for k, v in o.referrals.items()
+                },
+                list(o.referral_deliveries),
+                list(o.overdue),
+                list(o.referral_escalations),
             )
 
     def stop(self) -> None:

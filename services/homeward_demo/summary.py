@@ -44,6 +44,27 @@ def build(
         "inbox_records": obs.copies,
         "duplicates_dropped_by_subscribers": fleet.duplicates_dropped if fleet else None,
         "acks_sent": fleet.acks_sent if fleet else None,
+        **referral_figures(obs),
+    }
+
+
+def referral_figures(obs: Observed) -> dict[str, Any]:
+    refs = obs.referrals.values()
+    answered = [r.first_answer_at - r.requested_at for r in refs if r.first_answer_at]
+    return {
+        "referrals": len(obs.referrals),
+        "referrals_by_state": dict(sorted(Counter(r.status.value for r in refs).items())),
+        "referrals_by_type": dict(sorted(Counter(r.agency_type for r in refs).items())),
+        "time_to_first_answer_s": {
+            "answered": len(answered),
+            "p50": quantile(answered, 0.5),
+            "max": max(answered) if answered else None,
+        },
+        "reoffered": sorted(
+            f"{r.rule_id} (offer {r.offers}, now {r.agency_id})" for r in refs if r.offers > 1
+        ),
+        "overdue": sorted(f"{o.rule_id} at {o.agency_id} ({o.phase})" for o in obs.overdue),
+        "referrals_escalated": sorted(e.rule_id for e in obs.referral_escalations),
     }
 
 
@@ -65,4 +86,17 @@ def render(s: dict[str, Any]) -> str:
         f"inbox records: {s['inbox_records']}; duplicates dropped by subscribers: "
         f"{s['duplicates_dropped_by_subscribers']}; acknowledgements sent: {s['acks_sent']}",
     ]
+    if s["referrals"]:
+        first = s["time_to_first_answer_s"]
+        secs = lambda v: "n/a" if v is None else f"{v:.1f} s"  # noqa: E731
+        lines += [
+            f"referrals: {s['referrals']}; by state: "
+            + ", ".join(f"{k} {v}" for k, v in s["referrals_by_state"].items()),
+            "  by agency type: " + ", ".join(f"{k} {v}" for k, v in s["referrals_by_type"].items()),
+            f"  time to first answer ({first['answered']} answered): p50 {secs(first['p50'])}, "
+            f"max {secs(first['max'])}",
+            f"  re-offered after a rejection: {', '.join(s['reoffered']) or 'none'}",
+            f"  overdue (to the coordination office): {', '.join(s['overdue']) or 'none'}",
+            f"  escalated (no agency left): {', '.join(s['referrals_escalated']) or 'none'}",
+        ]
     return "\n".join(lines)

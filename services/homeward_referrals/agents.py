@@ -1,0 +1,70 @@
+"""Thin Faust loops: every decision is in planner.py, every side effect in
+processor.py."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from homeward.metrics import serve
+from homeward_referrals.app import (
+    app,
+    cases,
+    directory,
+    reports,
+    router,
+    settings,
+    source,
+    topology,
+)
+from homeward_referrals.processor import ReferralProcessor
+
+log = logging.getLogger("homeward.referrals")
+
+
+async def _send(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Any:
+    return await app.producer.send(topic, key, value, None, None, headers)
+
+
+processor = ReferralProcessor(
+    topology=topology,
+    router=router,
+    cases=cases,
+    reports=reports,
+    send=_send,
+    source=settings.source,
+)
+
+
+@app.agent(source)
+async def route_referrals(stream: Any) -> None:
+    async for event in stream.events():
+        m = event.message
+        headers = list(m.headers.items()) if isinstance(m.headers, dict) else list(m.headers or [])
+        await processor.process(m.topic, m.partition, m.offset, m.key, m.value, headers)
+
+
+@app.timer(interval=settings.tick_interval_seconds)
+async def wake_due_deadlines() -> None:
+    # Timers cannot write tables (no partition context), so they only send a
+    # ClockTick keyed by case (or report) id; the agent that owns it does the work.
+    for case_id in processor.due_ticks():
+        try:
+            tick = processor.tick(case_id)
+            await _send(processor.ticks_topic, tick.key, tick.value, tick.headers)
+        except Exception:
+            # A timer that raises stops for good; the next round tries again.
+            log.exception("could not send a tick for %s", case_id)
+            return
+
+
+@app.task
+async def on_start() -> None:
+    serve(settings.metrics_port, "referrals")
+    log.info(
+        "referral router started: %d rules, %d agencies, reach %.0f km",
+        len(router.rules),
+        len(directory),
+        router.max_km,
+    )
+    print("REFERRALS_READY", flush=True)

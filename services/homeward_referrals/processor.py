@@ -1,0 +1,297 @@
+"""Carries out the planner's decisions for one Kafka record: decode, look up
+the case's (or report's) state, decide, produce, store. Every failure of a
+record ends in the dead-letter topic; the processor never lets an exception
+out, because a Faust agent that raises would skip the record silently (GUIDE)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
+
+import pydantic
+
+from homeward.codec import Codec, Decoded, Record
+from homeward.deadletter import FIELD as DLQ_FIELD
+from homeward.deadletter import REASON as DLQ_REASON
+from homeward.deadletter import dead_letter
+from homeward.errors import HomewardError, ValidationError
+from homeward.events import (
+    ClockTick,
+    DnaComparisonRecorded,
+    MandatoryReportFiled,
+    ReferralAnswered,
+    ReferralOverdue,
+    ReferralStatusChanged,
+    ReportAcknowledged,
+    ReportOverdue,
+    RescueNotified,
+)
+from homeward.metrics import (
+    DEAD_LETTERS,
+    EVENTS_CONSUMED,
+    EVENTS_PRODUCED,
+    HANDLING_SECONDS,
+    OVERDUE,
+    REFERRALS,
+)
+from homeward.topology import Topology
+from homeward_referrals import planner
+from homeward_referrals.planner import Outbound, Outcome, Router
+from homeward_referrals.state import CaseState, ReportState, derive_id, from_ms
+
+log = logging.getLogger("homeward.referrals")
+SERVICE = "referrals"
+# The case-keyed, co-partitioned topics the router reads.
+SOURCES = ("rescues", "referral_answers", "police_referrals", "referral_ticks", "reports")
+CASES, REPORTS = "cases", "reports"
+
+# (topic, key, value, headers) -> an awaitable that resolves once the broker has it.
+Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[Awaitable[Any]]]
+Table = MutableMapping[bytes, bytes]
+
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
+
+
+class ReferralProcessor:
+    def __init__(
+        self,
+        *,
+        topology: Topology,
+        router: Router,
+        cases: Table,
+        reports: Table,
+        send: Send,
+        source: str,
+        codec: Codec | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.topology = topology
+        self.router = router
+        self.tables: dict[str, Table] = {CASES: cases, REPORTS: reports}
+        self.send = send
+        self.source = source
+        self.codec = codec or Codec()
+        self.clock = clock
+        self.ticks_topic = topology.get("referral_ticks").name
+        # What each topic may carry, from its declaration: a record of another
+        # kind is refused, whatever its key.
+        self.expected = {topology.get(t).name: frozenset(topology.get(t).values) for t in SOURCES}
+        # Next wake-up per (table, key), so the timer need not parse every state
+        # each round; filled lazily for states recovered from the changelog.
+        self._wake: dict[tuple[str, bytes], int | None] = {}
+
+    def _load(self, table: str, key: str) -> CaseState | ReportState | None:
+        data = self.tables[table].get(key.encode())
+        if not data:
+            return None
+        doc = json.loads(data)
+        return CaseState.from_json(doc) if table == CASES else ReportState.from_json(doc)
+
+    def _case(self, key: str) -> CaseState | None:
+        state = self._load(CASES, key)
+        assert state is None or isinstance(state, CaseState)
+        return state
+
+    def _report(self, key: str) -> ReportState | None:
+        state = self._load(REPORTS, key)
+        assert state is None or isinstance(state, ReportState)
+        return state
+
+    async def process(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] | None,
+    ) -> None:
+        started = time.perf_counter()
+        kind = "unknown"
+        # 1. Decide. A record that cannot be read or breaks a rule is dead-lettered;
+        #    so is one that trips a bug here, so one bad record never stops the agent.
+        try:
+            decoded = self.codec.decode(value, headers)
+            kind = decoded.event.avro_name
+            case_id = decoded.event.case_id
+            if kind.rsplit(".", 1)[-1] not in self.expected.get(topic, ()):
+                raise ValidationError(f"{kind} does not belong on {topic}", field="ce_type")
+            if key != case_id.encode():
+                # State lives on the partition the key picks: a record keyed
+                # otherwise would put it where this case's other records are not.
+                raise ValidationError(f"record key must be the case id {case_id!r}", field="key")
+            outcomes = self._plan(decoded)
+            # Encoded here, not in the retry loop below: a record that cannot be
+            # encoded will not encode on a retry either.
+            encoded = self._encode(case_id, [ob for _, o in outcomes for ob in o.out])
+        except Exception as exc:
+            if not isinstance(exc, HomewardError | pydantic.ValidationError | UnicodeDecodeError):
+                log.exception("unexpected failure on %s[%d]@%d", topic, partition, offset)
+            await self._dead_letter(topic, partition, offset, key, value, headers, exc)
+            HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
+            return
+        EVENTS_CONSUMED.labels(SERVICE, topic, kind).inc()
+        # 2. Carry it out. Broker trouble is retried until it passes: giving up
+        #    would lose the case's state, and a retry writes the same ids.
+        await self._retrying(f"emit for case {case_id}", lambda: self._emit(encoded))
+        for table, outcome in outcomes:
+            if outcome.state is not None:
+                table_key = case_id.encode()
+                self.tables[table][table_key] = json.dumps(outcome.state.to_json()).encode()
+                self._wake[(table, table_key)] = outcome.state.next_wakeup_ms()
+            if outcome.note:
+                log.info("%s %s: %s", table, case_id, outcome.note)
+        HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
+
+    def _plan(self, decoded: Decoded) -> list[tuple[str, Outcome]]:
+        event, meta, r = decoded.event, decoded.meta, self.router
+        cid = event.case_id
+        if isinstance(event, RescueNotified):
+            o = planner.handle_rescue(
+                self._case(cid), event, event_id=meta.id, event_time=meta.time, router=r
+            )
+            return [(CASES, o)]
+        if isinstance(event, ReferralAnswered):
+            o = planner.handle_answer(
+                self._case(cid), event, event_id=meta.id, event_time=meta.time, router=r
+            )
+            return [(CASES, o)]
+        if isinstance(event, DnaComparisonRecorded):
+            return []  # police's own record of a comparison: nothing to route
+        if isinstance(event, ClockTick):
+            return [
+                (CASES, planner.handle_tick(self._case(cid), now=event.now, router=r)),
+                (REPORTS, planner.handle_report_tick(self._report(cid), now=event.now, router=r)),
+            ]
+        if isinstance(event, MandatoryReportFiled):
+            o = planner.handle_report(
+                self._report(cid), event, event_id=meta.id, event_time=meta.time, router=r
+            )
+            return [(REPORTS, o)]
+        if isinstance(event, ReportAcknowledged):
+            o = planner.handle_report_ack(self._report(cid), event, event_time=meta.time, router=r)
+            return [(REPORTS, o)]
+        raise ValidationError(f"{event.avro_name} is not handled by the router", field="ce_type")
+
+    async def _retrying(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
+        delay = RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await attempt()
+                return
+            except Exception as exc:
+                log.warning(
+                    "%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+    def _encode(self, case_id: str, out: list[Outbound]) -> list[tuple[str, Record, Outbound]]:
+        encoded = []
+        for ob in out:
+            record, _ = self.codec.encode(
+                ob.event,
+                key=ob.key,
+                source=self.source,
+                correlation_id=case_id,
+                causation_id=ob.causation_id,
+                event_id=ob.event_id,
+                time=ob.time,
+                classification=ob.classification,
+            )
+            encoded.append((self.topology.get(ob.topic).name, record, ob))
+        return encoded
+
+    async def _emit(self, encoded: list[tuple[str, Record, Outbound]]) -> None:
+        pending = [(await self._send(topic, record), ob, topic) for topic, record, ob in encoded]
+        # Wait for the broker to have every record before the state moves on:
+        # if the worker dies first, the input is handled again with the same ids.
+        await asyncio.gather(*(p[0] for p in pending))
+        for _, ob, topic in pending:
+            EVENTS_PRODUCED.labels(SERVICE, topic, ob.event.avro_name).inc()
+            if ob.topic != planner.LOG:
+                continue  # counted once, on the log, not again for the office's copy
+            if isinstance(ob.event, ReferralStatusChanged):
+                REFERRALS.labels(ob.event.agency_type, ob.event.status.value).inc()
+            elif isinstance(ob.event, ReferralOverdue):
+                OVERDUE.labels("referral", ob.event.phase).inc()
+            elif isinstance(ob.event, ReportOverdue):
+                OVERDUE.labels("report", "acknowledgement").inc()
+
+    async def _send(self, topic: str, record: Record) -> Awaitable[Any]:
+        return await self.send(topic, record.key, record.value, record.headers)
+
+    async def _dead_letter(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] | None,
+        exc: Exception,
+    ) -> None:
+        record = dead_letter(
+            key=key,
+            value=value,
+            headers=headers,
+            error=exc,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            service=SERVICE,
+        )
+        reason = dict(record.headers)[DLQ_FIELD].decode() or type(exc).__name__
+        # Log the field and reason only: the record itself may hold a person's data.
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s",
+            topic,
+            partition,
+            offset,
+            dict(record.headers)[DLQ_REASON].decode(),
+        )
+
+        async def write() -> None:
+            await (await self._send(self.topology.get("dead_letters").name, record))
+
+        await self._retrying(f"dead letter for {topic}[{partition}]@{offset}", write)
+        DEAD_LETTERS.labels(SERVICE, reason).inc()
+
+    def due_ticks(self) -> list[str]:
+        """Cases and reports (among those this worker holds) with a deadline passed."""
+        now_ms = int(self.clock() * 1000)
+        due: list[str] = []
+        for table, rows in self.tables.items():
+            for key in list(rows.keys()):
+                if (table, key) not in self._wake:
+                    try:
+                        state = self._load(table, key.decode())
+                        self._wake[(table, key)] = state.next_wakeup_ms() if state else None
+                    except Exception:
+                        # A state this version cannot read must not stop the timer for
+                        # every other case; the agent dead-letters what it cannot handle.
+                        log.exception("unreadable state in %s for %r", table, key)
+                        self._wake[(table, key)] = None
+                wake = self._wake[(table, key)]
+                name = key.decode("utf-8", "replace")
+                if wake is not None and wake <= now_ms and name not in due:
+                    due.append(name)
+        return due
+
+    def tick(self, case_id: str) -> Record:
+        """A ClockTick for the case (or report) as of the wall clock, for the timer to send."""
+        now_ms = int(self.clock() * 1000)
+        now = from_ms(now_ms)
+        record, _ = self.codec.encode(
+            ClockTick(case_id=case_id, now=now),
+            key=case_id,
+            source=self.source,
+            event_id=derive_id(case_id, "tick", str(now_ms)),
+            time=now,
+        )
+        return record

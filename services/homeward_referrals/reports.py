@@ -1,0 +1,73 @@
+"""Mandatory reports: the acknowledgement clock, as pure functions like the
+referral decisions in planner.py. Only the clock is kept: sector, times and
+area, never the reporter, the person or what was seen."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from homeward.errors import ValidationError
+from homeward.events import MandatoryReportFiled, ReportAcknowledged, ReportOverdue, Sector
+from homeward_referrals.outbound import Outcome, Router, to_office
+from homeward_referrals.state import ReportState, derive_id, from_ms, to_ms
+
+
+def handle_report(
+    state: ReportState | None,
+    report: MandatoryReportFiled,
+    *,
+    event_id: str,
+    event_time: datetime,
+    router: Router,
+) -> Outcome:
+    """A report filed: start its acknowledgement clock. Only the clock is kept."""
+    if state is not None:
+        if state.event_id == event_id:
+            return Outcome(state, note="duplicate report: already handled")
+        raise ValidationError("a report was already filed under this id", field="case_id")
+    filed_ms = to_ms(event_time)
+    state = ReportState(
+        report_id=report.case_id,
+        event_id=event_id,
+        sector=report.sector.value,
+        filed_ms=filed_ms,
+        due_ms=filed_ms + int(router.report_ack.total_seconds() * 1000),
+        area=report.location.description,
+        lat=report.location.latitude,
+        lon=report.location.longitude,
+    )
+    return Outcome(state)
+
+
+def handle_report_ack(
+    state: ReportState | None,
+    ack: ReportAcknowledged,
+    *,
+    event_time: datetime,
+    router: Router,
+) -> Outcome:
+    """Police acknowledged: the clock stops, and an acknowledgement that came too
+    late is overdue even if no tick judged the report in between."""
+    if state is None:
+        raise ValidationError("no report was filed under this id", field="case_id")
+    late = handle_report_tick(state, now=event_time, router=router)
+    state.acknowledged = True
+    return Outcome(state, late.out)
+
+
+def handle_report_tick(state: ReportState | None, *, now: datetime, router: Router) -> Outcome:
+    """Unacknowledged past its due time: tell the coordination office, once."""
+    if state is None or state.next_wakeup_ms() is None or to_ms(now) <= state.due_ms:
+        return Outcome(state)
+    state.overdue_sent = True
+    overdue = ReportOverdue(
+        case_id=state.report_id,
+        sector=Sector(state.sector),
+        filed_at=from_ms(state.filed_ms),
+        due_at=from_ms(state.due_ms),
+        area=state.area,
+    )
+    eid = derive_id(state.event_id, "overdue")
+    return Outcome(
+        state, to_office(overdue, state.lat, state.lon, eid, state.event_id, now, router)
+    )
