@@ -78,13 +78,22 @@ def victim_profile(person: RescuedPerson, rescue: RescueNotified) -> VictimProfi
 
 
 def _fields_of(event: str) -> frozenset[str]:
+    """What a row of `event` may list; empty when unchecked (an event not modelled)."""
     from homeward.events import EVENT_TYPES
+    from homeward.events.alerts import DELIVERABLE
 
-    models: dict[str, Any] = {"VictimProfile": VictimProfile, **EVENT_TYPES}
+    if event == "AlertDelivery.event":
+        # Event kinds, not fields: a misspelt kind would silently reach no one.
+        return frozenset(_short(name) for name in DELIVERABLE)
+    # Rows name events as topics.yaml does, without the namespace.
+    models: dict[str, Any] = {"VictimProfile": VictimProfile}
+    models.update({_short(name): model for name, model in EVENT_TYPES.items()})
     model = models.get(event)
-    if model is None:
-        return frozenset()  # e.g. AlertDelivery.event lists event kinds, not fields
-    return frozenset(model.model_fields)
+    return frozenset(model.model_fields) if model is not None else frozenset()
+
+
+def _short(avro_name: str) -> str:
+    return avro_name.rpartition(".")[2]
 
 
 @lru_cache(maxsize=1)

@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 KAFKA_BOOTSTRAP_SERVERS=bootstrap,
                 HOMEWARD_TOPIC_PREFIX=prefix,
                 PYTHONUNBUFFERED="1",
+                F_DATADIR=str(run_dir / "faust-data"),  # Faust's scratch data, not in the cwd
                 HOMEWARD_INTAKE_PORT="0",
                 HOMEWARD_FANOUT_DIRECTORY=str(args.directory),
                 HOMEWARD_FANOUT_CLOCK_SPEED=str(args.clock_speed),

@@ -8,6 +8,11 @@ so every rule is unit-tested without a broker.
 Each delivery's id is derived from (source event id, agency id), so handling
 the same input twice (a redelivery after a worker restart) yields the same
 ids, and agencies drop the copy.
+
+A role gets only the event kinds topology/projections.yaml lists for it under
+`AlertDelivery.event`: public channels (media, online platforms) get the
+alert's public part as a PublicNotice (public.py) instead of the alert, and
+nothing for what tells the public nothing (sightings, internal updates).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from homeward.events import (
     RadiusExpanded,
     SightingReported,
 )
+from homeward.projections import Projections, default_projections
+from homeward_fanout.public import PublicPart, RoleViews
 from homeward_fanout.rules import RadiusSchedule, agencies_in_ring, haversine_km
 
 NAMESPACE = uuid.UUID("5b0c8a52-3d1e-4c61-9a7e-2f6f3b8f9d10")
@@ -62,6 +69,8 @@ class Policy:
     # >1 compresses the clock for demos: one real second counts as `speed` seconds
     # of time since the child was last seen. Always 1 in production.
     clock_speed: float = 1.0
+    # Which alert event kinds each agency role may receive.
+    projections: Projections = field(default_factory=default_projections, repr=False)
 
 
 @dataclass
@@ -88,10 +97,15 @@ class CaseState:
     recipients: dict[str, list[Any]] = field(default_factory=dict)  # id -> [type, ring, km]
     pending: dict[str, Pending] = field(default_factory=dict)  # delivery id -> Pending
     seen_events: list[str] = field(default_factory=list)
+    public: dict[str, Any] = field(default_factory=dict)  # PublicPart after public updates
 
     @property
     def issued(self) -> AlertIssued:
         return AlertIssued.model_validate(self.alert)
+
+    @property
+    def public_part(self) -> PublicPart:
+        return PublicPart(**self.public)
 
     def hours_since_last_seen(self, now_ms: int, policy: Policy) -> float:
         last_seen_ms = to_ms(datetime.fromisoformat(self.alert["last_seen_at"]))
@@ -123,6 +137,7 @@ class CaseState:
             "recipients": self.recipients,
             "pending": {k: vars(p) for k, p in self.pending.items()},
             "seen_events": self.seen_events,
+            "public": self.public,
         }
 
     @classmethod
@@ -181,6 +196,7 @@ def _widen(
 ) -> list[Outbound]:
     """Deliver the alert to agencies newly inside radius_km; remember them."""
     alert = state.issued
+    views = RoleViews(alert, alert, state.public_part, policy.projections)
     types = frozenset(alert.target_types) or None
     ring = agencies_in_ring(
         agencies, alert.last_seen.latitude, alert.last_seen.longitude, -1.0, radius_km, types
@@ -190,6 +206,9 @@ def _widen(
         a = hit.agency
         if a.id in state.recipients:
             continue
+        event = views.for_role(a.type.value)
+        if event is None:
+            continue  # a role that may receive nothing of an alert
         state.recipients[a.id] = [a.type.value, radius_km, round(hit.distance_km, 3)]
         o = _deliver(
             state,
@@ -197,7 +216,7 @@ def _widen(
             a.type.value,
             radius_km,
             hit.distance_km,
-            alert,
+            event,
             state.alert_event_id,
             state.accepted_ms,
         )
@@ -268,10 +287,17 @@ def handle_event(
         _remember(state, event_id)
         return Outcome(state, out)
     if isinstance(event, AlertUpdated | SightingReported | AlertCancelled):
-        out = [
-            _deliver(state, aid, info[0], info[1], info[2], event, event_id, accepted_ms)
-            for aid, info in state.recipients.items()
-        ]
+        views = RoleViews(state.issued, event, state.public_part, policy.projections)
+        out = []
+        for aid, info in state.recipients.items():
+            seen = views.for_role(info[0])
+            if seen is not None:
+                out.append(
+                    _deliver(state, aid, info[0], info[1], info[2], seen, event_id, accepted_ms)
+                )
+        if isinstance(event, AlertUpdated) and event.public_summary is not None:
+            part = state.public_part.after(event)
+            state.public = {"summary": part.summary, "photo_ref": part.photo_ref}
         if isinstance(event, AlertCancelled):
             # Keep what de-duplication needs and nothing about the child: the
             # state lives on in the changelog.
@@ -279,6 +305,7 @@ def handle_event(
             state.pending.clear()
             state.recipients.clear()
             state.alert = {}
+            state.public = {}
         _remember(state, event_id)
         return Outcome(state, out)
     raise ValidationError(f"{event.avro_name} is not handled by the fan-out", field="ce_type")
@@ -327,8 +354,13 @@ def handle_tick(
         _remember(state, eid)
         out.append(Outbound(expanded, state.case_id, None, eid, state.alert_event_id))
     alert = state.issued
+    views = RoleViews(alert, alert, state.public_part, policy.projections)
     for did, p in sorted(state.pending.items()):
         if p.due_ms > now_ms:
+            continue
+        resend = views.for_role(p.agency_type)
+        if resend is None:
+            del state.pending[did]  # the role may no longer receive it: nothing to chase
             continue
         if p.attempts <= policy.max_resends:
             p.attempts += 1
@@ -340,7 +372,7 @@ def handle_tick(
                     p.agency_type,
                     p.ring_km,
                     p.distance_km,
-                    alert,
+                    resend,
                     state.alert_event_id,
                     state.accepted_ms,
                     p.attempts,

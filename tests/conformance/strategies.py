@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import types
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from hypothesis import strategies as st
 from pydantic import BaseModel
@@ -26,12 +26,35 @@ from homeward.events import (
     AlertUpdated,
     CancelReason,
     ChildDescription,
+    ClockTick,
     DeliveryEscalated,
+    DnaComparisonRecorded,
+    DnaSample,
     Event,
+    HouseholdRegistration,
     Location,
+    MandatoryReportFiled,
+    Outcome,
+    PersonAtRisk,
+    PublicNotice,
     RadiusExpanded,
+    ReferralAnswered,
+    ReferralAnswerRefused,
+    ReferralEscalated,
+    ReferralOverdue,
+    ReferralRequested,
+    ReferralStatusChanged,
+    RejectionReason,
+    ReportAcknowledged,
+    Reporter,
+    ReportOverdue,
+    RescuedPerson,
+    RescueNotified,
     ResponsibleOfficer,
+    Sector,
     SightingReported,
+    TaskStatus,
+    VictimProfile,
 )
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -46,6 +69,9 @@ _ZONES = st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(
 def _constraints(metadata: list[Any]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for item in metadata:
+        # Annotated[str, Field(...)] nested in a union or list keeps a FieldInfo,
+        # whose own metadata holds the constraints.
+        found.update(_constraints(getattr(item, "metadata", None) or []))
         for attr in ("min_length", "max_length", "ge", "gt", "le", "lt", "pattern"):
             value = getattr(item, attr, None)
             if value is not None:
@@ -85,6 +111,9 @@ def for_annotation(tp: Any, c: dict[str, Any] | None = None) -> st.SearchStrateg
     """A strategy for values of type `tp` under the field constraints `c`."""
     c = c or {}
     origin = get_origin(tp)
+    if origin is Annotated:
+        base, *metadata = get_args(tp)
+        return for_annotation(base, {**_constraints(metadata), **c})
     if origin in (Union, types.UnionType):
         args = get_args(tp)
         others = [a for a in args if a is not type(None)]
@@ -146,6 +175,40 @@ _ISSUED = AlertIssued(
 )
 
 
+_OFFICER = ResponsibleOfficer(
+    officer_id="OFF-9", name="Officer Example", unit="Sampleville Station 3", phone="000-0000"
+)
+_RESCUE = RescueNotified(
+    case_id="CASE-0001",
+    rescue_id="RSC-1",
+    rescuing_unit="Sampleville County Police",
+    officer=_OFFICER,
+    person=RescuedPerson(
+        name="Test Child 7",
+        sex="female",
+        age_years=9,
+        age_estimated=True,
+        guardians_known=False,
+        identity_known=False,
+        disabilities=["hearing"],
+        household_registration=HouseholdRegistration.UNKNOWN,
+        has_means=False,
+        languages=["zh", "yi"],
+    ),
+    rescued_at=T0,
+    location=_LAST_SEEN,
+    closes_alert=True,
+    dna=DnaSample(
+        sample_id="DNA-TEST-1",
+        collected_at=T0,
+        laboratory="Fictional Forensic Lab",
+        profile="FAKE-PROFILE-0000",
+    ),
+    notes="Found at the fictional bus station.",
+)
+_REFERRAL = {"case_id": "CASE-0001", "referral_id": "REF-1"}
+
+
 def samples() -> dict[str, Event]:
     """One valid instance of every event type, by Avro full name."""
     events: list[Event] = [
@@ -182,6 +245,118 @@ def samples() -> dict[str, Event]:
             agency_type="transport",
             attempts=3,
             first_sent_at=T0,
+        ),
+        PublicNotice(
+            case_id="CASE-0001",
+            status="active",
+            summary=_ISSUED.public_summary,
+            child_name=_ISSUED.child.name,
+            sex=_ISSUED.child.sex,
+            age_years=_ISSUED.child.age_years,
+            height_cm=_ISSUED.child.height_cm,
+            clothing="Red jacket",
+            last_seen_area=_LAST_SEEN.description,
+            last_seen_at=T0,
+            contact=_ISSUED.issuing_unit,
+        ),
+        _RESCUE,
+        ReferralRequested(
+            **_REFERRAL,
+            rule_id="health_check",
+            service="Health check, treatment and infectious-disease screening",
+            agency_id="HLT-0003",
+            agency_type="health",
+            requested_at=T0,
+            answer_due=T0 + timedelta(hours=4),
+            complete_due=T0 + timedelta(days=2),
+            victim=VictimProfile(
+                name="Test Child 7",
+                sex="female",
+                age_years=9,
+                is_child=True,
+                guardians_known=False,
+                disabilities=["hearing"],
+                languages=["zh"],
+                location=_LAST_SEEN,
+                rescued_at=T0,
+                police_contact=_OFFICER,
+            ),
+            cites="Ninghe 二(二)5",
+        ),
+        ReferralAnswered(
+            **_REFERRAL,
+            agency_id="HLT-0003",
+            status=TaskStatus.COMPLETED,
+            outcome=Outcome.SERVICE_PROVIDED,
+            note="Checked and treated.",
+        ),
+        ReferralStatusChanged(
+            **_REFERRAL,
+            rule_id="health_check",
+            agency_id="HLT-0003",
+            agency_type="health",
+            offer=1,
+            previous_status=TaskStatus.IN_PROGRESS,
+            status=TaskStatus.COMPLETED,
+            outcome=Outcome.SERVICE_PROVIDED,
+            changed_at=T0,
+            answer_event_id="evt-answer-1",
+        ),
+        ReferralAnswerRefused(
+            **_REFERRAL,
+            agency_id="HLT-0003",
+            status="completed",
+            current_status=TaskStatus.REQUESTED,
+            reason="cannot go from requested to completed",
+            answer_event_id="evt-answer-2",
+        ),
+        ReferralOverdue(
+            **_REFERRAL,
+            rule_id="health_check",
+            service="Health check, treatment and infectious-disease screening",
+            agency_id="HLT-0003",
+            agency_type="health",
+            offer=2,
+            status=TaskStatus.ACCEPTED,
+            phase="completion",
+            due_at=T0 + timedelta(days=2),
+        ),
+        ReferralEscalated(
+            **_REFERRAL,
+            rule_id="welfare_placement",
+            service="Placement in a child-welfare institution",
+            agency_type="civil_affairs",
+            offers=2,
+            last_reason=RejectionReason.NO_CAPACITY,
+        ),
+        DnaComparisonRecorded(
+            case_id="CASE-0001",
+            sample_id="DNA-TEST-1",
+            database="Fictional national database",
+            result="no_match",
+            compared_at=T0,
+        ),
+        ClockTick(case_id="CASE-0001", now=T0),
+        MandatoryReportFiled(
+            case_id="RPT-0001",
+            sector=Sector.HOTEL,
+            reporter=Reporter(
+                name="Test Reporter 3", organisation="Fictional Hotel", role="Night manager"
+            ),
+            observed="An adult checking in with a child who seemed frightened.",
+            location=_LAST_SEEN,
+            observed_at=T0,
+            person=PersonAtRisk(description="Girl, about 12", sex="female", apparent_age_years=12),
+        ),
+        ReportAcknowledged(
+            case_id="RPT-0001", police_unit="Sampleville Station 3", agency_id="POL-0001"
+        ),
+        ReportOverdue(
+            case_id="RPT-0001",
+            sector=Sector.HOTEL,
+            filed_at=T0,
+            due_at=T0 + timedelta(hours=1),
+            area="Sampleville",
         ),
     ]
     return {e.avro_name: e for e in events}

@@ -258,7 +258,7 @@ def test_the_cloudevents_sdk_reads_our_records(name: str) -> None:
     assert legacy["datacontenttype"] == "application/avro"
     assert legacy["correlationid"] == event.case_id
     assert legacy["causationid"] == "cause-1"
-    assert legacy["classification"] == event.classification.value
+    assert legacy["classification"] == event.data_classification().value
     assert legacy.get_data() == record.value
 
     core = ce_kafka.from_binary(
@@ -272,7 +272,7 @@ def test_the_cloudevents_sdk_reads_our_records(name: str) -> None:
     assert core.get_datacontenttype() == "application/avro"
     assert core.get_extension("correlationid") == event.case_id
     assert core.get_extension("causationid") == "cause-1"
-    assert core.get_extension("classification") == event.classification.value
+    assert core.get_extension("classification") == event.data_classification().value
     assert core.get_extension("partitionkey") == event.case_id
     assert core.get_data() == record.value
 

@@ -17,6 +17,8 @@ from homeward_demo.processes import ServiceProcess
 
 
 def service(args: list[str], env: dict[str, str], log_path: Path) -> ServiceProcess:
+    # Faust keeps scratch data in the working directory unless told otherwise.
+    env = {"F_DATADIR": str(log_path.with_suffix(".faust-data")), **env}
     return ServiceProcess(name=args[-1], args=args, env=env, log_path=log_path)
 
 

@@ -20,12 +20,14 @@ from homeward.events import (
     ChildDescription,
     DeliveryEscalated,
     Location,
+    PublicNotice,
     RadiusExpanded,
     ResponsibleOfficer,
     SightingReported,
 )
 from homeward.events.base import utcnow
 from homeward.kafka import producer, send_all
+from homeward.projections import default_projections
 from homeward_demo.processes import ServiceProcess
 from homeward_fanout.rules import RadiusSchedule, haversine_km
 from tests.fixtures.bus import Bus
@@ -34,6 +36,12 @@ from tests.unit.fanout.geo import CENTRE, agency_at
 
 pytestmark = pytest.mark.integration
 RINGS = (100, 200, 300, 500)
+# Roles that may receive only an alert's public part (topology/projections.yaml).
+PUBLIC_ROLES = {
+    t.value
+    for t in AgencyType
+    if default_projections().allowed("AlertDelivery.event", t.value) == {"PublicNotice"}
+}
 
 
 def ring_agencies() -> list[Agency]:
@@ -125,9 +133,15 @@ def test_rings_widen_to_exactly_the_agencies_in_range_then_updates_and_cancel(
             # Reached at the first ring that holds it, never earlier.
             assert d.ring_km == min(r for r in RINGS if d.distance_km <= r)
             assert d.agency_type == next(a.type.value for a in agencies if a.id == d.agency_id)
+            # Public channels get the alert's public part, everyone else the alert.
+            public = d.agency_type in PUBLIC_ROLES
+            assert isinstance(d.event, PublicNotice if public else AlertIssued), d.agency_type
+        assert PUBLIC_ROLES & {d.agency_type for d in got}, "no public channel was in range"
         expanded = [d.event for _, d in reader.decoded if isinstance(d.event, RadiusExpanded)]
         assert [e.radius_km for e in expanded] == [200, 300, 500]
         assert schedule.radius_km(0.5) == 100
+        types = {a.id: a.type.value for a in agencies}
+        restricted = {aid for aid in in_range if types[aid] not in PUBLIC_ROLES}
 
         upd_id, sight_id, cancel_id = publish(
             bus,
@@ -144,12 +158,19 @@ def test_rings_widen_to_exactly_the_agencies_in_range_then_updates_and_cancel(
             ),
             AlertCancelled(case_id="CASE-FO-1", reason=CancelReason.FOUND, note="Found safe"),
         )
-        for eid in (upd_id, sight_id, cancel_id):
-            reader.until(
-                lambda r, e=eid: len({d.agency_id for d in deliveries(r, e)}) >= len(in_range), 60
-            )
-        for eid in (upd_id, sight_id, cancel_id):
-            assert Counter(d.agency_id for d in deliveries(reader, eid)) == Counter(in_range)
+        # An update without a public summary and a sighting tell the public
+        # nothing; the cancellation closes the public notice.
+        expect = {upd_id: restricted, sight_id: restricted, cancel_id: in_range}
+        for eid, who in expect.items():
+            reader.until(lambda r, e=eid, w=who: {d.agency_id for d in deliveries(r, e)} >= w, 60)
+        # The cancellation is handled last, so everything before it is on the broker.
+        for eid, who in expect.items():
+            assert Counter(d.agency_id for d in deliveries(reader, eid)) == Counter(who)
+        for d in deliveries(reader, cancel_id):
+            if d.agency_type in PUBLIC_ROLES:
+                assert isinstance(d.event, PublicNotice) and d.event.status == "closed"
+            else:
+                assert isinstance(d.event, AlertCancelled)
     finally:
         reader.close()
         svc.stop()

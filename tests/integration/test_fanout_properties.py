@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from homeward.agencies import Agency, AgencyType, dump_directory
 from homeward.events import AlertUpdated, Location
 from homeward.events.base import utcnow
+from homeward.projections import default_projections
 from homeward_demo.processes import ServiceProcess
 from homeward_fanout.rules import destination
 from tests.fixtures.bus import Bus
@@ -127,10 +128,14 @@ def test_exactly_the_agencies_in_range_of_the_target_types_get_one_delivery(
         for aid, km in cluster.nominal_km.items()
         if km <= radius and (not targets or by_id[aid].type.value in targets)
     }
+    # An update with a public summary reaches every recipient, public channels
+    # included (as a PublicNotice), so it marks the end of the alert's deliveries.
     alert_id, update_id = publish(
         bus,
         alert,
-        AlertUpdated(case_id=case, new_information="property check"),
+        AlertUpdated(
+            case_id=case, new_information="property check", public_summary="Property check"
+        ),
     )
     # The fan-out finishes writing one event's deliveries before it handles the
     # next, so once the update has reached every recipient the alert's
@@ -143,3 +148,8 @@ def test_exactly_the_agencies_in_range_of_the_target_types_get_one_delivery(
     got = [d.agency_id for d in deliveries(reader, alert_id)]
     assert sorted(got) == sorted(expected)  # exactly these, once each
     assert sorted(d.agency_id for d in deliveries(reader, update_id)) == sorted(expected)
+    # Each role gets only the event kinds its projection lists.
+    projections = default_projections()
+    for d in deliveries(reader, alert_id) + deliveries(reader, update_id):
+        kinds = projections.allowed("AlertDelivery.event", d.agency_type)
+        assert d.event.avro_name.rpartition(".")[2] in kinds, (d.agency_type, d.event.avro_name)

@@ -79,7 +79,7 @@ def test_every_event_type_round_trips(name: str) -> None:
     assert headers["content-type"] == CONTENT_TYPE.encode()
     assert headers["ce_correlationid"] == b"corr-1"
     assert headers["ce_causationid"] == b"cause-1"
-    assert headers["ce_classification"] == event.classification.value.encode()
+    assert headers["ce_classification"] == event.data_classification().value.encode()
     assert headers["ce_time"] == b"2026-03-02T00:00:00.250+00:00"
 
     decoded = codec().decode(record.value, record.headers)
@@ -100,6 +100,34 @@ def test_a_record_without_causation_has_no_causation_header() -> None:
 def test_the_classification_can_be_raised_for_one_record() -> None:
     record, _ = encode(classification=Classification.POLICE_ONLY)
     assert codec().decode(record.value, record.headers).meta.classification == "police-only"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("homeward.referrals.RescueNotified", Classification.POLICE_ONLY),
+        ("homeward.referrals.DnaComparisonRecorded", Classification.POLICE_ONLY),
+        ("homeward.reports.MandatoryReportFiled", Classification.POLICE_ONLY),
+        ("homeward.reports.ReportAcknowledged", Classification.POLICE_ONLY),
+        ("homeward.alerts.PublicNotice", Classification.PUBLIC),
+        ("homeward.referrals.ReferralRequested", Classification.RESTRICTED),
+        ("homeward.alerts.AlertDelivery", Classification.RESTRICTED),
+    ],
+)
+def test_each_event_travels_with_its_classification(name: str, expected: Classification) -> None:
+    record, meta = encode(name)
+    assert dict(record.headers)["ce_classification"] == expected.value.encode()
+    assert meta.classification == expected
+
+
+def test_a_delivery_carrying_a_public_notice_travels_as_public() -> None:
+    notice = samples()["homeward.alerts.PublicNotice"]
+    delivery = samples()["homeward.alerts.AlertDelivery"].model_copy(update={"event": notice})
+    record, _ = codec().encode(delivery, key=delivery.case_id, source="/homeward/test")
+    assert dict(record.headers)["ce_classification"] == b"public"
+    decoded = codec().decode(record.value, record.headers)
+    assert decoded.event == delivery
+    assert decoded.meta.classification == Classification.PUBLIC
 
 
 # -- fingerprints --------------------------------------------------------------

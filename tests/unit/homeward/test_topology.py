@@ -12,11 +12,13 @@ from homeward import paths
 from homeward.agencies import AgencyType
 from homeward.catalogue import Catalogue
 from homeward.errors import ConfigError
-from homeward.events import EVENT_TYPES, Classification
+from homeward.events import EVENT_TYPES, Classification, PublicNotice
+from homeward.events.alerts import DELIVERABLE
 from homeward.topology import POLICE_ONLY_PREFIX, Topology
 
 TOPIC_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.v[1-9][0-9]*$")
-VALUE_NAMESPACE = "homeward.alerts"
+# Topics declare values by short name; the names are unique across namespaces.
+SHORT_NAMES = {name.rpartition(".")[2]: name for name in EVENT_TYPES}
 
 
 @pytest.fixture(autouse=True)
@@ -41,11 +43,23 @@ def test_every_topic_name_is_domain_event_version(topology: Topology) -> None:
     assert not bad
 
 
-def test_internal_topics_are_the_faust_changelog_of_the_fanout_app(topology: Topology) -> None:
+def test_internal_topics_are_the_faust_changelogs_of_the_stateful_apps(
+    topology: Topology,
+) -> None:
     from homeward_fanout.settings import FanoutSettings
+    from homeward_referrals.settings import ReferralSettings
 
-    app_id = FanoutSettings.model_fields["app_id"].default
-    assert [t.name for t in topology.all() if t.internal] == [f"{app_id}-cases-changelog"]
+    fanout = FanoutSettings.model_fields["app_id"].default
+    referrals = ReferralSettings.model_fields["app_id"].default
+    assert referrals == "homeward-referrals"
+    # Faust names a table's changelog <app id>-<table>-changelog.
+    assert sorted(t.name for t in topology.all() if t.internal) == sorted(
+        [
+            f"{fanout}-cases-changelog",
+            f"{referrals}-cases-changelog",
+            f"{referrals}-reports-changelog",
+        ]
+    )
 
 
 def test_topic_names_are_unique(topology: Topology) -> None:
@@ -67,10 +81,25 @@ def test_the_dead_letter_topic_is_police_only(topology: Topology) -> None:
 def test_every_agency_type_has_its_own_inbox(topology: Topology, agency_type: AgencyType) -> None:
     inbox = topology.inbox(agency_type)
     assert inbox is topology.get(f"inbox.{agency_type.value}")
-    assert inbox.name == f"inbox.{agency_type.value}.v1"
+    if agency_type is AgencyType.POLICE:
+        # It carries police-only referrals (DNA sampling): under the police. prefix.
+        assert inbox.name == "police.inbox.v1"
+        assert inbox.classification is Classification.POLICE_ONLY
+    else:
+        assert inbox.name == f"inbox.{agency_type.value}.v1"
+        assert inbox.classification is Classification.RESTRICTED
     assert inbox.key == "agency_id"
     assert inbox.readers == (agency_type.value,)
-    assert "AlertDelivery" in inbox.values
+    assert set(inbox.writers) == {"fanout", "referrals"}
+    assert {
+        "AlertDelivery",
+        "DeliveryEscalated",
+        "ReferralRequested",
+        "ReferralAnswerRefused",
+        "ReferralOverdue",
+        "ReferralEscalated",
+        "ReportOverdue",
+    } <= set(inbox.values)
     assert topology.inbox(agency_type.value) is inbox
 
 
@@ -106,19 +135,39 @@ def test_sizing_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     assert Topology.load(prefix="").with_partitions(2).get("alert_events").partitions == 2
 
 
+def test_short_event_names_are_unique() -> None:
+    assert len(SHORT_NAMES) == len(EVENT_TYPES)
+
+
 def test_every_declared_value_is_an_event_schema_in_the_catalogue(topology: Topology) -> None:
     catalogue = Catalogue.load()
     declared = {v for t in topology.all() for v in t.values}
     assert declared, "no topic declares its values"
     for value in sorted(declared):
-        full = f"{VALUE_NAMESPACE}.{value}"
-        assert catalogue.by_name(full).is_record
-        assert full in EVENT_TYPES, f"{value} is declared on a topic but is no event type"
+        assert value in SHORT_NAMES, f"{value} is declared on a topic but is no event type"
+        assert catalogue.by_name(SHORT_NAMES[value]).is_record
 
 
 def test_every_event_type_travels_on_some_topic(topology: Topology) -> None:
-    declared = {f"{VALUE_NAMESPACE}.{v}" for t in topology.all() for v in t.values}
-    assert set(EVENT_TYPES) <= declared
+    declared = {SHORT_NAMES[v] for t in topology.all() for v in t.values}
+    # A PublicNotice travels only inside an AlertDelivery, which inboxes declare.
+    assert "AlertDelivery" in {v for t in topology.all() for v in t.values}
+    carried = set(DELIVERABLE)
+    assert set(EVENT_TYPES) <= declared | carried
+    assert set(EVENT_TYPES) - declared == {PublicNotice.avro_name}
+
+
+def test_police_only_events_travel_only_on_police_only_topics(topology: Topology) -> None:
+    for t in topology.all():
+        for value in t.values:
+            model = EVENT_TYPES[SHORT_NAMES[value]]
+            if model.classification is Classification.POLICE_ONLY:
+                assert t.classification is Classification.POLICE_ONLY, (t.id, value)
+
+
+def test_case_keyed_topics_are_co_partitioned(topology: Topology) -> None:
+    counts = {t.partitions for t in topology.all() if t.key.startswith("case_id")}
+    assert len(counts) == 1
 
 
 def test_an_unknown_topic_id_is_a_config_error(topology: Topology) -> None:

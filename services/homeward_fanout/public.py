@@ -1,0 +1,106 @@
+"""The public part of an alert: what media and online platforms may publish
+(Ninghe 二(二)3), as a pure function of the alert and the event at hand.
+
+Only fields a missing-child appeal shows the public go in: the public
+summary, the child's name, sex, age, height, clothing and photo, the
+last-seen area and time, and the issuing unit as the contact. Never the
+police `details`, the chief officer, the last-seen coordinates or admin
+code, distinguishing marks, sightings or police notes: those stay with the
+roles that projections.yaml lets receive the alert itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from homeward.events import AlertCancelled, AlertIssued, AlertUpdated, Event, PublicNotice
+from homeward.projections import Projections
+
+Status = Literal["active", "updated", "closed"]
+
+
+@dataclass(frozen=True)
+class PublicPart:
+    """What public updates have changed since the alert (None: as the alert had it)."""
+
+    summary: str | None = None
+    photo_ref: str | None = None
+
+    def after(self, update: AlertUpdated) -> PublicPart:
+        if update.public_summary is None:
+            return self
+        return PublicPart(update.public_summary, update.photo_ref or self.photo_ref)
+
+
+def notice(alert: AlertIssued, status: Status, part: PublicPart | None = None) -> PublicNotice:
+    part = part or PublicPart()
+    child = alert.child
+    return PublicNotice(
+        case_id=alert.case_id,
+        status=status,
+        summary=alert.public_summary if part.summary is None else part.summary,
+        child_name=child.name,
+        sex=child.sex,
+        age_years=child.age_years,
+        height_cm=child.height_cm,
+        clothing=child.clothing or None,
+        photo_ref=part.photo_ref or child.photo_ref,
+        last_seen_area=alert.last_seen.description,
+        last_seen_at=alert.last_seen_at,
+        contact=alert.issuing_unit,
+    )
+
+
+def public_notice(
+    alert: AlertIssued, event: Event, part: PublicPart | None = None
+) -> PublicNotice | None:
+    """What the public may learn from `event` about `alert`'s case, or None
+    when it tells the public nothing (a sighting, an update without a new
+    public summary, a widening).
+
+    `part` is the public part as earlier updates left it; an update that
+    brings a public summary is applied to it here.
+    """
+    part = part or PublicPart()
+    if isinstance(event, AlertIssued):
+        return notice(event, "active", part)
+    if isinstance(event, AlertUpdated):
+        if event.public_summary is None:
+            return None
+        return notice(alert, "updated", part.after(event))
+    if isinstance(event, AlertCancelled):
+        # The same public part, closed: publishers find and withdraw what they ran.
+        return notice(alert, "closed", part)
+    return None
+
+
+def _short(avro_name: str) -> str:
+    return avro_name.rpartition(".")[2]
+
+
+PUBLIC_NOTICE = _short(PublicNotice.avro_name)
+
+
+class RoleViews:
+    """What each role may receive of one alert event, by the `AlertDelivery.event`
+    row of projections.yaml: the event itself if its kind is listed, else its
+    public notice if PublicNotice is, else nothing. The notice is built once."""
+
+    def __init__(
+        self, alert: AlertIssued, event: Event, part: PublicPart, projections: Projections
+    ) -> None:
+        self.alert, self.event, self.part, self.projections = alert, event, part, projections
+        self._notice: PublicNotice | None = None
+        self._built = False
+
+    def for_role(self, agency_type: str) -> Event | None:
+        kinds = self.projections.allowed("AlertDelivery.event", agency_type)
+        if _short(self.event.avro_name) in kinds:
+            return self.event
+        if PUBLIC_NOTICE not in kinds:
+            return None
+        if not self._built:
+            self._notice = public_notice(self.alert, self.event, self.part)
+            self._built = True
+        return self._notice
