@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from homeward.agencies import COLUMNS, Agency, AgencyType, DeliveryMode
-from homeward_fanout.rules import destination
+from homeward.geo import destination
 
 CENTRE = (30.0, 104.0)  # latitude, longitude of the fictional region's centre
 RINGS_KM = (100, 200, 300, 500)

@@ -36,9 +36,10 @@ from homeward.events import (
     RadiusExpanded,
     SightingReported,
 )
+from homeward.geo import haversine_km
 from homeward.projections import Projections, default_projections
 from homeward_fanout.public import PublicPart, RoleViews
-from homeward_fanout.rules import RadiusSchedule, agencies_in_ring, haversine_km
+from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
 
 NAMESPACE = uuid.UUID("5b0c8a52-3d1e-4c61-9a7e-2f6f3b8f9d10")
 SEEN_EVENTS_KEPT = 256

@@ -26,10 +26,11 @@ from homeward.events import (
     SightingReported,
 )
 from homeward.events.base import utcnow
+from homeward.geo import haversine_km
 from homeward.kafka import producer, send_all
 from homeward.projections import default_projections
 from homeward_demo.processes import ServiceProcess
-from homeward_fanout.rules import RadiusSchedule, haversine_km
+from homeward_fanout.rules import RadiusSchedule
 from tests.fixtures.bus import Bus
 from tests.integration.support import TopicReader, service
 from tests.unit.fanout.geo import CENTRE, agency_at

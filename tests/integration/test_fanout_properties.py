@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from homeward.agencies import Agency, AgencyType, dump_directory
 from homeward.events import AlertUpdated, Location
 from homeward.events.base import utcnow
+from homeward.geo import destination
 from homeward.projections import default_projections
 from homeward_demo.processes import ServiceProcess
-from homeward_fanout.rules import destination
 from tests.fixtures.bus import Bus
 from tests.integration.support import TopicReader, service
 from tests.integration.test_fanout import deliveries, inboxes, make_alert, publish

@@ -39,9 +39,9 @@ from homeward.events import (
     TaskStatus,
 )
 from homeward.events.base import utcnow
+from homeward.geo import haversine_km
 from homeward.kafka import producer, send_all
 from homeward.projections import default_projections
-from homeward_referrals.reach import haversine_km
 from homeward_referrals.rules import load_rules, referrals_file
 from tests.fixtures.bus import Bus
 from tests.integration.support import TopicReader, service

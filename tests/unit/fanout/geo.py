@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from homeward.agencies import Agency, AgencyType
-from homeward_fanout.rules import destination
+from homeward.geo import destination
 
 CENTRE = (30.0, 104.0)
 

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from homeward_fanout.rules import RadiusSchedule, agencies_in_ring, destination, haversine_km
+from homeward.geo import destination, haversine_km
+from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
 from tests.unit.fanout.geo import CENTRE, agency_at
 
 

@@ -21,9 +21,9 @@ from homeward.events import (
     RejectionReason,
     TaskStatus,
 )
+from homeward.geo import haversine_km
 from homeward.projections import default_projections
 from homeward_referrals.planner import Outbound, handle_answer, handle_rescue
-from homeward_referrals.reach import haversine_km
 from homeward_referrals.rules import load_rules
 from homeward_referrals.state import CaseState
 from tests.unit.referrals.world import (
