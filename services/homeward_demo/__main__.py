@@ -1,9 +1,10 @@
 """`python -m homeward_demo`: the main job.
 
 Starts a local Kafka broker (or uses $KAFKA_BOOTSTRAP_SERVERS), applies the
-topology, starts intake and the fan-out as their own processes, simulates the
-agencies of the synthetic directory with the subscriber SDK, plays one case,
-prints a summary, and stops everything, on Ctrl-C too.
+topology, starts intake, the fan-out and the referral router as their own
+processes, simulates the agencies of the synthetic directory with the
+subscriber SDK, plays one case from the alert to the rescued children's
+referrals, prints a summary, and stops everything, on Ctrl-C too.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward.topology.admin import apply
 from homeward_agency.fleet import Fleet
-from homeward_demo import summary
+from homeward_demo import rescue, summary
 from homeward_demo.monitor import Monitor
 from homeward_demo.processes import ServiceProcess
 from homeward_demo.scenario import CENTRE, Scenario
@@ -106,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                 HOMEWARD_FANOUT_ACK_TIMEOUT_SECONDS=str(args.ack_timeout),
                 HOMEWARD_FANOUT_MAX_RESENDS="1",
                 HOMEWARD_FANOUT_TICK_INTERVAL_SECONDS="0.25",
+                HOMEWARD_REFERRALS_DIRECTORY=str(args.directory),
+                HOMEWARD_REFERRALS_DEADLINES=rescue.DEMO_DEADLINES,
+                HOMEWARD_REFERRALS_TICK_INTERVAL_SECONDS="0.5",
             )
             intake = ServiceProcess(
                 "intake", ["-m", "homeward_intake"], env, run_dir / "intake.log"
@@ -120,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(fanout.stop)
             fanout.start("FANOUT_READY")
             say(f"fan-out worker started with {len(agencies)} agencies")
+            router = ServiceProcess(
+                "referrals", ["-m", "homeward_referrals"], env, run_dir / "referrals.log"
+            )
+            stack.callback(router.stop)
+            router.start("REFERRALS_READY")
+            say("referral router started (rules: topology/referrals.yaml)")
 
             # Two agencies near the centre never answer, to show resend and escalation.
             near = agencies_in_ring(agencies, CENTRE.latitude, CENTRE.longitude, -1, 100)
@@ -137,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 silent=silent,
                 ack_delay=delays,
                 group_id=f"{prefix}homeward-demo-agencies",
+                answer_policy=rescue.answers,
             ).start()
             stack.callback(fleet.stop)
             monitor = Monitor(settings, topology).start()

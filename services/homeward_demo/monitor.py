@@ -15,6 +15,7 @@ from homeward.agencies import AgencyType
 from homeward.codec import Codec
 from homeward.events import (
     AgencyAcknowledgement,
+    AlertCancelled,
     AlertDelivery,
     DeliveryEscalated,
     RadiusExpanded,
@@ -44,6 +45,7 @@ class Seen:
 class ReferralSeen:
     """One referral as the router's log tells it."""
 
+    case_id: str
     rule_id: str
     agency_type: str
     agency_id: str
@@ -66,6 +68,13 @@ class Observed:
     referral_deliveries: list[ReferralRequested] = field(default_factory=list)
     overdue: list[ReferralOverdue] = field(default_factory=list)
     referral_escalations: list[ReferralEscalated] = field(default_factory=list)
+    cancellations: dict[str, str] = field(default_factory=dict)  # case id -> AlertCancelled ce_id
+
+    def referral(self, case_id: str, rule_id: str) -> ReferralSeen | None:
+        for r in self.referrals.values():
+            if (r.case_id, r.rule_id) == (case_id, rule_id):
+                return r
+        return None
 
     def reached(self, source_event_id: str) -> set[str]:
         return {
@@ -115,9 +124,9 @@ class Monitor:
                         d = self.codec.decode(m.value, list(m.headers or []))
                     except Exception:
                         continue
-                    self._take(d.event, m.timestamp)
+                    self._take(d.event, m.timestamp, d.meta.id)
 
-    def _take(self, event: object, timestamp_ms: int) -> None:
+    def _take(self, event: object, timestamp_ms: int, event_id: str = "") -> None:
         with self.lock:
             o = self.obs
             if isinstance(event, AlertDelivery):
@@ -138,23 +147,30 @@ class Monitor:
                 o.acked.add(event.delivery_id)
             elif isinstance(event, DeliveryEscalated):
                 o.escalations.append(event)
+            elif isinstance(event, AlertCancelled):
+                o.cancellations.setdefault(event.case_id, event_id)
             elif isinstance(event, RadiusExpanded):
                 o.expansions.append((time.monotonic(), event.radius_km))
             elif isinstance(event, ReferralRequested):
                 o.referral_deliveries.append(event)
             elif isinstance(event, ReferralStatusChanged):
                 self._referral_step(event)
+            # The router sends these to the office's inbox and to its log: count once.
             elif isinstance(event, ReferralOverdue):
-                o.overdue.append(event)
+                key = (event.referral_id, event.offer, event.phase)
+                if key not in {(x.referral_id, x.offer, x.phase) for x in o.overdue}:
+                    o.overdue.append(event)
             elif isinstance(event, ReferralEscalated):
-                o.referral_escalations.append(event)
+                known = {x.referral_id for x in o.referral_escalations}
+                if event.referral_id not in known:
+                    o.referral_escalations.append(event)
 
     def _referral_step(self, e: ReferralStatusChanged) -> None:
         at = e.changed_at.timestamp()
         seen = self.obs.referrals.get(e.referral_id)
         if seen is None:
             seen = self.obs.referrals[e.referral_id] = ReferralSeen(
-                e.rule_id, e.agency_type, e.agency_id, e.status, e.offer, at
+                e.case_id, e.rule_id, e.agency_type, e.agency_id, e.status, e.offer, at
             )
         seen.status, seen.agency_id, seen.offers = e.status, e.agency_id, e.offer
         seen.history.append(e.status.value)
@@ -178,6 +194,7 @@ class Monitor:
                 list(o.referral_deliveries),
                 list(o.overdue),
                 list(o.referral_escalations),
+                dict(o.cancellations),
             )
 
     def stop(self) -> None:

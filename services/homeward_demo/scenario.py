@@ -7,16 +7,28 @@ for what the bus should do, printing live progress while it waits.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from homeward.agencies import Agency
-from homeward.events import ChildDescription, Location, ResponsibleOfficer
+from homeward.events import (
+    AlertUpdated,
+    ChildDescription,
+    Event,
+    Location,
+    ResponsibleOfficer,
+    SightingReported,
+    TaskStatus,
+)
 from homeward.events.base import utcnow
+from homeward.projections import default_projections
+from homeward_demo import rescue
 from homeward_demo.monitor import Monitor, Observed
 from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
 from homeward_intake.client import IntakeClient
+from homeward_referrals.rules import RuleSet, load_rules
 
 CENTRE = Location(
     latitude=30.0,
@@ -45,12 +57,14 @@ class Scenario:
         agencies: list[Agency],
         schedule: RadiusSchedule,
         step_timeout: float = 60,
+        rules: RuleSet | None = None,
     ) -> None:
         self.client = client
         self.monitor = monitor
         self.agencies = agencies
         self.schedule = schedule
         self.timeout = step_timeout
+        self.rules = rules or load_rules(deadlines=rescue.DEMO_DEADLINES)
         self.t = Timeline()
 
     def expected(self, radius_km: int) -> set[str]:
@@ -99,6 +113,17 @@ class Scenario:
             lambda o: want <= o.reached(alert_id),
             self._ring_status(alert_id, radius),
         )
+
+    def audience(self, alert_id: str, kind: type[Event]) -> set[str]:
+        """The agencies that had the alert and whose role may receive `kind`
+        (topology/projections.yaml: public channels get only public notices)."""
+        allowed = default_projections().allowed
+        return {
+            s.agency_id
+            for s in self.monitor.snapshot().deliveries.values()
+            if s.source_event_id == alert_id
+            and kind.avro_name.rsplit(".", 1)[-1] in allowed("AlertDelivery.event", s.agency_type)
+        }
 
     def all_told(self, event_id: str, what: str, recipients: set[str]) -> None:
         self.wait(
@@ -151,8 +176,7 @@ class Scenario:
             description="A girl in a red coat boarding the coach to Demoville with an adult.",
         )
         t.marks["sighting"] = s.event_id
-        told = self.monitor.snapshot().reached(a.event_id)
-        self.all_told(s.event_id, "sighting", told)
+        self.all_told(s.event_id, "sighting", self.audience(a.event_id, SightingReported))
 
         self.reach(a.event_id, rings[1])
         u = self.client.update_alert(
@@ -161,7 +185,8 @@ class Scenario:
             photo_ref="urn:demo:photo:0001",
         )
         t.marks["update"] = u.event_id
-        self.all_told(u.event_id, "update", self.monitor.snapshot().reached(a.event_id))
+        # No public summary in this update: media and online platforms are not told.
+        self.all_told(u.event_id, "update", self.audience(a.event_id, AlertUpdated))
         for km in rings[2:]:
             self.reach(a.event_id, km)
 
@@ -177,11 +202,53 @@ class Scenario:
                 ),
             )
 
-        c = self.client.cancel_alert(
-            CASE_ID, "FOUND", note="Test Child A found safe at Demoville station."
-        )
-        t.marks["cancellation"] = c.event_id
-        self.all_told(
-            c.event_id, "cancellation (found)", self.monitor.snapshot().reached(a.event_id)
-        )
+        self.rescue(a.event_id)
         return t.marks
+
+    # -- act two: rescue and referrals ------------------------------------------
+    def rescue(self, alert_id: str) -> None:
+        """The child is found: police report the rescue, which closes the alert as
+        FOUND through the router; a second child is rescued with her; agencies
+        answer their referrals."""
+        t = self.t
+        found = rescue.found_child()
+        r = self.client.notify_rescue(**found)
+        t.marks["rescue"] = r.event_id
+        t.say(f"rescue of the child reported (closes alert {CASE_ID}); event {r.event_id[:8]}")
+        self.wait(
+            "the alert closed as found",
+            lambda o: CASE_ID in o.cancellations,
+            lambda o: "waiting for the router to close the alert as found",
+        )
+        cancel_id = self.monitor.snapshot().cancellations[CASE_ID]
+        t.marks["cancellation"] = cancel_id
+        self.all_told(cancel_id, "cancellation (found)", self.monitor.snapshot().reached(alert_id))
+        second = rescue.unknown_child()
+        r2 = self.client.notify_rescue(**second)
+        t.marks["rescue_unknown"] = r2.event_id
+        t.say(f"rescue of a second child with no known guardians reported; event {r2.event_id[:8]}")
+        expected = {
+            (doc["case_id"], rule.id)
+            for doc in (found, second)
+            for rule in self.rules.matching(doc["person"])  # type: ignore[arg-type]
+        }
+        self.wait("referrals", lambda o: self._referrals_done(o, expected), self._referral_status)
+
+    def _referrals_done(self, o: Observed, expected: set[tuple[str, str]]) -> bool:
+        seen = {(r.case_id, r.rule_id): r for r in o.referrals.values()}
+        if not expected <= seen.keys():
+            return False
+        overdue = any((x.case_id, x.rule_id) == rescue.SILENT_RULE for x in o.overdue)
+        others_done = all(
+            r.status == TaskStatus.COMPLETED for k, r in seen.items() if k != rescue.SILENT_RULE
+        )
+        return overdue and others_done and seen[rescue.REJECTED_RULE].offers > 1
+
+    def _referral_status(self, o: Observed) -> str:
+        states = Counter(r.status.value for r in o.referrals.values())
+        reoffered = sum(1 for r in o.referrals.values() if r.offers > 1)
+        return (
+            f"referrals: {len(o.referrals)} made; "
+            + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+            + f"; {reoffered} re-offered; {len(o.overdue)} overdue"
+        )

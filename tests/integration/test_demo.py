@@ -31,8 +31,19 @@ def test_demo_plays_the_case_and_summarises_it(kafka_bootstrap: str, tmp_path: P
     assert figures["per_ring_km"] == {"100": 84, "200": 37, "300": 34, "500": 44}
     assert len(figures["escalated"]) == 2
     assert figures["alert_deliveries_acknowledged"] == 197
-    assert figures["deliveries_by_kind"]["cancellation"] == 199
+    # Media and online platforms (12 in range) get public notices instead of
+    # the alert and its cancellation: an active one and a closed one each.
+    assert figures["deliveries_by_kind"]["cancellation"] == 199 - 12
+    assert figures["deliveries_by_kind"]["public_notice"] == 2 * 12
     assert figures["fanout_latency_ms"]["p99"] is not None
+    # Act two: the found child (4 referrals) and a child with no known
+    # guardians (8); one placement rejected and re-offered, one legal aid
+    # left unanswered past its (demo-short) deadline.
+    assert figures["referrals"] == 12
+    assert figures["referrals_by_state"] == {"completed": 11, "requested": 1}
+    assert [r.split(" ")[0] for r in figures["reoffered"]] == ["welfare_placement"]
+    assert [o.split(" ")[0] for o in figures["overdue"]] == ["legal_aid"]
+    assert figures["time_to_first_answer_s"]["answered"] == 11
 
 
 def _processes_with(marker: bytes) -> list[int]:
@@ -65,8 +76,8 @@ def test_ctrl_c_mid_case_stops_every_service(kafka_bootstrap: str, tmp_path: Pat
     try:
         for raw in demo.stdout:
             if b"alert CASE-DEMO-0001 issued" in raw:
-                # The demo itself, intake and the fan-out.
-                assert len(_processes_with(prefix.encode())) >= 3
+                # The demo itself, intake, the fan-out and the referral router.
+                assert len(_processes_with(prefix.encode())) >= 4
                 demo.send_signal(signal.SIGINT)
                 break
         out = demo.communicate(timeout=90)[0]
