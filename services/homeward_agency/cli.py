@@ -1,9 +1,14 @@
 """`python -m homeward_agency --agency-id ID --agency-type TYPE [--forward URL]
 [--json] [--no-ack]`: the reference subscriber an agency runs.
 
-Prints each delivery as a readable line (or a JSON line with --json); with
---forward, POSTs it to the agency's endpoint and acknowledges only after a
-2xx. SIGINT or SIGTERM stops it cleanly: the current delivery is finished,
+Prints each delivery as a readable line (or a JSON line with --json): alert
+deliveries (alert, update, sighting, cancellation, public_notice), and the
+referral kinds (referral, answer_refused, referral_overdue, referral_escalated,
+report_overdue) with the referral id, service, deadlines and the person as
+this agency's projection shows them. With --forward, POSTs each to the
+agency's endpoint and acknowledges only after a 2xx. Only alert deliveries are
+acknowledged; a referral is answered through the SDK (Subscriber.answer) or
+intake's POST /v1/referrals/{case_id}/{referral_id}/answers. SIGINT or SIGTERM stops it cleanly: the current delivery is finished,
 the producer flushed and the consumer closed.
 """
 

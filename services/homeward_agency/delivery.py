@@ -1,5 +1,9 @@
 """What a subscriber hands its handler: one decoded inbox record with where it
-came from, and the pure steps around it (decode, check, acknowledge)."""
+came from, and the pure steps around it (decode, check, acknowledge).
+
+An inbox carries alert deliveries (acknowledged), the coordination office's
+notices (escalations, overdue referrals and reports), and referrals with the
+router's answers about them (answered, not acknowledged: see answers.py)."""
 
 from __future__ import annotations
 
@@ -15,15 +19,52 @@ from homeward.events import (
     AgencyAcknowledgement,
     AlertDelivery,
     DeliveryEscalated,
+    ReferralAnswerRefused,
+    ReferralEscalated,
+    ReferralOverdue,
+    ReferralRequested,
+    ReportOverdue,
 )
 from homeward.events.alerts import DELIVERABLE, DELIVERY_KIND
 
-Kind = Literal["alert", "update", "sighting", "cancellation", "escalation"]
-InboxEvent = AlertDelivery | DeliveryEscalated
+Kind = Literal[
+    "alert",
+    "update",
+    "sighting",
+    "cancellation",
+    "public_notice",
+    "escalation",
+    "referral",
+    "answer_refused",
+    "referral_overdue",
+    "referral_escalated",
+    "report_overdue",
+]
+InboxEvent = (
+    AlertDelivery
+    | DeliveryEscalated
+    | ReferralRequested
+    | ReferralAnswerRefused
+    | ReferralOverdue
+    | ReferralEscalated
+    | ReportOverdue
+)
+ReferralEvent = ReferralRequested | ReferralAnswerRefused | ReferralOverdue | ReferralEscalated
 
+# What an AlertDelivery carries: the fan-out's own table of kinds.
 KINDS: dict[type, Kind] = {
     cls: cast(Kind, DELIVERY_KIND[cls.avro_name]) for cls in DELIVERABLE.values()
 }
+# Every other inbox record, by its own type.
+NOTICE_KINDS: dict[type, Kind] = {
+    DeliveryEscalated: "escalation",
+    ReferralRequested: "referral",
+    ReferralAnswerRefused: "answer_refused",
+    ReferralOverdue: "referral_overdue",
+    ReferralEscalated: "referral_escalated",
+    ReportOverdue: "report_overdue",
+}
+INBOX_TYPES = (AlertDelivery, *NOTICE_KINDS)
 
 
 class RawRecord(Protocol):
@@ -40,7 +81,9 @@ class RawRecord(Protocol):
 
 @dataclass(frozen=True)
 class Delivery:
-    """A decoded inbox record: an AlertDelivery or a DeliveryEscalated."""
+    """A decoded inbox record: an AlertDelivery, a DeliveryEscalated, a referral
+    (ReferralRequested) or a notice about one (ReferralAnswerRefused,
+    ReferralOverdue, ReferralEscalated), or a ReportOverdue."""
 
     event: InboxEvent
     meta: EventMeta
@@ -54,13 +97,25 @@ class Delivery:
 
     @property
     def kind(self) -> Kind:
-        if isinstance(self.event, DeliveryEscalated):
-            return "escalation"
-        return KINDS[type(self.event.event)]
+        if isinstance(self.event, AlertDelivery):
+            return KINDS[type(self.event.event)]
+        return NOTICE_KINDS[type(self.event)]
 
     @property
     def delivery_id(self) -> str:
-        return self.event.delivery_id
+        """The alert delivery's id (an escalation: the one that went unacknowledged);
+        for a referral or a notice about one, the referral id; for a report, its id."""
+        event = self.event
+        if isinstance(event, AlertDelivery | DeliveryEscalated):
+            return event.delivery_id
+        if isinstance(event, ReportOverdue):
+            return event.case_id
+        return event.referral_id
+
+    @property
+    def referral_id(self) -> str | None:
+        event = self.event
+        return event.referral_id if isinstance(event, ReferralEvent) else None
 
     @property
     def case_id(self) -> str:
@@ -68,16 +123,22 @@ class Delivery:
 
     @property
     def needs_ack(self) -> bool:
-        """Escalations are a notice to the coordination office, not a delivery
-        the fan-out waits on."""
+        """Only alert deliveries are acknowledged: escalations and overdue notices
+        are notices, and a referral is answered instead (Subscriber.answer)."""
         return isinstance(self.event, AlertDelivery)
 
     @property
     def dedup_key(self) -> str:
-        # An escalation names the delivery that went unacknowledged; keep its
-        # id apart from the coordination office's own deliveries.
-        prefix = "escalation:" if isinstance(self.event, DeliveryEscalated) else ""
-        return prefix + self.delivery_id
+        event = self.event
+        if isinstance(event, AlertDelivery):
+            # Stable across the fan-out's resends, which carry new event ids.
+            return event.delivery_id
+        if isinstance(event, DeliveryEscalated):
+            # It names the delivery that went unacknowledged; keep that id apart
+            # from the coordination office's own deliveries.
+            return "escalation:" + event.delivery_id
+        # The router's records: a copy keeps its event id (the wire contract).
+        return f"{self.kind}:{self.meta.id}"
 
     @property
     def received_at(self) -> datetime:
@@ -105,17 +166,23 @@ def decode_delivery(codec: Codec, record: RawRecord, recipient: str | None = Non
     """Decode one inbox record; CodecError names the field when it is not a
     delivery this inbox can carry, or (given `recipient`) not addressed to it."""
     decoded = codec.decode(record.value, record.headers)
-    event = decoded.event
-    if not isinstance(event, AlertDelivery | DeliveryEscalated):
+    if not isinstance(decoded.event, INBOX_TYPES):
         raise CodecError(
             f"{decoded.meta.type} does not belong in an inbox "
-            "(AlertDelivery or DeliveryEscalated expected)",
+            f"(one of {', '.join(t.__name__ for t in INBOX_TYPES)} expected)",
             field="headers.ce_type",
         )
+    event = cast(InboxEvent, decoded.event)
     key = record_key(record) or ""
-    if recipient is not None and isinstance(event, AlertDelivery) and event.agency_id != recipient:
-        # Keyed to us but addressed to someone else: a fan-out bug, and the
-        # content may not be ours to see. Refuse it rather than guess.
+    # Overdue and escalation notices name the agency that is late, not the
+    # recipient (the coordination office); deliveries and referrals name it.
+    if (
+        recipient is not None
+        and isinstance(event, AlertDelivery | ReferralRequested)
+        and event.agency_id != recipient
+    ):
+        # Keyed to us but addressed to someone else: a fan-out or router bug,
+        # and the content may not be ours to see. Refuse it rather than guess.
         raise CodecError(
             f"addressed to {event.agency_id!r} but keyed to {recipient!r}",
             field="value.agency_id",

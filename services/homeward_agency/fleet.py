@@ -6,6 +6,11 @@ each agency after that agency's delay, except the agencies told to stay
 silent, which never acknowledge (so the fan-out's resends and escalations can
 be watched). It keeps the figures a demo summary shows.
 
+Referrals are answered by an optional answer policy: a function from the
+referral's delivery to the answers to give (PlannedAnswer: status, coded
+reason or outcome, and when). Each is checked with homeward.lifecycle, as the
+SDK does, before it is sent; none for a referral means it goes unanswered.
+
 Offsets are committed after each polled batch even when some acknowledgements
 are still waiting out their delay: if the process dies then, those agencies
 simply look silent, and the fan-out resends to them, which is the behaviour
@@ -29,8 +34,12 @@ from kafka.errors import CommitFailedError
 from homeward import kafka
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
+from homeward.deadletter import describe
+from homeward.events import ReferralRequested
+from homeward.lifecycle import TransitionError
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
+from homeward_agency.answers import PlannedAnswer, ReferralMemory, answer_topic_id, prepare
 from homeward_agency.dedup import Seen, SeenSet
 from homeward_agency.delivery import (
     Delivery,
@@ -70,6 +79,12 @@ class FleetStats:
     dead_letters: int
     latencies_ms: tuple[float, ...] = field(repr=False)
     """Per first copy: Kafka CreateTime of the inbox record minus accepted_at."""
+    kinds: Mapping[str, int] = field(default_factory=dict)
+    """First copies received, per delivery kind (alert, referral, referral_overdue, ...)."""
+    answers: Mapping[str, int] = field(default_factory=dict)
+    """Referral answers sent, per status."""
+    answers_refused: int = 0
+    """Planned answers the lifecycle refused before sending (a policy's mistake)."""
 
     @property
     def total_deliveries(self) -> int:
@@ -88,6 +103,8 @@ class FleetStats:
             "acks_sent": self.acks_sent,
             "escalations": self.escalations,
             "dead_letters": self.dead_letters,
+            "referrals": self.kinds.get("referral", 0),
+            "answers_sent": sum(self.answers.values()),
             "latency_ms_p50": statistics.median(lat) if lat else None,
             "latency_ms_p95": self.latency_quantile(0.95),
             "latency_ms_max": max(lat) if lat else None,
@@ -95,6 +112,7 @@ class FleetStats:
 
 
 AckDelay = float | Mapping[str, float] | Callable[[str], float]
+AnswerPolicy = Callable[[Delivery], Sequence[PlannedAnswer]]
 
 
 class Fleet:
@@ -109,6 +127,7 @@ class Fleet:
         topology: Topology | None = None,
         codec: Codec | None = None,
         seen_capacity: int = FLEET_SEEN_CAPACITY,
+        answer_policy: AnswerPolicy | None = None,
     ) -> None:
         self.settings = settings or KafkaSettings()
         self.topology = topology or Topology.load(prefix=self.settings.topic_prefix)
@@ -118,14 +137,20 @@ class Fleet:
         self.dead_letter_topic = self.topology.get("dead_letters").name
         self.silent = frozenset(silent)
         self._delay = ack_delay
+        self.answer_policy = answer_policy
         self.codec = codec or Codec()
         self.seen = SeenSet(seen_capacity)
+        self.referrals = ReferralMemory(seen_capacity)
         self._lock = threading.Lock()
         self._deliveries: Counter[str] = Counter()
         self._acks: Counter[str] = Counter()
+        self._kinds: Counter[str] = Counter()
+        self._answers: Counter[str] = Counter()
         self._latencies: list[float] = []
-        self._counts = {"duplicates": 0, "escalations": 0, "dead_letters": 0}
+        self._counts = {"duplicates": 0, "escalations": 0, "dead_letters": 0, "refused": 0}
         self._due: list[tuple[float, int, str, Delivery]] = []  # (due, seq, agency, delivery)
+        # (due, seq, agency, referral delivery, answer)
+        self._answers_due: list[tuple[float, int, str, Delivery, PlannedAnswer]] = []
         self._seq = 0
         self._consumer = kafka.consumer(self.settings, *self.topics, group_id=group_id)
         self._producer = kafka.producer(self.settings)
@@ -146,8 +171,9 @@ class Fleet:
     def step(self, timeout: float = 0.5) -> int:
         """Poll once, handle what came, send the acknowledgements now due,
         commit. Returns the number of records read."""
-        if self._due:
-            timeout = max(0.0, min(timeout, self._due[0][0] - time.monotonic()))
+        for due in (self._due, self._answers_due):
+            if due:
+                timeout = max(0.0, min(timeout, due[0][0] - time.monotonic()))
         batches = self._consumer.poll(timeout_ms=int(timeout * 1000))
         count = 0
         for records in batches.values():
@@ -177,13 +203,25 @@ class Fleet:
         with self._lock:
             if state is not Seen.NEW:
                 self._counts["duplicates"] += 1
-            elif not delivery.needs_ack:
-                self._counts["escalations"] += 1
             else:
-                self._deliveries[agency] += 1
-                latency = delivery.latency_ms
-                if latency is not None:
-                    self._latencies.append(latency)
+                self._kinds[delivery.kind] += 1
+                if delivery.kind == "escalation":
+                    self._counts["escalations"] += 1
+                elif delivery.needs_ack:
+                    self._deliveries[agency] += 1
+                    latency = delivery.latency_ms
+                    if latency is not None:
+                        self._latencies.append(latency)
+        if state is Seen.NEW:
+            event = delivery.event
+            # A referral is planned for once per offer, however often it is sent.
+            fresh = isinstance(event, ReferralRequested) and (
+                self.referrals.get(agency, event.case_id, event.referral_id) is None
+                or event.offer > self.referrals.offer(agency, event.case_id, event.referral_id)
+            )
+            self.referrals.observe(agency, event)
+            if fresh:
+                self._plan(agency, delivery)
         if not delivery.needs_ack or agency in self.silent or state is Seen.PENDING:
             return  # PENDING: its acknowledgement is already waiting for its time
         if state is Seen.ACKED:
@@ -193,10 +231,63 @@ class Fleet:
         due = time.monotonic() + self.delay_for(agency)
         heapq.heappush(self._due, (due, self._seq, agency, delivery))
 
+    def _plan(self, agency: str, delivery: Delivery) -> None:
+        if self.answer_policy is None:
+            return
+        try:
+            planned = list(self.answer_policy(delivery))
+        except Exception as exc:  # a policy's bug must not stop the other agencies
+            log.warning("answer policy failed on referral %s: %s", delivery.delivery_id, exc)
+            return
+        start = time.monotonic()
+        for answer in planned:
+            self._seq += 1
+            heapq.heappush(
+                self._answers_due, (start + answer.after, self._seq, agency, delivery, answer)
+            )
+
     def _send_due(self, now: float) -> None:
         while self._due and self._due[0][0] <= now:
             _due, _seq, agency, delivery = heapq.heappop(self._due)
             self._ack(agency, delivery)
+        while self._answers_due and self._answers_due[0][0] <= now:
+            _due, _seq, agency, delivery, answer = heapq.heappop(self._answers_due)
+            self._answer(agency, delivery, answer)
+
+    def _answer(self, agency: str, delivery: Delivery, answer: PlannedAnswer) -> None:
+        referral = delivery.event
+        assert isinstance(referral, ReferralRequested)
+        topic = self.topology.get(answer_topic_id(referral.agency_type)).name
+        try:
+            record, sent = prepare(
+                self.codec,
+                self.referrals,
+                agency_id=agency,
+                topic=topic,
+                case_id=referral.case_id,
+                referral_id=referral.referral_id,
+                status=answer.status,
+                reason=answer.reason,
+                outcome=answer.outcome,
+                note=answer.note,
+                causation_id=delivery.meta.id,
+            )
+        except TransitionError as exc:
+            field, reason = describe(exc)
+            log.warning(
+                "%s's planned answer to referral %s refused: %s: %s",
+                agency,
+                referral.referral_id,
+                field,
+                reason,
+            )
+            with self._lock:
+                self._counts["refused"] += 1
+            return
+        self._outbox.send(topic, record)
+        self.referrals.sent(sent)
+        with self._lock:
+            self._answers[sent.event.status.value] += 1
 
     def _ack(self, agency: str, delivery: Delivery) -> None:
         record, _ack = acknowledgement(self.codec, delivery, agency)
@@ -242,6 +333,10 @@ class Fleet:
     def pending_acks(self) -> int:
         return len(self._due)
 
+    def pending_answers(self) -> int:
+        """Planned referral answers not sent yet."""
+        return len(self._answers_due)
+
     def close(self) -> None:
         """Flush and close the clients (stop() does this for a started fleet)."""
         if self._closed:
@@ -263,4 +358,7 @@ class Fleet:
                 escalations=self._counts["escalations"],
                 dead_letters=self._counts["dead_letters"],
                 latencies_ms=tuple(self._latencies),
+                kinds=dict(self._kinds),
+                answers=dict(self._answers),
+                answers_refused=self._counts["refused"],
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 from homeward.events import (
@@ -17,7 +18,14 @@ from homeward.events import (
     AlertIssued,
     AlertUpdated,
     DeliveryEscalated,
+    PublicNotice,
+    ReferralAnswerRefused,
+    ReferralEscalated,
+    ReferralOverdue,
+    ReferralRequested,
+    ReportOverdue,
     SightingReported,
+    VictimProfile,
 )
 from homeward_agency.delivery import Delivery
 
@@ -35,6 +43,63 @@ def _km(value: float) -> str:
     return f"{value:.1f}km"
 
 
+def _when(value: datetime) -> str:
+    return f"{value:%Y-%m-%d %H:%MZ}"
+
+
+def _victim(victim: VictimProfile) -> str:
+    """What this agency's projection of the person holds, shortly (None fields are
+    simply not there for this role)."""
+    parts: list[str] = []
+    if victim.name:
+        parts.append(f'"{clean(victim.name, 60)}"')
+    if victim.age_years is not None:
+        parts.append(f"{victim.age_years}y")
+    elif victim.is_child is not None:
+        parts.append("child" if victim.is_child else "adult")
+    if victim.sex:
+        parts.append(victim.sex)
+    if victim.guardians_known is False:
+        parts.append("guardians not found")
+    if victim.disabilities:
+        parts.append("disability: " + ", ".join(victim.disabilities))
+    return " ".join(parts) or "person details withheld for this agency"
+
+
+def _notice(event: Any) -> str:
+    """The line of a referral, a notice about one, or a report's overdue notice."""
+    if isinstance(event, ReferralRequested):
+        return (
+            f"referral {event.referral_id}: {clean(event.service, 80)} ({event.rule_id}); "
+            f"{_victim(event.victim)}; answer by {_when(event.answer_due)}, "
+            f"complete by {_when(event.complete_due)}"
+        )
+    if isinstance(event, ReferralAnswerRefused):
+        current = f", status stays {event.current_status.value}" if event.current_status else ""
+        return (
+            f"answer {clean(event.status, 40)} to referral {event.referral_id} refused: "
+            f"{clean(event.reason)}{current}"
+        )
+    if isinstance(event, ReferralOverdue):
+        return (
+            f"referral {event.referral_id} ({clean(event.service, 80)}) at {event.agency_id} "
+            f"({event.agency_type}) overdue for {event.phase} since {_when(event.due_at)}, "
+            f"status {event.status.value}"
+        )
+    if isinstance(event, ReferralEscalated):
+        last = f", last reason {event.last_reason.value}" if event.last_reason else ""
+        return (
+            f"referral {event.referral_id} ({clean(event.service, 80)}) escalated: no "
+            f"{event.agency_type} agency left after {event.offers} offer(s){last}"
+        )
+    if isinstance(event, ReportOverdue):
+        return (
+            f"mandatory report {event.case_id} ({event.sector.value}, {clean(event.area, 60)}) "
+            f"not acknowledged by police; due {_when(event.due_at)}"
+        )
+    return ""  # pragma: no cover - the inbox types are exhaustive
+
+
 def describe(delivery: Delivery) -> str:
     """The kind-specific part of the line."""
     event = delivery.event
@@ -44,6 +109,8 @@ def describe(delivery: Delivery) -> str:
             f"{event.delivery_id} after {event.attempts} attempt(s) since "
             f"{event.first_sent_at:%Y-%m-%d %H:%M:%SZ}"
         )
+    if not isinstance(event, AlertDelivery):
+        return _notice(event)
     inner = event.event
     if isinstance(inner, AlertIssued):
         child = inner.child
@@ -60,6 +127,8 @@ def describe(delivery: Delivery) -> str:
     if isinstance(inner, AlertCancelled):
         note = f": {clean(inner.note)}" if inner.note else ""
         return f"{inner.reason.value.lower().replace('_', ' ')}{note}"
+    if isinstance(inner, PublicNotice):
+        return f"{inner.status}: {clean(inner.summary)}"
     return ""  # pragma: no cover - the union above is exhaustive
 
 
@@ -72,8 +141,10 @@ def format_line(delivery: Delivery) -> str:
     if isinstance(event, AlertDelivery):
         where = f"ring {event.ring_km}km dist {_km(event.distance_km)}"
         attempt = f" attempt {event.attempt}" if event.attempt > 1 else ""
+    elif isinstance(event, ReferralRequested | ReferralOverdue):
+        where = f"offer {event.offer}"
     return (
-        f"{when}  {delivery.kind:<12} case {clean(delivery.case_id, 64)}  {where}{attempt}  "
+        f"{when}  {delivery.kind:<18} case {clean(delivery.case_id, 64)}  {where}{attempt}  "
         f"{describe(delivery)}"
     )
 
@@ -82,7 +153,8 @@ def to_json(delivery: Delivery) -> dict[str, Any]:
     """A JSON-ready object: the delivery, its CloudEvents attributes and origin.
 
     The delivered event's type is named beside it (`event_type`), since its
-    fields alone do not say which of the four it is."""
+    fields alone do not say which of the five it is; a referral or a notice
+    about one carries its `referral_id`."""
     event = delivery.event
     data = event.model_dump(mode="json")
     if isinstance(event, AlertDelivery):
@@ -91,6 +163,7 @@ def to_json(delivery: Delivery) -> dict[str, Any]:
     return {
         "kind": delivery.kind,
         "delivery_id": delivery.delivery_id,
+        "referral_id": delivery.referral_id,
         "case_id": delivery.case_id,
         "received_at": delivery.received_at.isoformat(timespec="milliseconds"),
         "latency_ms": delivery.latency_ms,

@@ -1,8 +1,13 @@
 """The agency SDK: read one agency's own deliveries from its type's inbox,
-de-duplicate them, acknowledge them, and never stop on a bad record.
+de-duplicate them, acknowledge alert deliveries, answer referrals, and never
+stop on a bad record.
 
     sub = Subscriber("PS-0001", "police", settings)
     sub.run(handler, stop_event)          # handle -> acknowledge -> commit
+
+    def handler(delivery):                # a referral is answered, not acknowledged
+        if delivery.kind == "referral":
+            sub.answer(delivery, "accepted")
 
 or, driving it yourself:
 
@@ -34,8 +39,10 @@ from homeward.agencies import AgencyType
 from homeward.codec import Codec
 from homeward.deadletter import describe
 from homeward.errors import ConfigError
+from homeward.events import Outcome, RejectionReason, TaskStatus
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
+from homeward_agency.answers import ReferralMemory, SentAnswer, answer_topic_id, prepare
 from homeward_agency.dedup import DEFAULT_CAPACITY, Seen, SeenSet
 from homeward_agency.delivery import (
     Delivery,
@@ -67,6 +74,7 @@ class SubscriberStats:
     dead_letters: int
     skipped_other_agencies: int
     handler_failures: int
+    answers_sent: int = 0
 
 
 def group_id_for(agency_id: str) -> str:
@@ -112,9 +120,11 @@ class Subscriber:
         self.topology = topology or Topology.load(prefix=self.settings.topic_prefix)
         self.topic = self.topology.inbox(self.agency_type).name
         self.acks_topic = self.topology.get("alert_acks").name
+        self.answers_topic = self.topology.get(answer_topic_id(self.agency_type)).name
         self.dead_letter_topic = self.topology.get("dead_letters").name
         self.codec = codec or Codec()
         self.seen = SeenSet(seen_capacity)
+        self.referrals = ReferralMemory()
         self._position: int | None = None  # the offset after the last record taken
         self._committed: int | None = None
         self._read_upto = 0  # the offset after the furthest record ever taken
@@ -220,6 +230,7 @@ class Subscriber:
         state = self.seen.check(delivery.dedup_key)
         if state is Seen.NEW:
             self._counts["shown"] += 1
+            self.referrals.observe(self.agency_id, delivery.event)
             return True
         self._counts["duplicates"] += 1
         if state is Seen.ACKED:
@@ -251,6 +262,74 @@ class Subscriber:
             return
         self._consumer.commit({self._tp: OffsetAndMetadata(offset, "", -1)})
         self._committed = offset
+
+    # -- answering referrals --------------------------------------------------
+    def answer(
+        self,
+        delivery: Delivery,
+        status: TaskStatus | str,
+        *,
+        reason: RejectionReason | str | None = None,
+        outcome: Outcome | str | None = None,
+        note: str = "",
+        timeout: float = 30.0,
+    ) -> SentAnswer:
+        """Answer the referral `delivery` is about (a referral, or the router's
+        refusal or overdue notice about one): see answer_referral."""
+        referral_id = delivery.referral_id
+        if referral_id is None:
+            raise ValueError(f"a {delivery.kind} is not about a referral; nothing to answer")
+        return self.answer_referral(
+            delivery.case_id,
+            referral_id,
+            status,
+            reason=reason,
+            outcome=outcome,
+            note=note,
+            causation_id=delivery.meta.id,
+            timeout=timeout,
+        )
+
+    def answer_referral(
+        self,
+        case_id: str,
+        referral_id: str,
+        status: TaskStatus | str,
+        *,
+        reason: RejectionReason | str | None = None,
+        outcome: Outcome | str | None = None,
+        note: str = "",
+        current: TaskStatus | str | None = None,
+        causation_id: str | None = None,
+        timeout: float = 30.0,
+    ) -> SentAnswer:
+        """Publish ReferralAnswered for this agency and wait for the broker's ack.
+
+        The step is checked with homeward.lifecycle against `current`, else the
+        status this SDK last saw or sent for the referral: a refused step raises
+        TransitionError (.field, .reason) and publishes nothing. For a referral
+        it never saw (e.g. after a restart) only the coded reason / outcome are
+        checked, and the router judges the step. Police answer on
+        police.referrals.v1 (a note may hold DNA data), every other agency on
+        referrals.answers.v1; keyed by the case id."""
+        record, sent = prepare(
+            self.codec,
+            self.referrals,
+            agency_id=self.agency_id,
+            topic=self.answers_topic,
+            case_id=case_id,
+            referral_id=referral_id,
+            status=status,
+            reason=reason,
+            outcome=outcome,
+            note=note,
+            current=current,
+            causation_id=causation_id,
+        )
+        kafka.send_all(self._producer, [(self.answers_topic, record)], timeout=timeout)
+        self.referrals.sent(sent)
+        self._counts["answers_sent"] += 1
+        return sent
 
     # -- the loop -------------------------------------------------------------
     def run(

@@ -1,8 +1,8 @@
 """`python -m homeward_intake`: serve the intake API with uvicorn.
 
 Prints `INTAKE_READY http://HOST:PORT` (flushed) once the server accepts
-connections and the service is ready (producer connected, idempotency log
-read), so scripts and tests wait on one line instead of polling or sleeping.
+connections and the service is ready (producer connected, idempotency and
+referral logs read), so scripts and tests wait on one line instead of polling or sleeping.
 `INTAKE_LISTENING http://HOST:PORT` comes first, as soon as HTTP is served
 (/healthz answers) even while Kafka is still being waited for.
 """

@@ -21,20 +21,33 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from homeward.errors import CodecError
 from homeward.settings import KafkaSettings
 from homeward.topology import current_topology
-from homeward_intake import routes
+from homeward_intake import routes, routes_cases, routes_reports
+from homeward_intake.answers import (
+    IllegalTransition,
+    InvalidAnswer,
+    ReferralNotFound,
+    ReferralsUnavailable,
+    WrongAgency,
+)
 from homeward_intake.handlers import IdempotencyConflict, Intake
 from homeward_intake.idempotency import KEY_HEADER
 from homeward_intake.idempotency_kafka import KafkaIdempotencyStore
 from homeward_intake.middleware import RequestGuard, error_response
 from homeward_intake.publisher import KafkaPublisher, PublishUnavailable
+from homeward_intake.referral_view_kafka import KafkaReferralView
+from homeward_intake.routes_cases import TimelineSource
 from homeward_intake.settings import IntakeSettings
+from homeward_timeline.query import TimelineQuery, TimelineUnavailable
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-Police systems put missing-child alerts, updates, sightings and cancellations
-on the Homeward bus here. Every accepted request is one Avro event on Kafka
-(CloudEvents headers, key = case id) before the 202 is sent.
+Police systems put missing-child alerts, updates, sightings, cancellations,
+rescues and DNA comparisons on the Homeward bus here; agencies answer the
+referrals offered to them; mandatory reporters file reports and police
+acknowledge them. Every accepted request is one Avro event on Kafka
+(CloudEvents headers, key = case or report id), on the topic its type goes
+to, before the 202 is sent. A case's timeline reads them back.
 
 Send an `Idempotency-Key` header and retry freely: the same key and body get
 the same answer and never a second event.
@@ -104,6 +117,35 @@ def install_error_handlers(app: FastAPI) -> None:
             409, "idempotency_conflict", [{"field": exc.field, "reason": exc.reason}]
         )
 
+    @app.exception_handler(InvalidAnswer)
+    async def on_invalid_answer(_: Request, exc: InvalidAnswer) -> JSONResponse:
+        return error_response(422, "invalid_request", [{"field": exc.field, "reason": exc.reason}])
+
+    @app.exception_handler(ReferralNotFound)
+    async def on_no_referral(_: Request, exc: ReferralNotFound) -> JSONResponse:
+        return error_response(404, "not_found", [{"field": exc.field, "reason": exc.reason}])
+
+    @app.exception_handler(WrongAgency)
+    async def on_wrong_agency(_: Request, exc: WrongAgency) -> JSONResponse:
+        return error_response(409, "wrong_agency", [{"field": exc.field, "reason": exc.reason}])
+
+    @app.exception_handler(IllegalTransition)
+    async def on_illegal(_: Request, exc: IllegalTransition) -> JSONResponse:
+        return error_response(
+            409,
+            "illegal_transition",
+            [{"field": exc.field, "reason": exc.reason}],
+            extra={"allowed": exc.allowed},
+        )
+
+    @app.exception_handler(ReferralsUnavailable)
+    @app.exception_handler(TimelineUnavailable)
+    async def on_log_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        reason = getattr(exc, "reason", str(exc))
+        return error_response(
+            503, "unavailable", [{"field": None, "reason": reason}], headers={"Retry-After": "1"}
+        )
+
     @app.exception_handler(CodecError)
     async def on_codec(_: Request, exc: CodecError) -> JSONResponse:
         # Valid by the model but not by the Avro schema: nothing was published.
@@ -132,8 +174,8 @@ class Connector:
     """Starts the intake in the background, retrying until Kafka is there.
 
     The HTTP server comes up at once (liveness), while readiness waits for the
-    producer and the idempotency log; a broker that is down at start is waited
-    for, not a reason to crash-loop.
+    producer, the idempotency log and the referral log; a broker that is down
+    at start is waited for, not a reason to crash-loop.
     """
 
     def __init__(self, intake: Intake, backoff: tuple[float, float] = (0.5, 10.0)) -> None:
@@ -147,7 +189,7 @@ class Connector:
         while not self.stop.is_set():
             try:
                 self.intake.start()
-                log.info("intake connected: producer up, idempotency log read")
+                log.info("intake connected: producer up, idempotency and referral logs read")
                 return
             except Exception as exc:  # any failure is retried and logged
                 log.warning("waiting for Kafka (retry in %.1fs): %s", delay, exc)
@@ -155,7 +197,12 @@ class Connector:
                 delay = min(delay * 2, self.backoff[1])
 
 
-def create_app(intake: Intake, settings: IntakeSettings | None = None) -> FastAPI:
+def create_app(
+    intake: Intake,
+    settings: IntakeSettings | None = None,
+    timeline: TimelineSource | None = None,
+) -> FastAPI:
+    """The app over `intake`; `timeline` answers the timeline route (absent: 503)."""
     settings = settings or IntakeSettings()
 
     @asynccontextmanager
@@ -178,9 +225,12 @@ def create_app(intake: Intake, settings: IntakeSettings | None = None) -> FastAP
     )
     app.state.intake = intake
     app.state.settings = settings
+    app.state.timeline = timeline
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(routes.router)
+    app.include_router(routes_cases.router)
+    app.include_router(routes_reports.router)
     return app
 
 
@@ -188,7 +238,7 @@ def build_kafka_app(settings: IntakeSettings, kafka: KafkaSettings) -> FastAPI:
     topology = current_topology()
     publisher = KafkaPublisher(
         kafka,
-        topology.get("alert_events").name,
+        topology,
         timeout_seconds=settings.publish_timeout_seconds,
         connect_timeout_seconds=settings.startup_timeout_seconds,
     )
@@ -199,10 +249,17 @@ def build_kafka_app(settings: IntakeSettings, kafka: KafkaSettings) -> FastAPI:
         ttl_seconds=settings.idempotency_ttl_seconds,
         startup_timeout_seconds=settings.startup_timeout_seconds,
     )
+    referrals = KafkaReferralView(
+        kafka,
+        topology.get("referral_events").name,
+        startup_timeout_seconds=settings.startup_timeout_seconds,
+    )
     intake = Intake(
         publisher,
         store,
         source_name=settings.source_name,
         sync_timeout_seconds=settings.sync_timeout_seconds,
+        referrals=referrals,
     )
-    return create_app(intake, settings)
+    timeline = TimelineQuery(kafka, topology, timeout_seconds=settings.timeline_timeout_seconds)
+    return create_app(intake, settings, timeline)

@@ -1,13 +1,19 @@
-"""A small Python client for the intake API, for police systems and tests.
+"""A small Python client for the intake API, for police systems, agencies and tests.
 
     with IntakeClient("http://intake:8080") as intake:
         accepted = intake.issue_alert(alert)           # an AlertIssued model
         intake.report_sighting(alert.case_id, sighting_id="S-1", ...)
         intake.cancel_alert(alert.case_id, "FOUND", "returned home")
+        intake.notify_rescue(rescue)                   # a RescueNotified model
+        intake.answer_referral(case_id, referral_id, "AG-1", "rejected", reason="no_capacity")
+        filed = intake.file_report(sector="education", ...)   # filed.report_id
+        intake.acknowledge_report(filed.report_id, "Test Unit 1", "PS-1")
+        intake.timeline(case_id, police=True).entries
 
 Each logical call gets one Idempotency-Key, reused on the client's own retries
 (connection errors, 502/503/504), so a retry never publishes a second event.
-Pass idempotency_key= to keep the key across process restarts too.
+Pass idempotency_key= to keep the key across process restarts too. Reads
+(referral, timeline) are retried on the same failures.
 """
 
 from __future__ import annotations
@@ -24,22 +30,45 @@ import httpx
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
-from homeward.events import AlertIssued, CancelReason
+from homeward.events import (
+    AlertIssued,
+    CancelReason,
+    MandatoryReportFiled,
+    Outcome,
+    RejectionReason,
+    RescueNotified,
+    TaskStatus,
+)
 from homeward_intake.idempotency import KEY_HEADER
 from homeward_intake.models import (
     Accepted,
     AlertUpdateRequest,
     CancellationRequest,
+    DnaComparisonRequest,
+    ReferralAnswerRequest,
+    ReferralState,
+    ReportAccepted,
+    ReportAckRequest,
+    ReportRequest,
     SightingRequest,
 )
+from homeward_timeline.query import Entry, Timeline
 
 __all__ = [
     "Accepted",
     "AlertUpdateRequest",
     "CancellationRequest",
+    "DnaComparisonRequest",
+    "Entry",
     "IntakeClient",
     "IntakeError",
+    "ReferralAnswerRequest",
+    "ReferralState",
+    "ReportAccepted",
+    "ReportAckRequest",
+    "ReportRequest",
     "SightingRequest",
+    "Timeline",
 ]
 
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -173,6 +202,104 @@ class IntakeClient:
         body = {"reason": str(CancelReason(reason).value), "note": note}
         return self._post(self._case(case_id, "cancellation"), body, idempotency_key)
 
+    def notify_rescue(
+        self,
+        rescue: RescueNotified | None = None,
+        /,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Accepted:
+        """POST /v1/rescues with a RescueNotified (or its fields, case_id included)."""
+        return self._post("/v1/rescues", _body(rescue, fields), idempotency_key)
+
+    def record_dna_comparison(
+        self,
+        case_id: str,
+        comparison: BaseModel | None = None,
+        /,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Accepted:
+        """POST /v1/cases/{case_id}/dna-comparisons: a DnaComparisonRequest, a
+        DnaComparisonRecorded, or the fields sample_id, database, result,
+        matched_record, compared_at."""
+        body = _case_body(case_id, comparison, fields)
+        path = self._path("cases", case_id, "dna-comparisons")
+        return self._post(path, body, idempotency_key)
+
+    def answer_referral(
+        self,
+        case_id: str,
+        referral_id: str,
+        agency_id: str,
+        status: TaskStatus | str,
+        *,
+        reason: RejectionReason | str | None = None,
+        outcome: Outcome | str | None = None,
+        note: str = "",
+        idempotency_key: str | None = None,
+    ) -> Accepted:
+        """POST /v1/referrals/{case_id}/{referral_id}/answers: the agency's answer.
+
+        Refused with IntakeError: 409 `illegal_transition` (field status; `allowed`
+        next statuses in the message), 409 `wrong_agency` (field agency_id), 404
+        (unknown referral), 422 (a missing coded reason or outcome)."""
+        body: dict[str, Any] = {"agency_id": agency_id, "status": TaskStatus(status).value}
+        if reason is not None:
+            body["reason"] = RejectionReason(reason).value
+        if outcome is not None:
+            body["outcome"] = Outcome(outcome).value
+        if note:
+            body["note"] = note
+        path = self._path("referrals", case_id, referral_id, "answers")
+        return self._post(path, body, idempotency_key)
+
+    def referral(self, case_id: str, referral_id: str) -> ReferralState:
+        """GET /v1/referrals/{case_id}/{referral_id}: the referral as the router recorded it."""
+        doc = self._get(self._path("referrals", case_id, referral_id))
+        return ReferralState.model_validate(doc)
+
+    def file_report(
+        self,
+        report: BaseModel | None = None,
+        /,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> ReportAccepted:
+        """POST /v1/reports: a ReportRequest, a MandatoryReportFiled (its case_id is the
+        report id), or the fields (report_id optional: intake makes one). The answer
+        carries report_id."""
+        body = _body(report, fields)
+        if isinstance(report, MandatoryReportFiled):
+            body["report_id"] = body.pop("case_id", report.case_id)
+        answer = self._send("POST", "/v1/reports", body, idempotency_key or str(uuid.uuid4()))
+        return ReportAccepted.model_validate(answer)
+
+    def acknowledge_report(
+        self,
+        report_id: str,
+        police_unit: str,
+        agency_id: str,
+        note: str = "",
+        *,
+        idempotency_key: str | None = None,
+    ) -> Accepted:
+        """POST /v1/reports/{report_id}/acknowledgement (police)."""
+        body: dict[str, Any] = {"police_unit": police_unit, "agency_id": agency_id}
+        if note:
+            body["note"] = note
+        path = self._path("reports", report_id, "acknowledgement")
+        return self._post(path, body, idempotency_key)
+
+    def timeline(self, case_id: str, *, police: bool = False) -> Timeline:
+        """GET /v1/cases/{case_id}/timeline; police=True asks for police clearance."""
+        params = {"clearance": "police"} if police else None
+        doc = self._get(self._path("cases", case_id, "timeline"), params)
+        return Timeline.model_validate(doc)
+
     def close(self) -> None:
         if self._own_http:
             self._http.close()
@@ -190,26 +317,44 @@ class IntakeClient:
 
     # -- plumbing --------------------------------------------------------------
     @staticmethod
-    def _case(case_id: str, what: str) -> str:
-        # Quoted, so a case id can never change the path it is sent to.
-        return f"/v1/alerts/{quote(case_id, safe='')}/{what}"
+    def _path(*parts: str) -> str:
+        # Quoted, so an id can never change the path it is sent to.
+        return "/v1/" + "/".join(quote(p, safe="") for p in parts)
+
+    @classmethod
+    def _case(cls, case_id: str, what: str) -> str:
+        return cls._path("alerts", case_id, what)
 
     def _post(self, path: str, body: dict[str, Any], key: str | None) -> Accepted:
-        headers = {KEY_HEADER: key or str(uuid.uuid4())}
+        return Accepted.model_validate(self._send("POST", path, body, key or str(uuid.uuid4())))
+
+    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        return self._send("GET", path, None, None, params)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        key: str | None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        """The answer's JSON on a 2xx; retries transient failures with the same key."""
+        headers = {KEY_HEADER: key} if key else {}
         url = self.base_url + path
         last: IntakeError | None = None
         for attempt in range(self.attempts):
             if attempt:
                 self._sleep(self._delay(attempt, last))
             try:
-                resp = self._http.post(url, json=body, headers=headers)
+                resp = self._http.request(method, url, json=body, headers=headers, params=params)
             except httpx.TransportError as exc:
                 # Timeouts included: the request may have been published, and the
                 # retry with the same key will say so without publishing again.
                 last = IntakeError(None, code="unreachable", message=f"{type(exc).__name__}: {exc}")
                 continue
-            if resp.status_code == 202:
-                return Accepted.model_validate(resp.json())
+            if resp.is_success:
+                return resp.json()
             error = self._error(resp)
             if resp.status_code not in RETRY_STATUSES:
                 raise error

@@ -1,7 +1,9 @@
 """The service layer: accept one event, exactly once per Idempotency-Key.
 
-No HTTP here (routes.py) and no Kafka (publisher.py, idempotency_kafka.py):
-this is the decision, unit-tested as plain calls with in-memory adapters.
+No HTTP here (routes*.py) and no Kafka (publisher.py, idempotency_kafka.py,
+referral_view_kafka.py): this is the decision, unit-tested as plain calls
+with in-memory adapters. The topic follows the event type (routing.py); a
+referral answer is first checked against the referral read model (answers.py).
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from homeward.errors import HomewardError
-from homeward.events import Event
+from homeward.events import Event, ReferralAnswered
+from homeward_intake import answers
 from homeward_intake.idempotency import (
     KEY_HEADER,
     Decision,
@@ -27,6 +31,13 @@ from homeward_intake.idempotency import (
 )
 from homeward_intake.models import Accepted
 from homeward_intake.publisher import Publisher, PublishUnavailable
+from homeward_intake.referral_view import (
+    MemoryReferralView,
+    PendingAnswer,
+    ReferralState,
+    ReferralView,
+)
+from homeward_intake.routing import topic_id_for
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +63,10 @@ def now_ms() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+Plan = Callable[[], str]
+"""Decides, just before publishing a new request, the topic id (or refuses)."""
+
+
 class Intake:
     """Publishes accepted events and remembers the answers given to keyed requests."""
 
@@ -62,35 +77,114 @@ class Intake:
         *,
         source_name: str,
         sync_timeout_seconds: float = 2.0,
+        referrals: ReferralView | None = None,
     ) -> None:
         self.publisher = publisher
         self.store = store
+        self.referrals: ReferralView = referrals or MemoryReferralView()
         self.source = SOURCE_PREFIX + source_name
         self.sync_timeout = sync_timeout_seconds
         self.locks = KeyLocks()
+        # Taken before a key's lock, never after, and a set of its own: no cycle.
+        self.referral_locks = KeyLocks()
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
-        """Connect the producer, then read the idempotency log; raises if either fails."""
+        """Connect the producer, then read the idempotency and referral logs; raises
+        if any fails (each step is idempotent, so the connector just calls it again)."""
         self.publisher.start()
         self.store.start()
+        self.referrals.start()
 
     def ready(self) -> bool:
-        return self.publisher.ready() and self.store.ready()
+        return self.publisher.ready() and self.store.ready() and self.referrals.ready()
 
     def close(self) -> None:
+        self.referrals.close()
         self.store.close()
         self.publisher.close()
 
-    # -- the one use case ------------------------------------------------------
-    def accept(self, event: Event, body: dict[str, Any], key: str | None) -> Outcome:
-        """Publish `event` (or replay the answer already given to `key`).
+    # -- use cases ---------------------------------------------------------------
+    def accept(
+        self,
+        event: Event,
+        body: dict[str, Any],
+        key: str | None,
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Outcome:
+        """Publish `event` to the topic its type goes to (or replay the answer
+        already given to `key`).
 
         `body` is the validated request, dumped with exclude_defaults; it and the
-        event type and case make the request hash.
+        event type and case make the request hash. `extra` is added to the answer
+        (and replayed with it), e.g. a generated report id.
         """
+        topic_id = topic_id_for(event)
+        return self._accept(event, body, key, lambda: topic_id, extra=extra)
+
+    def answer_referral(
+        self, answer: ReferralAnswered, body: dict[str, Any], key: str | None
+    ) -> Outcome:
+        """Publish an agency's answer once the read model says the step is legal.
+
+        Checked only for a new request: a retry of an answer already accepted is
+        replayed as accepted, even though the referral has moved on since."""
+        case_id, referral_id = answer.case_id, answer.referral_id
+        table = self.referrals.table
+        offer = 0
+
+        def plan() -> str:
+            nonlocal offer
+            # The router may have just recorded a step: read its log up to now first.
+            if not self.referrals.sync(self.sync_timeout):
+                raise answers.ReferralsUnavailable(
+                    "the referral log on Kafka is not read up to now; retry shortly"
+                )
+            state = table.get(case_id, referral_id)
+            topic_id = answers.check(answer, state, table.known_status(case_id, referral_id))
+            offer = state.offer if state is not None else 0
+            return topic_id
+
+        def published(event_id: str) -> None:
+            table.expect(case_id, referral_id, event_id=event_id, status=answer.status, offer=offer)
+
+        # One answer per referral at a time in this instance: the second is judged
+        # against the first (pending), not against the same old status.
+        with self.referral_locks.hold(f"{case_id}\n{referral_id}"):
+            return self._accept(answer, body, key, plan, on_published=published)
+
+    def referral(
+        self, case_id: str, referral_id: str
+    ) -> tuple[ReferralState | None, PendingAnswer | None]:
+        """The router's last record of a referral (after catching up with its log),
+        and an answer this instance published that the router has not recorded yet."""
+        if not self.referrals.sync(self.sync_timeout):
+            raise answers.ReferralsUnavailable(
+                "the referral log on Kafka is not read up to now; retry shortly"
+            )
+        table = self.referrals.table
+        return table.get(case_id, referral_id), table.pending(case_id, referral_id)
+
+    # -- the one way in --------------------------------------------------------------
+    def _accept(
+        self,
+        event: Event,
+        body: dict[str, Any],
+        key: str | None,
+        plan: Plan,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        on_published: Callable[[str], None] | None = None,
+    ) -> Outcome:
+        def publish(event_id: str) -> dict[str, Any]:
+            accepted = self._publish(event, plan(), event_id)
+            if on_published is not None:
+                on_published(accepted.event_id)
+            return {**accepted.model_dump(mode="json"), **(extra or {})}
+
         if key is None:
-            return Outcome(self._publish(event, str(uuid.uuid4())).model_dump(mode="json"), False)
+            return Outcome(publish(str(uuid.uuid4())), False)
         if not self.store.ready():
             # Without the log we cannot tell a retry from a new request.
             raise PublishUnavailable("the idempotency log on Kafka is not read yet; retry shortly")
@@ -113,8 +207,7 @@ class Intake:
                     "was already used for a different request; use a new key for a new request",
                     field=KEY_HEADER,
                 )
-            accepted = self._publish(event, event_id_for(key, req_hash))
-            answer = accepted.model_dump(mode="json")
+            answer = publish(event_id_for(key, req_hash))
             # The event is published first and the idempotency record second. A
             # crash between the two loses only the record: a retry then publishes
             # the event again with the same ce_id (derived from key and request),
@@ -127,13 +220,13 @@ class Intake:
                 log.warning("could not store the idempotency record", exc_info=True)
             return Outcome(answer, False)
 
-    def _publish(self, event: Event, event_id: str) -> Accepted:
+    def _publish(self, event: Event, topic_id: str, event_id: str) -> Accepted:
         # Checked here, not on entry: a replay needs no Kafka and is still answered.
         if not self.publisher.ready():
             raise PublishUnavailable("not connected to Kafka yet; retry shortly")
         accepted_at = now_ms()
         published = self.publisher.publish(
-            event, event_id=event_id, source=self.source, time=accepted_at
+            event, topic_id=topic_id, event_id=event_id, source=self.source, time=accepted_at
         )
         return Accepted(
             event_id=published.meta.id,

@@ -60,6 +60,19 @@ def event_id_for(key: str, req_hash: str) -> str:
     return str(uuid.uuid5(INTAKE_NAMESPACE, f"{key}\n{req_hash}"))
 
 
+def report_id_for(key: str | None, event_type: str, body: Mapping[str, Any]) -> str:
+    """A new mandatory report's id: "RPT-" and 32 hex digits.
+
+    Without a key, random (uuid4). With one, derived from the key and the
+    request (uuid5), so a retry names the same report and hashes the same;
+    a random id would make every retry a different request, i.e. a conflict.
+    """
+    if key is None:
+        return f"RPT-{uuid.uuid4().hex}"
+    name = f"report\n{key}\n{request_hash(event_type, '', body)}"
+    return f"RPT-{uuid.uuid5(INTAKE_NAMESPACE, name).hex}"
+
+
 @dataclass(frozen=True)
 class Remembered:
     """What is stored under a key: the request's hash and the answer given."""

@@ -23,12 +23,14 @@ def error_response(
     errors: list[dict[str, Any]],
     message: str | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    """Every error intake sends has this body: a code, a line naming fields, the list."""
+    """Every error intake sends has this body: a code, a line naming fields, the list
+    (and, for some codes, documented extra keys such as `allowed`)."""
     if message is None:
         named = (f"{e['field']}: {e['reason']}" if e["field"] else e["reason"] for e in errors)
         message = "; ".join(named) or error
-    body = {"error": error, "message": message, "errors": errors}
+    body = {"error": error, "message": message, "errors": errors, **(extra or {})}
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -12,7 +12,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from homeward.events import AlertCancelled, AlertUpdated, SightingReported
+from homeward.events import (
+    AlertCancelled,
+    AlertUpdated,
+    DnaComparisonRecorded,
+    MandatoryReportFiled,
+    Outcome,
+    ReferralAnswered,
+    RejectionReason,
+    ReportAcknowledged,
+    SightingReported,
+    TaskStatus,
+)
+from homeward.events.alerts import Ident
 from homeward.events.base import Event, Model
 
 # The same rule as Event.case_id, for the {case_id} path segment.
@@ -20,8 +32,16 @@ CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 CASE_ID_MAX = 64
 
 
-def without_case_id(event_cls: type[Event], name: str, doc: str) -> type[Model]:
-    """A request model with every field of `event_cls` but case_id (it is in the path).
+def without_case_id(
+    event_cls: type[Event],
+    name: str,
+    doc: str,
+    *,
+    drop: frozenset[str] = frozenset(),
+    add: dict[str, Any] | None = None,
+) -> type[Model]:
+    """A request model with every field of `event_cls` but case_id (it is in the path)
+    and those in `drop`, plus those in `add` (name -> (annotation, FieldInfo)).
 
     It inherits Model's config (extra fields forbidden, strings stripped) and its
     validator that refuses naive datetimes.
@@ -29,8 +49,9 @@ def without_case_id(event_cls: type[Event], name: str, doc: str) -> type[Model]:
     fields: dict[str, Any] = {
         fname: (info.annotation, info)
         for fname, info in event_cls.model_fields.items()
-        if fname != "case_id"
+        if fname != "case_id" and fname not in drop
     }
+    fields.update(add or {})
     model = create_model(name, __base__=Model, __doc__=doc, **fields)
     return model
 
@@ -47,6 +68,40 @@ CancellationRequest = without_case_id(
     "Cancel or resolve an alert: FOUND, FALSE_REPORT or WITHDRAWN, with a note.",
 )
 
+DnaComparisonRequest = without_case_id(
+    DnaComparisonRecorded,
+    "DnaComparisonRequest",
+    "A DNA comparison police ran for the case (police-only: travels on police.* topics only).",
+)
+ReferralAnswerRequest = without_case_id(
+    ReferralAnswered,
+    "ReferralAnswerRequest",
+    "An agency's answer to a referral offered to it: a FHIR Task status, with a coded "
+    "reason (rejected, failed) or outcome (completed).",
+    drop=frozenset({"referral_id"}),
+)
+ReportRequest = without_case_id(
+    MandatoryReportFiled,
+    "ReportRequest",
+    "A mandatory report of suspected trafficking. Routed to police only; the reporter's "
+    "identity is seen by police only.",
+    add={
+        "report_id": (
+            Ident | None,
+            Field(
+                default=None,
+                description='The report\'s id; when absent intake makes one ("RPT-" and 32 hex '
+                "digits), the same one for a retry with the same Idempotency-Key.",
+            ),
+        )
+    },
+)
+ReportAckRequest = without_case_id(
+    ReportAcknowledged,
+    "ReportAckRequest",
+    "Police acknowledge a mandatory report: the unit that took it on.",
+)
+
 
 class Accepted(BaseModel):
     """The 202 answer: the event is on the bus (Kafka acknowledged it)."""
@@ -60,6 +115,34 @@ class Accepted(BaseModel):
     topic: str = Field(description="The Kafka topic it was published to.")
 
 
+class ReportAccepted(Accepted):
+    """The 202 answer to a new report: its id (also the record key and case_id)."""
+
+    report_id: str
+
+
+class ReferralState(BaseModel):
+    """A referral as the router last recorded it (intake's read model of its log)."""
+
+    case_id: str
+    referral_id: str
+    rule_id: str
+    agency_id: str = Field(description="The agency the referral is currently offered to.")
+    agency_type: str
+    offer: int = Field(description="1 for the first agency asked, 2 after one rejection, ...")
+    status: TaskStatus
+    reason: RejectionReason | None = None
+    outcome: Outcome | None = None
+    changed_at: datetime
+    allowed_answers: list[str] = Field(
+        description="The statuses the agency may answer next (homeward.lifecycle)."
+    )
+    pending_answer: TaskStatus | None = Field(
+        default=None,
+        description="An answer this intake published that the router has not recorded yet.",
+    )
+
+
 class ErrorItem(BaseModel):
     field: str | None = Field(description="Dotted path of the field, or a header name.")
     reason: str
@@ -71,3 +154,7 @@ class ErrorBody(BaseModel):
     error: str = Field(description="A stable code, e.g. invalid_request, idempotency_conflict.")
     message: str = Field(description="One line for humans, naming the fields.")
     errors: list[ErrorItem] = Field(default_factory=list)
+    allowed: list[str] | None = Field(
+        default=None,
+        description="With illegal_transition only: the statuses the agency may answer next.",
+    )

@@ -2,7 +2,9 @@
 
 The HTTP layer only sees `Publisher`; unit tests give it MemoryPublisher, the
 service gives it KafkaPublisher. Both encode with the real Codec, so a unit
-test still catches an event that does not fit its Avro schema.
+test still catches an event that does not fit its Avro schema, and both take
+the topic as a topology id (routing.py picks it) and resolve it against the
+topology, so neither ever spells a topic name.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from kafka.errors import KafkaError
 
 from homeward import kafka as hkafka
 from homeward.codec import Codec, EventMeta, Record
-from homeward.errors import HomewardError
-from homeward.events import Event
+from homeward.errors import ConfigError, HomewardError
+from homeward.events import Classification, Event
 from homeward.settings import KafkaSettings
+from homeward.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +40,46 @@ class Published:
 
 
 class Publisher(Protocol):
-    topic: str
+    topology: Topology
 
     def start(self) -> None:
         """Connect; raise if Kafka cannot be reached."""
 
     def ready(self) -> bool: ...
 
-    def publish(self, event: Event, *, event_id: str, source: str, time: datetime) -> Published:
-        """Encode and publish one event; return once Kafka acknowledged it."""
+    def publish(
+        self, event: Event, *, topic_id: str, event_id: str, source: str, time: datetime
+    ) -> Published:
+        """Encode and publish one event to the topic `topic_id` names; return once
+        Kafka acknowledged it."""
 
     def send_record(self, topic: str, record: Record) -> None:
         """Publish one ready-made record and wait for the acknowledgement."""
 
     def close(self) -> None: ...
+
+
+SENSITIVITY = {
+    Classification.PUBLIC: 0,
+    Classification.RESTRICTED: 1,
+    Classification.POLICE_ONLY: 2,
+}
+
+
+def topic_for(topology: Topology, event: Event, topic_id: str) -> str:
+    """The topic's name, once sure the event may travel on it.
+
+    A record must not be more sensitive than its topic (the data law): a
+    police-only event on a restricted topic is a routing bug, refused before
+    anything is sent."""
+    topic = topology.get(topic_id)
+    if SENSITIVITY[event.data_classification()] > SENSITIVITY[topic.classification]:
+        raise ConfigError(
+            f"a {event.data_classification().value} {event.ce_type()} may not go to "
+            f"{topic.classification.value} topic {topic.name}",
+            field="topic",
+        )
+    return topic.name
 
 
 def encode(codec: Codec, event: Event, *, event_id: str, source: str, time: datetime) -> Any:
@@ -69,10 +98,13 @@ def encode(codec: Codec, event: Event, *, event_id: str, source: str, time: date
 class MemoryPublisher:
     """Keeps what it would have sent; `fail` makes it behave like Kafka being down."""
 
-    def __init__(self, topic: str = "alerts.events.v1", codec: Codec | None = None) -> None:
-        self.topic = topic
+    def __init__(
+        self, topology: Topology | None = None, codec: Codec | None = None, *, prefix: str = ""
+    ) -> None:
+        self.topology = topology or Topology.load(prefix=prefix)
         self.codec = codec or Codec()
         self.sent: list[tuple[str, Record]] = []
+        self.published: list[Published] = []
         self.fail = False
         self._lock = threading.Lock()
 
@@ -82,10 +114,16 @@ class MemoryPublisher:
     def ready(self) -> bool:
         return not self.fail
 
-    def publish(self, event: Event, *, event_id: str, source: str, time: datetime) -> Published:
+    def publish(
+        self, event: Event, *, topic_id: str, event_id: str, source: str, time: datetime
+    ) -> Published:
+        topic = topic_for(self.topology, event, topic_id)
         record, meta = encode(self.codec, event, event_id=event_id, source=source, time=time)
-        self.send_record(self.topic, record)
-        return Published(self.topic, meta, record)
+        self.send_record(topic, record)
+        published = Published(topic, meta, record)
+        with self._lock:
+            self.published.append(published)
+        return published
 
     def send_record(self, topic: str, record: Record) -> None:
         if self.fail:
@@ -93,10 +131,17 @@ class MemoryPublisher:
         with self._lock:
             self.sent.append((topic, record))
 
-    def events(self) -> list[Record]:
-        """The event records sent to the event topic (not the idempotency records)."""
+    def events(self, topic_id: str | None = None) -> list[Record]:
+        """The event records published (not the idempotency records), optionally
+        only those on the topic `topic_id` names."""
+        name = self.topology.get(topic_id).name if topic_id else None
         with self._lock:
-            return [r for t, r in self.sent if t == self.topic]
+            return [p.record for p in self.published if name is None or p.topic == name]
+
+    def topics(self) -> list[str]:
+        """The topic of each event published, in order."""
+        with self._lock:
+            return [p.topic for p in self.published]
 
     def close(self) -> None:
         pass
@@ -108,14 +153,14 @@ class KafkaPublisher:
     def __init__(
         self,
         settings: KafkaSettings,
-        topic: str,
+        topology: Topology,
         *,
         codec: Codec | None = None,
         timeout_seconds: float = 8.0,
         connect_timeout_seconds: float = 30.0,
     ) -> None:
         self.settings = settings
-        self.topic = topic
+        self.topology = topology
         self.codec = codec or Codec()
         self.timeout = timeout_seconds
         self.connect_timeout = connect_timeout_seconds
@@ -151,10 +196,13 @@ class KafkaPublisher:
         # idempotency store's tail thread probes the broker for that.
         return self._producer is not None
 
-    def publish(self, event: Event, *, event_id: str, source: str, time: datetime) -> Published:
+    def publish(
+        self, event: Event, *, topic_id: str, event_id: str, source: str, time: datetime
+    ) -> Published:
+        topic = topic_for(self.topology, event, topic_id)
         record, meta = encode(self.codec, event, event_id=event_id, source=source, time=time)
-        self.send_record(self.topic, record)
-        return Published(self.topic, meta, record)
+        self.send_record(topic, record)
+        return Published(topic, meta, record)
 
     def send_record(self, topic: str, record: Record) -> None:
         producer = self._producer

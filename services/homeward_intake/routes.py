@@ -1,4 +1,7 @@
 """HTTP routes: versioned paths, one per use case, thin over handlers.Intake.
+This module holds the alert routes, the probes and what every route shares;
+routes_cases.py (rescues, DNA, referrals, the timeline) and routes_reports.py
+(mandatory reports) hold the rest.
 
 The endpoints are plain `def`: publishing blocks until Kafka acknowledges, and
 FastAPI runs sync endpoints in its thread pool, so a slow broker never stalls
@@ -67,11 +70,32 @@ def answer(outcome: Outcome) -> JSONResponse:
     return JSONResponse(outcome.answer, status_code=202, headers=headers)
 
 
-def accept(intake: Intake, event: Event, body: BaseModel, key: str | None) -> JSONResponse:
-    # exclude_defaults: a field sent with its default value and a field left out
-    # are the same request, and a field with a default added in a later release
-    # does not change the hash, so a retry across an upgrade is still a retry.
-    return answer(intake.accept(event, body.model_dump(mode="json", exclude_defaults=True), key))
+def hashed(body: BaseModel, **path: str) -> dict[str, Any]:
+    """The request as hashed for idempotency: the body and the path's ids.
+
+    exclude_defaults: a field sent with its default value and a field left out
+    are the same request, and a field with a default added in a later release
+    does not change the hash, so a retry across an upgrade is still a retry.
+    The path's ids (beyond the case, which is hashed anyway) are part of it: one
+    key sent for two referrals is two requests, a conflict, not a replay."""
+    dumped: dict[str, Any] = body.model_dump(mode="json", exclude_defaults=True)
+    return {**dumped, **path}
+
+
+def accept(
+    intake: Intake,
+    event: Event,
+    body: BaseModel,
+    key: str | None,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    return answer(intake.accept(event, hashed(body), key, extra=extra))
+
+
+def plain(body: BaseModel) -> dict[str, Any]:
+    """The validated body as Python values (for building the event from it)."""
+    return body.model_dump()
 
 
 def with_case(event_cls: type[Event], case_id: str, body: BaseModel) -> Event:
@@ -151,7 +175,7 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     tags=["operations"],
-    summary="Readiness: connected to Kafka and the idempotency log is read",
+    summary="Readiness: connected to Kafka, the idempotency and referral logs read",
     responses={503: {"description": "Not ready yet"}},
 )
 async def readyz(intake: IntakeDep) -> JSONResponse:
@@ -160,5 +184,6 @@ async def readyz(intake: IntakeDep) -> JSONResponse:
         "status": "ready" if ready else "not_ready",
         "producer": intake.publisher.ready(),
         "idempotency_log": intake.store.ready(),
+        "referral_log": intake.referrals.ready(),
     }
     return JSONResponse(body, status_code=200 if ready else 503)

@@ -66,4 +66,11 @@ class IntakeSettings(BaseSettings):
         description="How long a request with an unseen key waits for this instance to catch up "
         "with the idempotency log, so a retry sent to another instance is still recognised.",
     )
+    timeline_timeout_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=120,
+        description="How long a timeline query may take to read the case's partitions "
+        "before answering 503.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level name.")

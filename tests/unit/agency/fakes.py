@@ -13,7 +13,7 @@ from kafka import TopicPartition
 from homeward.codec import Record
 from tests.unit.agency import samples as s
 
-INBOX = "inbox.police.v1"
+INBOX = "police.inbox.v1"
 
 
 class Future:

@@ -16,8 +16,21 @@ from homeward.events import (
     ChildDescription,
     DeliveryEscalated,
     Location,
+    MandatoryReportFiled,
+    PersonAtRisk,
+    PublicNotice,
+    ReferralAnswerRefused,
+    ReferralEscalated,
+    ReferralOverdue,
+    ReferralRequested,
+    RejectionReason,
+    Reporter,
+    ReportOverdue,
     ResponsibleOfficer,
+    Sector,
     SightingReported,
+    TaskStatus,
+    VictimProfile,
 )
 from homeward.events.base import Event
 
@@ -93,7 +106,100 @@ def escalated(delivery_id: str, failing_agency: str = "SCHOOL-TEST-9") -> Delive
     )
 
 
-def encode(codec: Codec, event: AlertDelivery | DeliveryEscalated, key: str) -> Record:
+def public_notice(case_id: str = "CASE-TEST-1") -> PublicNotice:
+    return PublicNotice(
+        case_id=case_id, status="active", summary="Fake public notice: help find a test child."
+    )
+
+
+def referral(
+    agency_id: str = "HL-TEST-1",
+    referral_id: str = "REF-TEST-1",
+    *,
+    agency_type: str = "health",
+    offer: int = 1,
+    case_id: str = "CASE-TEST-1",
+) -> ReferralRequested:
+    return ReferralRequested(
+        case_id=case_id,
+        referral_id=referral_id,
+        rule_id="health_check",
+        service="Health check, treatment and infectious-disease screening",
+        agency_id=agency_id,
+        agency_type=agency_type,
+        offer=offer,
+        requested_at=T0,
+        answer_due=T0 + timedelta(hours=4),
+        complete_due=T0 + timedelta(days=2),
+        victim=VictimProfile(name="Test Child Beta", age_years=9, sex="female", is_child=True),
+        cites="Ninghe 二(二)5 (test)",
+    )
+
+
+def answer_refused(
+    agency_id: str = "HL-TEST-1", current: TaskStatus | None = TaskStatus.ACCEPTED
+) -> ReferralAnswerRefused:
+    return ReferralAnswerRefused(
+        case_id="CASE-TEST-1",
+        referral_id="REF-TEST-1",
+        agency_id=agency_id,
+        status="received",
+        current_status=current,
+        reason="cannot go from accepted to received (test)",
+        answer_event_id="00000000-test-answer",
+    )
+
+
+def referral_overdue(agency_id: str = "HL-TEST-1") -> ReferralOverdue:
+    return ReferralOverdue(
+        case_id="CASE-TEST-1",
+        referral_id="REF-TEST-1",
+        rule_id="health_check",
+        service="Health check",
+        agency_id=agency_id,
+        agency_type="health",
+        offer=1,
+        status=TaskStatus.REQUESTED,
+        phase="answer",
+        due_at=T0 + timedelta(hours=4),
+    )
+
+
+def referral_escalated() -> ReferralEscalated:
+    return ReferralEscalated(
+        case_id="CASE-TEST-1",
+        referral_id="REF-TEST-1",
+        rule_id="welfare_placement",
+        service="Placement in a child-welfare institution",
+        agency_type="civil_affairs",
+        offers=2,
+        last_reason=RejectionReason.NO_CAPACITY,
+    )
+
+
+def report_overdue(report_id: str = "RPT-TEST-1") -> ReportOverdue:
+    return ReportOverdue(
+        case_id=report_id,
+        sector=Sector.EDUCATION,
+        filed_at=T0,
+        due_at=T0 + timedelta(hours=1),
+        area="Fakeville district",
+    )
+
+
+def report(report_id: str = "RPT-TEST-1") -> MandatoryReportFiled:
+    return MandatoryReportFiled(
+        case_id=report_id,
+        sector=Sector.HOTEL,
+        reporter=Reporter(name="Test Clerk Gamma", organisation="Fake Hotel", role="clerk"),
+        observed="An adult checked in with a child who seemed frightened (test).",
+        location=Location(latitude=30.2, longitude=104.2, description="Fake Hotel, Fakeville"),
+        observed_at=T0,
+        person=PersonAtRisk(description="Child, about 10 (test)", apparent_age_years=10),
+    )
+
+
+def encode(codec: Codec, event: Event, key: str) -> Record:
     record, _meta = codec.encode(event, key=key, source=FANOUT_SOURCE)
     return record
 
@@ -116,7 +222,7 @@ def raw(
     *,
     offset: int = 0,
     timestamp: datetime | None = None,
-    topic: str = "inbox.police.v1",
+    topic: str = "police.inbox.v1",
 ) -> RawRecord:
     ts = timestamp or T0 + timedelta(milliseconds=250)
     return RawRecord(

@@ -43,7 +43,7 @@ def test_dead_letter_keeps_the_bytes_and_says_why_and_where() -> None:
     assert topic == "dlq" and (letter.key, letter.value) == (b"PS-1", b"\x00junk")
     assert headers[REASON] == b"not Avro" and headers[FIELD] == b"value"
     assert (headers[TOPIC], headers[PARTITION], headers[OFFSET]) == (
-        b"inbox.police.v1",
+        b"police.inbox.v1",
         b"0",
         b"41",
     )

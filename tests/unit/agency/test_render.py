@@ -67,7 +67,7 @@ def test_json_carries_delivery_meta_origin_and_event_type() -> None:
     obj = to_json(d)
     assert obj["kind"] == "alert" and obj["delivery_id"] == "D-1"
     assert obj["type"] == "homeward.alerts.AlertDelivery"
-    assert obj["origin"] == {"topic": "inbox.police.v1", "partition": 0, "offset": 0}
+    assert obj["origin"] == {"topic": "police.inbox.v1", "partition": 0, "offset": 0}
     assert obj["meta"]["id"] == d.meta.id and obj["meta"]["classification"] == "restricted"
     assert obj["data"]["event_type"] == "homeward.alerts.AlertIssued"
     assert obj["data"]["event"]["child"]["name"] == "Test Child Alpha"

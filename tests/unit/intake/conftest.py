@@ -3,21 +3,63 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from homeward.codec import Codec
+from homeward.events import Classification
 from homeward_intake.app import create_app
 from homeward_intake.handlers import Intake
 from homeward_intake.idempotency import MemoryIdempotencyStore
 from homeward_intake.publisher import MemoryPublisher
+from homeward_intake.referral_view import MemoryReferralView
 from homeward_intake.settings import IntakeSettings
+from homeward_timeline.query import TIMELINE_TOPICS, Timeline, assemble
+
+
+@dataclass
+class Rec:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+
+
+class MemoryTimeline:
+    """The timeline query over what the memory publisher (and tests) put on its
+    topics, as the real one reads it from the case's partitions."""
+
+    def __init__(self, publisher: MemoryPublisher) -> None:
+        self.publisher = publisher
+        self.topology = publisher.topology
+        self.topics = {self.topology.get(t).name for t in TIMELINE_TOPICS}
+        self.police_topics = frozenset(
+            t.name
+            for t in self.topology.all()
+            if t.name in self.topics and t.classification is Classification.POLICE_ONLY
+        )
+        self.calls: list[tuple[str, bool]] = []
+
+    def __call__(self, case_id: str, *, police: bool = False) -> Timeline:
+        self.calls.append((case_id, police))
+        records = [
+            Rec(topic, 0, i, r.key, r.value, list(r.headers))
+            for i, (topic, r) in enumerate(self.publisher.sent)
+            if topic in self.topics
+        ]
+        return assemble(
+            case_id, records, police=police, police_topics=self.police_topics, codec=Codec()
+        )
 
 
 @pytest.fixture
 def publisher() -> MemoryPublisher:
-    return MemoryPublisher(topic="test.alerts.events.v1")
+    return MemoryPublisher(prefix="test.")
 
 
 @pytest.fixture
@@ -26,13 +68,26 @@ def store() -> MemoryIdempotencyStore:
 
 
 @pytest.fixture
-def intake(publisher: MemoryPublisher, store: MemoryIdempotencyStore) -> Intake:
-    return Intake(publisher, store, source_name="unit-test")
+def referrals() -> MemoryReferralView:
+    return MemoryReferralView()
 
 
 @pytest.fixture
-def app(intake: Intake) -> FastAPI:
-    return create_app(intake, IntakeSettings(source_name="unit-test", max_body_bytes=64 * 1024))
+def timeline(publisher: MemoryPublisher) -> MemoryTimeline:
+    return MemoryTimeline(publisher)
+
+
+@pytest.fixture
+def intake(
+    publisher: MemoryPublisher, store: MemoryIdempotencyStore, referrals: MemoryReferralView
+) -> Intake:
+    return Intake(publisher, store, source_name="unit-test", referrals=referrals)
+
+
+@pytest.fixture
+def app(intake: Intake, timeline: MemoryTimeline) -> FastAPI:
+    settings = IntakeSettings(source_name="unit-test", max_body_bytes=64 * 1024)
+    return create_app(intake, settings, timeline)
 
 
 @pytest.fixture

@@ -57,3 +57,73 @@ def sighting(**overrides: Any) -> dict[str, Any]:
 
 def cancellation(reason: str = "FOUND", note: str = "Found safe (test).") -> dict[str, Any]:
     return {"reason": reason, "note": note}
+
+
+# -- rescue, referrals, reports ------------------------------------------------------
+DNA_CANARY = "DNA-CANARY-INTAKE-UNIT-0001"
+
+
+def rescue(case_id: str = CASE_ID, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "case_id": case_id,
+        "rescue_id": "RESCUE-TEST-1",
+        "rescuing_unit": "Sampleville Police Test Unit",
+        "officer": {"officer_id": "OFF-TEST-1", "name": "Officer Example", "unit": "Test Unit 1"},
+        "person": {
+            "name": "Test Child A",
+            "sex": "female",
+            "age_years": 9,
+            "guardians_known": False,
+            "identity_known": True,
+            "household_registration": "non_local",
+        },
+        "rescued_at": "2026-01-02T09:00:00+08:00",
+        "location": {"latitude": 10.7, "longitude": 20.4, "description": "Fictional Bus Station"},
+        "closes_alert": True,
+        "dna": {
+            "sample_id": DNA_CANARY,
+            "collected_at": "2026-01-02T10:00:00+08:00",
+            "laboratory": "Fictional Test Laboratory",
+            "profile": DNA_CANARY,
+        },
+        "notes": "Test notes that only police may read.",
+    }
+    body.update(copy.deepcopy(overrides))
+    return body
+
+
+def dna_comparison(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "sample_id": DNA_CANARY,
+        "database": "Fictional national test database",
+        "result": "match",
+        "matched_record": DNA_CANARY,
+        "compared_at": "2026-01-03T09:00:00Z",
+    }
+    body.update(overrides)
+    return body
+
+
+def report(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "sector": "education",
+        "reporter": {
+            "name": "Test Teacher B",
+            "organisation": "Sampleville Test School",
+            "role": "teacher",
+        },
+        "observed": "A pupil said a stranger promised work in another city (test).",
+        "location": {"latitude": 10.5, "longitude": 20.3, "description": "Sampleville Test School"},
+        "observed_at": "2026-01-04T08:30:00+08:00",
+        "person": {
+            "description": "Pupil, about 14 (test)",
+            "sex": "female",
+            "apparent_age_years": 14,
+        },
+    }
+    body.update(copy.deepcopy(overrides))
+    return body
+
+
+def report_ack(**overrides: Any) -> dict[str, Any]:
+    return {"police_unit": "Sampleville Police Test Unit", "agency_id": "PS-TEST-1", **overrides}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -210,3 +211,144 @@ def test_client_and_app_agree(http: TestClient, publisher: MemoryPublisher) -> N
     assert info.value.fields == ["child.age_years"]
     assert "child.age_years" in str(info.value)
     assert len(publisher.events()) == 4
+
+
+# -- the routes after the alert ---------------------------------------------------------
+
+REPORT_ANSWER = {**ANSWER, "case_id": "RPT-1", "report_id": "RPT-1", "topic": "police.reports.v1"}
+
+
+def test_answer_referral_sends_the_coded_answer_to_the_quoted_path() -> None:
+    script = Script(accepted())
+    script.client().answer_referral(
+        "C/1", "R 1", "AG-1", "rejected", reason="no_capacity", note="Full (test)."
+    )
+    [req] = script.requests
+    assert req.url.raw_path == b"/v1/referrals/C%2F1/R%201/answers"
+    assert req.read() == (
+        b'{"agency_id":"AG-1","status":"rejected","reason":"no_capacity","note":"Full (test)."}'
+    )
+    uuid.UUID(req.headers["Idempotency-Key"])
+
+
+def test_an_unknown_status_or_code_fails_before_sending() -> None:
+    script = Script()
+    client = script.client()
+    with pytest.raises(ValueError):
+        client.answer_referral("C1", "R1", "AG-1", "done")
+    with pytest.raises(ValueError):
+        client.answer_referral("C1", "R1", "AG-1", "rejected", reason="bored")
+    assert script.requests == []
+
+
+def test_an_illegal_transition_is_raised_naming_status() -> None:
+    refusal = httpx.Response(
+        409,
+        json={
+            "error": "illegal_transition",
+            "message": "status: cannot go from requested to completed",
+            "errors": [{"field": "status", "reason": "cannot go from requested to completed"}],
+            "allowed": ["accepted", "received", "rejected"],
+        },
+    )
+    script = Script(refusal)
+    with pytest.raises(IntakeError) as info:
+        script.client().answer_referral("C1", "R1", "AG-1", "completed", outcome="service_provided")
+    assert info.value.status == 409 and info.value.code == "illegal_transition"
+    assert info.value.fields == ["status"]
+    assert len(script.requests) == 1
+
+
+def test_file_report_returns_the_report_id_and_retries_with_one_key() -> None:
+    script = Script(
+        httpx.Response(503, json={"error": "unavailable", "message": "m", "errors": []}),
+        httpx.Response(202, json=REPORT_ANSWER),
+    )
+    got = script.client().file_report(**samples.report())
+    assert got.report_id == "RPT-1"
+    a, b = script.keys()
+    assert a == b
+    assert b'"report_id"' not in script.requests[0].read()
+
+
+def test_file_report_takes_a_mandatory_report_model_with_its_id() -> None:
+    from homeward.events import MandatoryReportFiled
+
+    script = Script(httpx.Response(202, json=REPORT_ANSWER))
+    model = MandatoryReportFiled.model_validate({**samples.report(), "case_id": "RPT-1"})
+    script.client().file_report(model)
+    sent = json.loads(script.requests[0].read())
+    assert sent["report_id"] == "RPT-1" and "case_id" not in sent
+
+
+def test_reads_are_retried_without_a_key() -> None:
+    state = {
+        "case_id": "C1",
+        "referral_id": "R1",
+        "rule_id": "health_check",
+        "agency_id": "HL-1",
+        "agency_type": "health",
+        "offer": 1,
+        "status": "requested",
+        "changed_at": "2026-01-01T08:00:00Z",
+        "allowed_answers": ["accepted", "received", "rejected"],
+    }
+    script = Script(httpx.ConnectError("refused"), httpx.Response(200, json=state))
+    got = script.client().referral("C1", "R1")
+    assert got.status.value == "requested" and got.allowed_answers[0] == "accepted"
+    assert script.keys() == [None, None]
+    assert [r.method for r in script.requests] == ["GET", "GET"]
+
+
+def test_timeline_asks_for_police_clearance_when_told() -> None:
+    empty = {
+        "case_id": "C1",
+        "clearance": "police",
+        "partitions": {},
+        "entries": [],
+        "records_read": 0,
+        "skipped": 0,
+    }
+    script = Script(httpx.Response(200, json=empty))
+    got = script.client().timeline("C1", police=True)
+    assert got.entries == [] and got.clearance == "police"
+    assert script.requests[0].url.params["clearance"] == "police"
+
+
+def test_client_and_app_agree_on_the_new_routes(
+    http: TestClient, publisher: MemoryPublisher, referrals: Any
+) -> None:
+    from homeward.events import RescueNotified
+    from tests.unit.intake.test_routes_referrals import changed, record
+
+    client = IntakeClient("http://testserver", http=http)
+    rescue = RescueNotified.model_validate(samples.rescue())
+    assert client.notify_rescue(rescue).topic == "test.police.rescues.v1"
+    dna = client.record_dna_comparison(rescue.case_id, **samples.dna_comparison())
+    assert dna.topic == "test.police.referrals.v1"
+
+    record(referrals, changed("requested"))
+    answered = client.answer_referral(rescue.case_id, "REF-TEST-1", "CA-TEST-1", "accepted")
+    assert answered.topic == "test.referrals.answers.v1"
+    assert client.referral(rescue.case_id, "REF-TEST-1").pending_answer is not None
+    with pytest.raises(IntakeError) as info:
+        client.answer_referral(rescue.case_id, "REF-TEST-1", "CA-TEST-1", "received")
+    assert (info.value.status, info.value.code, info.value.fields) == (
+        409,
+        "illegal_transition",
+        ["status"],
+    )
+    with pytest.raises(IntakeError) as missing:
+        client.answer_referral(rescue.case_id, "REF-NONE", "CA-TEST-1", "accepted")
+    assert missing.value.status == 404
+
+    filed = client.file_report(**samples.report())
+    ack = client.acknowledge_report(filed.report_id, "Sampleville Police Test Unit", "PS-TEST-1")
+    assert ack.case_id == filed.report_id and ack.topic == "test.police.reports.v1"
+
+    timeline = client.timeline(rescue.case_id, police=True)
+    kinds = [e.type.rsplit(".", 1)[1] for e in timeline.entries]
+    # Other agencies' answers are on the timeline as the router records them
+    # (ReferralStatusChanged); their own topic is not read.
+    assert sorted(kinds) == ["DnaComparisonRecorded", "RescueNotified"]
+    assert len(publisher.events()) == 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,10 +12,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from homeward.events import ReferralStatusChanged, TaskStatus
 from homeward_intake.app import create_app
 from homeward_intake.handlers import Intake
 from homeward_intake.idempotency import MemoryIdempotencyStore
 from homeward_intake.publisher import MemoryPublisher
+from homeward_intake.referral_view import MemoryReferralView
 from homeward_intake.settings import IntakeSettings
 from tests.unit.intake import samples
 
@@ -23,8 +26,25 @@ ROUTES = [
     "/v1/alerts/C1/updates",
     "/v1/alerts/C1/sightings",
     "/v1/alerts/C1/cancellation",
+    "/v1/rescues",
+    "/v1/cases/C1/dna-comparisons",
+    "/v1/referrals/C1/R1/answers",
+    "/v1/reports",
+    "/v1/reports/RPT-1/acknowledgement",
 ]
-REFUSED = {400, 409, 413, 415, 422}
+REFUSED = {400, 404, 409, 413, 415, 422}
+# A valid body per route family, for the one-field-of-junk test.
+VALID = {
+    "/v1/alerts": lambda: samples.alert(case_id="CASE-FUZZ"),
+    "/v1/rescues": lambda: samples.rescue(case_id="CASE-FUZZ"),
+    "/v1/reports": samples.report,
+    "/v1/referrals/C1/R1/answers": lambda: {
+        "agency_id": "HL-FUZZ",
+        "status": "rejected",
+        "reason": "no_capacity",
+        "note": "test",
+    },
+}
 
 json_values = st.recursive(
     st.none()
@@ -49,7 +69,21 @@ FUZZ = settings(
 def rig() -> Iterator[tuple[TestClient, MemoryPublisher]]:
     # One app for every example: hypothesis calls the test body many times.
     publisher = MemoryPublisher()
-    intake = Intake(publisher, MemoryIdempotencyStore(), source_name="fuzz")
+    referrals = MemoryReferralView()
+    referrals.table.apply(
+        ReferralStatusChanged(
+            case_id="C1",
+            referral_id="R1",
+            rule_id="health_check",
+            agency_id="HL-FUZZ",
+            agency_type="health",
+            offer=1,
+            status=TaskStatus.REQUESTED,
+            changed_at=datetime(2026, 1, 1, tzinfo=UTC),
+        ),
+        "e-fuzz",
+    )
+    intake = Intake(publisher, MemoryIdempotencyStore(), source_name="fuzz", referrals=referrals)
     app = create_app(intake, IntakeSettings(source_name="fuzz"))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, publisher
@@ -97,17 +131,17 @@ def _paths(body: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 @FUZZ
-@given(data=st.data(), junk=json_values)
-def test_a_valid_alert_with_one_field_replaced_by_junk_never_500s(
-    rig: tuple[TestClient, MemoryPublisher], data: st.DataObject, junk: Any
+@given(data=st.data(), junk=json_values, route=st.sampled_from(sorted(VALID)))
+def test_a_valid_body_with_one_field_replaced_by_junk_never_500s(
+    rig: tuple[TestClient, MemoryPublisher], data: st.DataObject, junk: Any, route: str
 ) -> None:
-    body = samples.alert(case_id="CASE-FUZZ")
+    body = VALID[route]()
     path = data.draw(st.sampled_from(_paths(body)))
     target = body
     for part in path[:-1]:
         target = target[part]
     target[path[-1]] = junk
-    status, doc, published = post(rig, "/v1/alerts", json.dumps(body).encode())
+    status, doc, published = post(rig, route, json.dumps(body).encode())
     assert status in REFUSED | {202}, doc
     assert published == (1 if status == 202 else 0)
     if status == 422:

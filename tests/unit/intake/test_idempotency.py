@@ -212,10 +212,14 @@ class SlowPublisher(MemoryPublisher):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def publish(self, event: Event, *, event_id: str, source: str, time: datetime) -> Published:
+    def publish(
+        self, event: Event, *, topic_id: str, event_id: str, source: str, time: datetime
+    ) -> Published:
         self.entered.set()
         assert self.release.wait(10)
-        return super().publish(event, event_id=event_id, source=source, time=time)
+        return super().publish(
+            event, topic_id=topic_id, event_id=event_id, source=source, time=time
+        )
 
 
 def test_concurrent_requests_with_one_key_publish_once() -> None:

@@ -1,0 +1,173 @@
+"""Routes after the alert: rescues, DNA comparisons, answers to referrals, a
+referral's state, and the case timeline. Thin over handlers.Intake, like
+routes.py, with the same error body and Idempotency-Key behaviour."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Protocol
+
+from fastapi import APIRouter, Path, Query, Request
+
+from homeward.events import DnaComparisonRecorded, ReferralAnswered, RescueNotified
+from homeward_intake.answers import ReferralNotFound, agency_next
+from homeward_intake.models import (
+    CASE_ID_MAX,
+    CASE_ID_PATTERN,
+    Accepted,
+    DnaComparisonRequest,
+    ErrorBody,
+    ReferralAnswerRequest,
+    ReferralState,
+)
+from homeward_intake.routes import (
+    ERRORS,
+    CaseId,
+    IdempotencyKey,
+    IntakeDep,
+    accept,
+    answer,
+    hashed,
+    plain,
+    with_case,
+)
+from homeward_timeline.query import Timeline, TimelineUnavailable
+
+router = APIRouter()
+
+ReferralId = Annotated[
+    str,
+    Path(
+        min_length=1, max_length=CASE_ID_MAX, pattern=CASE_ID_PATTERN, description="The referral."
+    ),
+]
+ANSWER_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    404: {"model": ErrorBody, "description": "No such referral in the router's log (not_found)."},
+    409: {
+        "model": ErrorBody,
+        "description": "illegal_transition (the lifecycle does not allow the step from the "
+        "referral's status; `allowed` lists what may come next), wrong_agency (the referral "
+        "is not offered to this agency) or idempotency_conflict.",
+    },
+    422: {
+        "model": ErrorBody,
+        "description": "Fields are missing or invalid; each is named. A rejected or failed "
+        "answer needs a coded `reason`, a completed one an `outcome`.",
+    },
+}
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such referral in the router's log."},
+    422: {"model": ErrorBody, "description": "An id in the path is invalid."},
+    503: {"model": ErrorBody, "description": "The log could not be read up to now; retry."},
+}
+
+
+class TimelineSource(Protocol):
+    def __call__(self, case_id: str, *, police: bool = False) -> Timeline: ...
+
+
+@router.post(
+    "/v1/rescues",
+    status_code=202,
+    response_model=Accepted,
+    responses=ERRORS,
+    summary="Notify a rescue (police-only: the person, the place, any DNA sample)",
+    tags=["rescues"],
+)
+def notify_rescue(
+    body: RescueNotified, intake: IntakeDep, idempotency_key: IdempotencyKey = None
+) -> Any:
+    return accept(intake, body, body, idempotency_key)
+
+
+@router.post(
+    "/v1/cases/{case_id}/dna-comparisons",
+    status_code=202,
+    response_model=Accepted,
+    responses=ERRORS,
+    summary="Record a DNA comparison (police-only)",
+    tags=["rescues"],
+)
+def record_dna_comparison(
+    case_id: CaseId,
+    body: DnaComparisonRequest,  # type: ignore[valid-type]
+    intake: IntakeDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    return accept(intake, with_case(DnaComparisonRecorded, case_id, body), body, idempotency_key)
+
+
+@router.post(
+    "/v1/referrals/{case_id}/{referral_id}/answers",
+    status_code=202,
+    response_model=Accepted,
+    responses=ANSWER_ERRORS,
+    summary="Answer a referral (the agency it is offered to): a FHIR Task status",
+    tags=["referrals"],
+)
+def answer_referral(
+    case_id: CaseId,
+    referral_id: ReferralId,
+    body: ReferralAnswerRequest,  # type: ignore[valid-type]
+    intake: IntakeDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    event = ReferralAnswered.model_validate(
+        {**plain(body), "case_id": case_id, "referral_id": referral_id}
+    )
+    return answer(
+        intake.answer_referral(event, hashed(body, referral_id=referral_id), idempotency_key)
+    )
+
+
+@router.get(
+    "/v1/referrals/{case_id}/{referral_id}",
+    response_model=ReferralState,
+    responses=READ_ERRORS,
+    summary="A referral's current status, agency and offer, as the router recorded it",
+    tags=["referrals"],
+)
+def get_referral(case_id: CaseId, referral_id: ReferralId, intake: IntakeDep) -> Any:
+    state, pending = intake.referral(case_id, referral_id)
+    if state is None:
+        raise ReferralNotFound(f"no referral {referral_id} in case {case_id}", field="referral_id")
+    return ReferralState(
+        case_id=state.case_id,
+        referral_id=state.referral_id,
+        rule_id=state.rule_id,
+        agency_id=state.agency_id,
+        agency_type=state.agency_type,
+        offer=state.offer,
+        status=state.status,
+        reason=state.reason,
+        outcome=state.outcome,
+        changed_at=state.changed_at,
+        allowed_answers=agency_next(state.status),
+        pending_answer=pending.status if pending is not None else None,
+    )
+
+
+@router.get(
+    "/v1/cases/{case_id}/timeline",
+    response_model=Timeline,
+    responses={k: v for k, v in READ_ERRORS.items() if k != 404},
+    summary="Every event of a case, in order, alert to referrals",
+    tags=["timeline"],
+)
+def case_timeline(
+    case_id: CaseId,
+    request: Request,
+    clearance: Annotated[
+        Literal["police"] | None,
+        Query(
+            description="`police` shows police-only entries' summaries; without it they "
+            "show their type and time only."
+        ),
+    ] = None,
+) -> Any:
+    # A plain def: FastAPI runs it in the thread pool, so reading the partitions
+    # never blocks the event loop.
+    source: TimelineSource | None = request.app.state.timeline
+    if source is None:
+        raise TimelineUnavailable("no timeline source is configured", field=None)
+    return source(case_id, police=clearance == "police")
