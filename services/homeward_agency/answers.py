@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeward import lifecycle
-from homeward.agencies import AgencyType
 from homeward.codec import Codec, Record
 from homeward.events import (
     Outcome,
@@ -62,12 +61,6 @@ class PlannedAnswer:
     note: str = ""
     after: float = 0.0
     """Seconds after the referral reached the fleet."""
-
-
-def answer_topic_id(agency_type: AgencyType | str) -> str:
-    """The topology id of the topic an agency of `agency_type` answers on."""
-    police = str(agency_type) == AgencyType.POLICE.value
-    return "police_referrals" if police else "referral_answers"
 
 
 def coded(

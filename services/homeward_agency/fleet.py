@@ -38,8 +38,8 @@ from homeward.deadletter import describe
 from homeward.events import ReferralRequested
 from homeward.lifecycle import TransitionError
 from homeward.settings import KafkaSettings
-from homeward.topology import Topology
-from homeward_agency.answers import PlannedAnswer, ReferralMemory, answer_topic_id, prepare
+from homeward.topology import Topology, answer_topic_id
+from homeward_agency.answers import PlannedAnswer, ReferralMemory, prepare
 from homeward_agency.dedup import Seen, SeenSet
 from homeward_agency.delivery import (
     Delivery,

@@ -41,8 +41,8 @@ from homeward.deadletter import describe
 from homeward.errors import ConfigError
 from homeward.events import Outcome, RejectionReason, TaskStatus
 from homeward.settings import KafkaSettings
-from homeward.topology import Topology
-from homeward_agency.answers import ReferralMemory, SentAnswer, answer_topic_id, prepare
+from homeward.topology import Topology, answer_topic_id
+from homeward_agency.answers import ReferralMemory, SentAnswer, prepare
 from homeward_agency.dedup import DEFAULT_CAPACITY, Seen, SeenSet
 from homeward_agency.delivery import (
     Delivery,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from homeward import lifecycle
 from homeward.errors import HomewardError
 from homeward.events import ReferralAnswered, TaskStatus
+from homeward.topology import answer_topic_id
 from homeward_intake.referral_view import ReferralState
-from homeward_intake.routing import answer_topic_id
 
 
 class InvalidAnswer(HomewardError):

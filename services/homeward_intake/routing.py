@@ -1,10 +1,8 @@
 """Which topic each event intake accepts goes to: one table by event type,
 naming topology topic ids (never topic names; see topology/topics.yaml).
 
-A referral answer is the one event whose topic is not fixed by its type: a
-police answer may carry DNA data in its note, and DNA data only ever travels
-on police.* topics, so police answers go to `police_referrals` and every other
-agency's to `referral_answers`.
+A referral answer is the one event whose topic is not fixed by its type: it
+depends on the answering agency's type (homeward.topology.answer_topic_id).
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ from homeward.events import (
     RescueNotified,
     SightingReported,
 )
+from homeward.topology import answer_topic_id
 
 EVENT_TOPICS: dict[str, str] = {
     AlertIssued.avro_name: "alert_events",
@@ -34,13 +33,6 @@ EVENT_TOPICS: dict[str, str] = {
     MandatoryReportFiled.avro_name: "reports",
     ReportAcknowledged.avro_name: "reports",
 }
-POLICE_ANSWERS = "police_referrals"
-OTHER_ANSWERS = "referral_answers"
-
-
-def answer_topic_id(agency_type: AgencyType | str) -> str:
-    """Where an answer from an agency of `agency_type` goes."""
-    return POLICE_ANSWERS if str(agency_type) == AgencyType.POLICE.value else OTHER_ANSWERS
 
 
 def topic_id_for(event: Event, answering_type: AgencyType | str | None = None) -> str:

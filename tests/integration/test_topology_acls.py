@@ -19,6 +19,7 @@ from homeward.broker import KafkaCluster
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward.topology.acls import apply_acls, plan
+from homeward.topology.model import SERVICE_ROLES
 
 pytestmark = pytest.mark.integration
 
@@ -51,4 +52,7 @@ def test_declared_grants_become_broker_acls(tmp_path: Path) -> None:
         for g in applied:
             assert (g.principal, g.operation, g.topic) in got
         police_only_readers = {p for p, op, t in got if t.startswith("police.") and op == "READ"}
-        assert police_only_readers == {"User:police"}
+        # Besides Homeward's own services (the router reads rescues, intake's
+        # timeline reads police topics), police and only police.
+        services = {f"User:{role}" for role in SERVICE_ROLES}
+        assert police_only_readers - services == {"User:police"}

@@ -140,6 +140,16 @@ class Topology:
         )
 
 
+def answer_topic_id(agency_type: AgencyType | str) -> str:
+    """The topic id an agency of `agency_type` answers its referrals on.
+
+    A police answer may carry DNA data in its note, and DNA data only ever
+    travels on police.* topics: police answer on `police_referrals`, every
+    other agency on `referral_answers`."""
+    police = str(agency_type) == AgencyType.POLICE.value
+    return "police_referrals" if police else "referral_answers"
+
+
 @lru_cache(maxsize=8)
 def _cached(prefix: str) -> Topology:
     return Topology.load(prefix=prefix)

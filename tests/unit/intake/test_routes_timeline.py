@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from homeward.events import EVENT_TYPES, Classification
-from homeward.topology import Topology
+from homeward.topology import Topology, answer_topic_id
 from homeward_intake.app import create_app
 from homeward_intake.handlers import Intake
 from homeward_intake.publisher import MemoryPublisher
-from homeward_intake.routing import EVENT_TOPICS, answer_topic_id, topic_id_for
+from homeward_intake.routing import EVENT_TOPICS, topic_id_for
 from tests.unit.intake import samples
 from tests.unit.intake.conftest import MemoryTimeline
 from tests.unit.intake.test_routes import assert_error_shape, fields_of
