@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from homeward.metrics import serve
+from homeward.processing import message_headers
 from homeward_fanout.app import app, cases, directory, policy, settings, source, ticks, topology
 from homeward_fanout.processor import FanoutProcessor
 
@@ -31,7 +32,7 @@ processor = FanoutProcessor(
 async def fan_out_alerts(stream: Any) -> None:
     async for event in stream.events():
         m = event.message
-        headers = list(m.headers.items()) if isinstance(m.headers, dict) else list(m.headers or [])
+        headers = message_headers(m.headers)
         await processor.process(m.topic, m.partition, m.offset, m.key, m.value, headers)
 
 

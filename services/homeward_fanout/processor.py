@@ -16,14 +16,10 @@ import pydantic
 
 from homeward.agencies import Agency, AgencyType
 from homeward.codec import Codec, Record
-from homeward.deadletter import FIELD as DLQ_FIELD
-from homeward.deadletter import REASON as DLQ_REASON
-from homeward.deadletter import dead_letter
 from homeward.errors import HomewardError, ValidationError
 from homeward.events import AlertDelivery, DeliveryEscalated
 from homeward.events.alerts import DELIVERY_KIND
 from homeward.metrics import (
-    DEAD_LETTERS,
     DELIVERIES,
     ESCALATIONS,
     EVENTS_CONSUMED,
@@ -31,18 +27,13 @@ from homeward.metrics import (
     FANOUT_LATENCY,
     HANDLING_SECONDS,
 )
+from homeward.processing import Emitter, Send
 from homeward.topology import Topology
 from homeward_fanout import planner
 from homeward_fanout.planner import CaseState, Outbound, Policy
 
 log = logging.getLogger("homeward.fanout")
 SERVICE = "fanout"
-
-# (topic, key, value, headers) -> an awaitable that resolves once the broker has it.
-Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[Awaitable[Any]]]
-
-RETRY_FIRST_SECONDS = 0.5
-RETRY_MAX_SECONDS = 30.0
 
 
 class FanoutProcessor:
@@ -63,7 +54,9 @@ class FanoutProcessor:
         self.offices = [a for a in agencies if a.type == AgencyType.COORDINATION_OFFICE]
         self.policy = policy
         self.table = table
-        self.send = send
+        self.emitter = Emitter(
+            send, service=SERVICE, dead_letter_topic=topology.get("dead_letters").name
+        )
         self.source = source
         self.codec = codec or Codec()
         self.clock = clock
@@ -126,13 +119,13 @@ class FanoutProcessor:
         except Exception as exc:
             if not isinstance(exc, HomewardError | pydantic.ValidationError | UnicodeDecodeError):
                 log.exception("unexpected failure on %s[%d]@%d", topic, partition, offset)
-            await self._dead_letter(topic, partition, offset, key, value, headers, exc)
+            await self.emitter.dead_letter(topic, partition, offset, key, value, headers, exc)
             HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
             return
         EVENTS_CONSUMED.labels(SERVICE, topic, kind).inc()
         # 2. Carry it out. Broker trouble is retried until it passes: giving up
         #    would lose the case's state, and a retry writes the same ids.
-        await self._retrying(
+        await self.emitter.retrying(
             f"emit for case {case_id}",
             lambda: self._emit(encoded, measure=topic != self.ticks_topic),
         )
@@ -143,19 +136,6 @@ class FanoutProcessor:
         if outcome.note:
             log.info("case %s: %s", case_id, outcome.note)
         HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
-
-    async def _retrying(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
-        delay = RETRY_FIRST_SECONDS
-        while True:
-            try:
-                await attempt()
-                return
-            except Exception as exc:
-                log.warning(
-                    "%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     def _encode(self, case_id: str, out: list[Outbound]) -> list[tuple[str, Record, Outbound]]:
         encoded = []
@@ -174,7 +154,8 @@ class FanoutProcessor:
 
     async def _emit(self, encoded: list[tuple[str, Record, Outbound]], *, measure: bool) -> None:
         pending: list[tuple[Awaitable[Any], Outbound, str]] = [
-            (await self._send(topic, record), ob, topic) for topic, record, ob in encoded
+            (await self.emitter.send_record(topic, record), ob, topic)
+            for topic, record, ob in encoded
         ]
         # Wait for the broker to have every record before the state moves on:
         # if the worker dies first, the input is handled again with the same ids.
@@ -193,45 +174,6 @@ class FanoutProcessor:
                     )
             elif isinstance(ob.event, DeliveryEscalated):
                 ESCALATIONS.labels(ob.event.agency_type).inc()
-
-    async def _send(self, topic: str, record: Record) -> Awaitable[Any]:
-        return await self.send(topic, record.key, record.value, record.headers)
-
-    async def _dead_letter(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Sequence[tuple[str, bytes]] | None,
-        exc: Exception,
-    ) -> None:
-        record = dead_letter(
-            key=key,
-            value=value,
-            headers=headers,
-            error=exc,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            service=SERVICE,
-        )
-        reason = dict(record.headers)[DLQ_FIELD].decode() or type(exc).__name__
-        # Log the field and reason only: the record itself may hold a child's data.
-        log.warning(
-            "dead-lettering %s[%d]@%d: %s",
-            topic,
-            partition,
-            offset,
-            dict(record.headers)[DLQ_REASON].decode(),
-        )
-
-        async def write() -> None:
-            await (await self._send(self.topology.get("dead_letters").name, record))
-
-        await self._retrying(f"dead letter for {topic}[{partition}]@{offset}", write)
-        DEAD_LETTERS.labels(SERVICE, reason).inc()
 
     def due_ticks(self) -> list[str]:
         """Cases (among those this worker holds) whose next wake-up has come."""

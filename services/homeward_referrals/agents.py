@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from homeward.metrics import serve
+from homeward.processing import message_headers
 from homeward_referrals.app import (
     app,
     cases,
@@ -40,7 +41,7 @@ processor = ReferralProcessor(
 async def route_referrals(stream: Any) -> None:
     async for event in stream.events():
         m = event.message
-        headers = list(m.headers.items()) if isinstance(m.headers, dict) else list(m.headers or [])
+        headers = message_headers(m.headers)
         await processor.process(m.topic, m.partition, m.offset, m.key, m.value, headers)
 
 

@@ -3,11 +3,8 @@ Agents and the timer import it (agents.py); __main__ runs the worker."""
 
 from __future__ import annotations
 
-import ssl
-
-import faust
-
 from homeward.agencies import load_directory
+from homeward.faust_app import make_app
 from homeward.projections import default_projections
 from homeward.settings import KafkaSettings
 from homeward.topology import current_topology
@@ -31,37 +28,7 @@ router = Router(
 _rescues = topology.get("rescues")
 
 
-def credentials(k: KafkaSettings) -> faust.types.auth.CredentialsT | None:
-    """The same connection settings as every kafka-python client, in Faust's terms."""
-    protocol = k.security_protocol.upper()
-    context = ssl.create_default_context(cafile=k.ssl_cafile) if "SSL" in protocol else None
-    if protocol.startswith("SASL"):
-        return faust.SASLCredentials(
-            username=k.sasl_username,
-            password=k.sasl_password.get_secret_value() if k.sasl_password else None,
-            ssl_context=context,
-            mechanism=k.sasl_mechanism or "PLAIN",
-        )
-    if context is not None:
-        return faust.SSLCredentials(context)
-    return None
-
-
-app = faust.App(
-    f"{topology.prefix}{settings.app_id}",
-    broker=kafka.faust_broker(),
-    broker_credentials=credentials(kafka),
-    # State is rebuilt from the changelog on start: no local store to lose or move.
-    store="memory://",
-    key_serializer="raw",
-    value_serializer="raw",
-    topic_partitions=_rescues.partitions,
-    topic_replication_factor=_rescues.replication,
-    producer_acks=-1,
-    consumer_auto_offset_reset="earliest",
-    web_enabled=False,
-    processing_guarantee="at_least_once",
-)
+app = make_app(f"{topology.prefix}{settings.app_id}", kafka, _rescues)
 
 # One stream over the co-partitioned topics keyed by case (or report) id, so
 # one agent owns a case's state whichever kind of record arrives.

@@ -9,15 +9,11 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Callable, MutableMapping, Sequence
 
 import pydantic
 
 from homeward.codec import Codec, Decoded, Record
-from homeward.deadletter import FIELD as DLQ_FIELD
-from homeward.deadletter import REASON as DLQ_REASON
-from homeward.deadletter import dead_letter
 from homeward.errors import HomewardError, ValidationError
 from homeward.events import (
     ClockTick,
@@ -31,13 +27,13 @@ from homeward.events import (
     RescueNotified,
 )
 from homeward.metrics import (
-    DEAD_LETTERS,
     EVENTS_CONSUMED,
     EVENTS_PRODUCED,
     HANDLING_SECONDS,
     OVERDUE,
     REFERRALS,
 )
+from homeward.processing import Emitter, Send
 from homeward.topology import Topology
 from homeward_referrals import planner
 from homeward_referrals.planner import Outbound, Outcome, Router
@@ -49,12 +45,7 @@ SERVICE = "referrals"
 SOURCES = ("rescues", "referral_answers", "police_referrals", "referral_ticks", "reports")
 CASES, REPORTS = "cases", "reports"
 
-# (topic, key, value, headers) -> an awaitable that resolves once the broker has it.
-Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[Awaitable[Any]]]
 Table = MutableMapping[bytes, bytes]
-
-RETRY_FIRST_SECONDS = 0.5
-RETRY_MAX_SECONDS = 30.0
 
 
 class ReferralProcessor:
@@ -73,7 +64,9 @@ class ReferralProcessor:
         self.topology = topology
         self.router = router
         self.tables: dict[str, Table] = {CASES: cases, REPORTS: reports}
-        self.send = send
+        self.emitter = Emitter(
+            send, service=SERVICE, dead_letter_topic=topology.get("dead_letters").name
+        )
         self.source = source
         self.codec = codec or Codec()
         self.clock = clock
@@ -132,13 +125,13 @@ class ReferralProcessor:
         except Exception as exc:
             if not isinstance(exc, HomewardError | pydantic.ValidationError | UnicodeDecodeError):
                 log.exception("unexpected failure on %s[%d]@%d", topic, partition, offset)
-            await self._dead_letter(topic, partition, offset, key, value, headers, exc)
+            await self.emitter.dead_letter(topic, partition, offset, key, value, headers, exc)
             HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
             return
         EVENTS_CONSUMED.labels(SERVICE, topic, kind).inc()
         # 2. Carry it out. Broker trouble is retried until it passes: giving up
         #    would lose the case's state, and a retry writes the same ids.
-        await self._retrying(f"emit for case {case_id}", lambda: self._emit(encoded))
+        await self.emitter.retrying(f"emit for case {case_id}", lambda: self._emit(encoded))
         for table, outcome in outcomes:
             if outcome.state is not None:
                 table_key = case_id.encode()
@@ -178,19 +171,6 @@ class ReferralProcessor:
             return [(REPORTS, o)]
         raise ValidationError(f"{event.avro_name} is not handled by the router", field="ce_type")
 
-    async def _retrying(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
-        delay = RETRY_FIRST_SECONDS
-        while True:
-            try:
-                await attempt()
-                return
-            except Exception as exc:
-                log.warning(
-                    "%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
-
     def _encode(self, case_id: str, out: list[Outbound]) -> list[tuple[str, Record, Outbound]]:
         encoded = []
         for ob in out:
@@ -208,7 +188,10 @@ class ReferralProcessor:
         return encoded
 
     async def _emit(self, encoded: list[tuple[str, Record, Outbound]]) -> None:
-        pending = [(await self._send(topic, record), ob, topic) for topic, record, ob in encoded]
+        pending = [
+            (await self.emitter.send_record(topic, record), ob, topic)
+            for topic, record, ob in encoded
+        ]
         # Wait for the broker to have every record before the state moves on:
         # if the worker dies first, the input is handled again with the same ids.
         await asyncio.gather(*(p[0] for p in pending))
@@ -222,45 +205,6 @@ class ReferralProcessor:
                 OVERDUE.labels("referral", ob.event.phase).inc()
             elif isinstance(ob.event, ReportOverdue):
                 OVERDUE.labels("report", "acknowledgement").inc()
-
-    async def _send(self, topic: str, record: Record) -> Awaitable[Any]:
-        return await self.send(topic, record.key, record.value, record.headers)
-
-    async def _dead_letter(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Sequence[tuple[str, bytes]] | None,
-        exc: Exception,
-    ) -> None:
-        record = dead_letter(
-            key=key,
-            value=value,
-            headers=headers,
-            error=exc,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            service=SERVICE,
-        )
-        reason = dict(record.headers)[DLQ_FIELD].decode() or type(exc).__name__
-        # Log the field and reason only: the record itself may hold a person's data.
-        log.warning(
-            "dead-lettering %s[%d]@%d: %s",
-            topic,
-            partition,
-            offset,
-            dict(record.headers)[DLQ_REASON].decode(),
-        )
-
-        async def write() -> None:
-            await (await self._send(self.topology.get("dead_letters").name, record))
-
-        await self._retrying(f"dead letter for {topic}[{partition}]@{offset}", write)
-        DEAD_LETTERS.labels(SERVICE, reason).inc()
 
     def due_ticks(self) -> list[str]:
         """Cases and reports (among those this worker holds) with a deadline passed."""

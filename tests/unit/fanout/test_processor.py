@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from homeward import processing
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
 from homeward.topology import Topology
-from homeward_fanout import processor as processor_module
 from homeward_fanout.planner import Policy, to_ms
 from homeward_fanout.processor import FanoutProcessor
 from tests.unit.fanout.test_planner import AGENCIES, T0, alert
@@ -59,7 +59,7 @@ def inbox_topics() -> set[str]:
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(processor_module, "RETRY_FIRST_SECONDS", 0.001)
+    monkeypatch.setattr(processing, "RETRY_FIRST_SECONDS", 0.001)
 
 
 def test_broker_trouble_is_retried_until_the_deliveries_are_written_then_state_saved() -> None:

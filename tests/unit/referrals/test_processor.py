@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from homeward import processing
 from homeward.codec import Codec
 from homeward.events import (
     ClockTick,
@@ -21,7 +22,6 @@ from homeward.events import (
     TaskStatus,
 )
 from homeward.topology import Topology
-from homeward_referrals import processor as processor_module
 from homeward_referrals.processor import ReferralProcessor
 from homeward_referrals.state import to_ms
 from tests.unit.referrals.world import DNA_CANARY, NOTE_CANARY, T0, answer, report, rescue, router
@@ -94,7 +94,7 @@ class World:
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(processor_module, "RETRY_FIRST_SECONDS", 0.001)
+    monkeypatch.setattr(processing, "RETRY_FIRST_SECONDS", 0.001)
 
 
 def test_a_rescue_is_routed_and_its_state_stored_once_the_broker_has_everything() -> None:
