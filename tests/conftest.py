@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.bus"]
+pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.bus", "tests.fixtures.intake"]

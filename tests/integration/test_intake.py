@@ -9,15 +9,10 @@ it published sits before the sentinels.
 from __future__ import annotations
 
 import os
-import queue
 import socket
-import subprocess
-import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,96 +27,11 @@ from homeward.codec import Codec
 from homeward.events import AlertIssued, ChildDescription, Location, ResponsibleOfficer
 from homeward_intake.client import Accepted, IntakeClient, IntakeError
 from tests.fixtures.bus import Bus
+from tests.fixtures.intake import IntakeProcess, spawn
 
 pytestmark = pytest.mark.integration
 
-START_DEADLINE_SECONDS = 90
 SENTINEL_HEADER = "homeward-test-sentinel"
-
-
-# -- the service as a subprocess --------------------------------------------------------
-
-
-@dataclass
-class IntakeProcess:
-    proc: subprocess.Popen[str]
-    log_path: Path
-    lines: queue.Queue[str] = field(default_factory=queue.Queue)
-    url: str = ""
-
-    def wait_for(self, prefix: str, deadline_seconds: float = START_DEADLINE_SECONDS) -> str:
-        deadline = time.monotonic() + deadline_seconds
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {prefix} line in {deadline_seconds}s\n{self.log_tail()}")
-            try:
-                line = self.lines.get(timeout=min(left, 0.5))
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    raise AssertionError(
-                        f"intake exited with {self.proc.returncode}\n{self.log_tail()}"
-                    ) from None
-                continue
-            if line.startswith(prefix + " "):
-                self.url = line.split(" ", 1)[1].strip()
-                return self.url
-
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-def spawn(env: dict[str, str], log_path: Path) -> IntakeProcess:
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "homeward_intake"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        bufsize=1,
-    )
-    log.close()  # the child holds its own descriptor
-    ip = IntakeProcess(proc, log_path)
-
-    def pump() -> None:
-        # Drain stdout for the whole life of the process (uvicorn's access log
-        # goes there too), so the pipe never fills and blocks the service.
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            ip.lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return ip
-
-
-@pytest.fixture
-def start_intake(bus: Bus, tmp_path: Path) -> Iterator[Callable[..., IntakeProcess]]:
-    started: list[IntakeProcess] = []
-
-    def start(**env: str) -> IntakeProcess:
-        ip = spawn(
-            bus.env(HOMEWARD_INTAKE_PORT="0", **env), tmp_path / f"intake-{len(started)}.log"
-        )
-        started.append(ip)
-        ip.wait_for("INTAKE_READY")
-        return ip
-
-    yield start
-    for ip in started:
-        ip.stop()
 
 
 # -- reading the topic until sentinels ------------------------------------------------

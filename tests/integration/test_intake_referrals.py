@@ -11,9 +11,8 @@ acknowledged, so anything it published sits before the sentinels.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,30 +30,13 @@ from homeward.events import (
 )
 from homeward_intake.client import IntakeClient, IntakeError
 from tests.fixtures.bus import Bus
-from tests.integration.test_intake import IntakeProcess, drain, spawn
+from tests.fixtures.intake import IntakeProcess
+from tests.integration.test_intake import drain
 from tests.unit.intake import samples
 
 pytestmark = pytest.mark.integration
 
 codec = Codec()
-
-
-@pytest.fixture
-def start_intake(bus: Bus, tmp_path: Path) -> Iterator[Callable[..., IntakeProcess]]:
-    """Start intake subprocesses on the bus (each waits for INTAKE_READY); stop them after."""
-    started: list[IntakeProcess] = []
-
-    def start(**env: str) -> IntakeProcess:
-        ip = spawn(
-            bus.env(HOMEWARD_INTAKE_PORT="0", **env), tmp_path / f"intake-{len(started)}.log"
-        )
-        started.append(ip)
-        ip.wait_for("INTAKE_READY")
-        return ip
-
-    yield start
-    for ip in started:
-        ip.stop()
 
 
 def case_id() -> str:

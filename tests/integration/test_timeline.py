@@ -11,9 +11,8 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,30 +31,12 @@ from homeward.events import (
 from homeward_intake.client import IntakeClient
 from homeward_timeline import cli
 from tests.fixtures.bus import Bus
-from tests.integration.test_intake import IntakeProcess, spawn
+from tests.fixtures.intake import IntakeProcess
 from tests.unit.intake import samples
 
 pytestmark = pytest.mark.integration
 
 codec = Codec()
-
-
-@pytest.fixture
-def start_intake(bus: Bus, tmp_path: Path) -> Iterator[Callable[..., IntakeProcess]]:
-    """Start intake subprocesses on the bus (each waits for INTAKE_READY); stop them after."""
-    started: list[IntakeProcess] = []
-
-    def start(**env: str) -> IntakeProcess:
-        ip = spawn(
-            bus.env(HOMEWARD_INTAKE_PORT="0", **env), tmp_path / f"intake-{len(started)}.log"
-        )
-        started.append(ip)
-        ip.wait_for("INTAKE_READY")
-        return ip
-
-    yield start
-    for ip in started:
-        ip.stop()
 
 
 EXPECTED = [
