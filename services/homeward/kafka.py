@@ -3,6 +3,7 @@ records into sends. Application logic never builds a client itself."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,9 +29,18 @@ def producer(settings: KafkaSettings | None = None, **overrides: Any) -> KafkaPr
 
 
 def consumer(
-    settings: KafkaSettings | None = None, *topics: str, group_id: str | None, **overrides: Any
+    settings: KafkaSettings | None = None,
+    *topics: str,
+    group_id: str | None,
+    metadata_timeout: float = 30.0,
+    **overrides: Any,
 ) -> KafkaConsumer:
-    """A consumer that commits only when told to (after the work is done)."""
+    """A consumer that commits only when told to (after the work is done).
+
+    With topics, it subscribes only once it knows their partitions: a group
+    member that joins before a new topic's metadata arrived is assigned
+    nothing and would not rejoin until the next metadata refresh (5 minutes).
+    """
     settings = settings or KafkaSettings()
     opts: dict[str, Any] = {
         "group_id": group_id,
@@ -39,7 +49,17 @@ def consumer(
         **settings.kafka_python(),
     }
     opts.update(overrides)
-    return KafkaConsumer(*topics, **opts)
+    client = KafkaConsumer(**opts)
+    if topics:
+        deadline = time.monotonic() + metadata_timeout
+        missing = list(topics)
+        while missing and time.monotonic() < deadline:
+            missing = [t for t in missing if not client.partitions_for_topic(t)]
+            if missing:
+                time.sleep(0.1)  # partitions_for_topic fetched metadata; a new topic may lag
+        # A topic still unknown is subscribed to anyway: it is picked up once it exists.
+        client.subscribe(list(topics))
+    return client
 
 
 def send(producer_: KafkaProducer, topic: str, record: Record) -> Any:
