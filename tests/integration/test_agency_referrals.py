@@ -110,6 +110,9 @@ def test_a_mandatory_report_round_trip_through_the_desk(bus: Bus) -> None:
     group = f"{bus.prefix}desk"
     stop = threading.Event()
     seen: list[str] = []
+    # A bound, not a wait: the loop ends as soon as both reports are handled.
+    watchdog = threading.Timer(60, stop.set)
+    watchdog.start()
     with ReportDesk(bus.settings, group_id=group) as desk:
         assert desk.topic == topic
         for report in desk.reports(stop, poll_timeout=0.2):
@@ -118,6 +121,7 @@ def test_a_mandatory_report_round_trip_through_the_desk(bus: Bus) -> None:
             seen.append(report.report_id)
             if len(seen) == 2:
                 stop.set()
+    watchdog.cancel()
     assert sorted(seen) == ["RPT-IT-1", "RPT-IT-2"]
     records = read_topic(bus, topic, lambda rs: len(rs) >= 4)
     decoded = [codec.decode(r.value, r.headers) for r in records]
