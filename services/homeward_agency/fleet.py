@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 
 from homeward import kafka
 from homeward.agencies import AgencyType
@@ -185,8 +185,9 @@ class Fleet:
         if count:
             try:
                 self._consumer.commit()
-            except CommitFailedError as exc:
-                # A rebalance took the partitions; the new owner re-reads them.
+            except (CommitFailedError, RebalanceInProgressError) as exc:
+                # A rebalance took the partitions (or is under way: the next poll
+                # finishes it); whoever owns them next re-reads from the last commit.
                 log.warning("commit failed after a rebalance: %s", exc)
         return count
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 
 from homeward import kafka
 from homeward.codec import Codec, EventMeta
@@ -125,7 +125,7 @@ class ReportDesk:
         self._outbox.confirm(timeout)
         try:
             self._consumer.commit()
-        except CommitFailedError as exc:
+        except (CommitFailedError, RebalanceInProgressError) as exc:
             # A rebalance took the partitions; their new owner reads them again.
             log.warning("commit failed after a rebalance: %s", exc)
 

@@ -28,7 +28,7 @@ from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward.topology.admin import apply
 from homeward_agency.fleet import Fleet
-from homeward_demo import rescue, summary
+from homeward_demo import reports, rescue, summary
 from homeward_demo.monitor import Monitor
 from homeward_demo.processes import ServiceProcess
 from homeward_demo.scenario import CENTRE, Scenario
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 HOMEWARD_REFERRALS_DIRECTORY=str(args.directory),
                 HOMEWARD_REFERRALS_DEADLINES=rescue.DEMO_DEADLINES,
                 HOMEWARD_REFERRALS_TICK_INTERVAL_SECONDS="0.5",
+                HOMEWARD_REFERRALS_REPORT_ACK_WITHIN=reports.REPORT_ACK_WITHIN,
             )
             intake = ServiceProcess(
                 "intake", ["-m", "homeward_intake"], env, run_dir / "intake.log"
@@ -157,8 +158,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{', '.join(sorted(silent))}"
             )
 
+            desk = reports.PoliceDesk(settings, topology, f"{prefix}homeward-demo-police-desk")
+            desk.start()
+            stack.callback(desk.stop)
             client = stack.enter_context(IntakeClient(url))
-            marks = Scenario(client, monitor, agencies, schedule).play(silent)
+            marks = Scenario(client, monitor, agencies, schedule, desk=desk).play(silent)
             # Count only once every agency that answers has answered, as the
             # monitor sees it on the acks topic (bounded: a slow machine still ends).
             deadline = time.monotonic() + 20
@@ -177,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.2)
             stats = fleet.stop()
             initial = schedule.radius_km(40 / 60)
-            figures = summary.build(monitor.snapshot(), marks, stats, initial)
+            figures = summary.build(monitor.snapshot(), marks, stats, initial, desk.stats)
             print(summary.render(figures), flush=True)
             (run_dir / "summary.json").write_text(json.dumps(figures, indent=2))
             say(f"logs and summary.json in {run_dir}")

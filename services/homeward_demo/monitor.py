@@ -23,6 +23,7 @@ from homeward.events import (
     ReferralOverdue,
     ReferralRequested,
     ReferralStatusChanged,
+    ReportOverdue,
     TaskStatus,
 )
 from homeward.events.alerts import DELIVERY_KIND
@@ -69,6 +70,7 @@ class Observed:
     overdue: list[ReferralOverdue] = field(default_factory=list)
     referral_escalations: list[ReferralEscalated] = field(default_factory=list)
     cancellations: dict[str, str] = field(default_factory=dict)  # case id -> AlertCancelled ce_id
+    reports_overdue: dict[str, ReportOverdue] = field(default_factory=dict)  # report id -> notice
 
     def referral(self, case_id: str, rule_id: str) -> ReferralSeen | None:
         for r in self.referrals.values():
@@ -160,6 +162,8 @@ class Monitor:
                 key = (event.referral_id, event.offer, event.phase)
                 if key not in {(x.referral_id, x.offer, x.phase) for x in o.overdue}:
                     o.overdue.append(event)
+            elif isinstance(event, ReportOverdue):
+                o.reports_overdue.setdefault(event.case_id, event)
             elif isinstance(event, ReferralEscalated):
                 known = {x.referral_id for x in o.referral_escalations}
                 if event.referral_id not in known:
@@ -195,6 +199,7 @@ class Monitor:
                 list(o.overdue),
                 list(o.referral_escalations),
                 dict(o.cancellations),
+                dict(o.reports_overdue),
             )
 
     def stop(self) -> None:

@@ -24,7 +24,7 @@ from homeward.events import (
 )
 from homeward.events.base import utcnow
 from homeward.projections import default_projections
-from homeward_demo import rescue
+from homeward_demo import reports, rescue
 from homeward_demo.monitor import Monitor, Observed
 from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
 from homeward_intake.client import IntakeClient
@@ -58,6 +58,7 @@ class Scenario:
         schedule: RadiusSchedule,
         step_timeout: float = 60,
         rules: RuleSet | None = None,
+        desk: reports.PoliceDesk | None = None,
     ) -> None:
         self.client = client
         self.monitor = monitor
@@ -65,6 +66,7 @@ class Scenario:
         self.schedule = schedule
         self.timeout = step_timeout
         self.rules = rules or load_rules(deadlines=rescue.DEMO_DEADLINES)
+        self.desk = desk
         self.t = Timeline()
 
     def expected(self, radius_km: int) -> set[str]:
@@ -211,6 +213,9 @@ class Scenario:
         FOUND through the router; a second child is rescued with her; agencies
         answer their referrals."""
         t = self.t
+        for report in reports.reports():
+            filed = self.client.file_report(**report)
+            t.say(f"mandatory report {filed.report_id} ({report['sector']}) filed with police")
         found = rescue.found_child()
         r = self.client.notify_rescue(**found)
         t.marks["rescue"] = r.event_id
@@ -242,7 +247,10 @@ class Scenario:
         others_done = all(
             r.status == TaskStatus.COMPLETED for k, r in seen.items() if k != rescue.SILENT_RULE
         )
-        return overdue and others_done and seen[rescue.REJECTED_RULE].offers > 1
+        filed = {str(r["report_id"]) for r in reports.reports()}
+        # Every report is either taken up by police or reported overdue.
+        reported = filed <= self.acknowledged() | o.reports_overdue.keys()
+        return overdue and others_done and seen[rescue.REJECTED_RULE].offers > 1 and reported
 
     def _referral_status(self, o: Observed) -> str:
         states = Counter(r.status.value for r in o.referrals.values())
@@ -251,4 +259,8 @@ class Scenario:
             f"referrals: {len(o.referrals)} made; "
             + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
             + f"; {reoffered} re-offered; {len(o.overdue)} overdue"
+            + f"; reports: {len(self.acknowledged())} acknowledged, {len(o.reports_overdue)} overdue"
         )
+
+    def acknowledged(self) -> set[str]:
+        return set(self.desk.stats.acknowledged) if self.desk else set()

@@ -8,21 +8,30 @@ from typing import Any
 
 from homeward_agency.fleet import FleetStats, quantile
 from homeward_demo.monitor import Observed
+from homeward_demo.reports import DeskStats
 
 
 def build(
-    obs: Observed, marks: dict[str, str], fleet: FleetStats | None, initial_ring: int
+    obs: Observed,
+    marks: dict[str, str],
+    fleet: FleetStats | None,
+    initial_ring: int,
+    desk: DeskStats | None = None,
 ) -> dict[str, Any]:
     alert_id = marks["alert"]
     alert_deliveries = [s for s in obs.deliveries.values() if s.source_event_id == alert_id]
     # Latency from intake accepting an event to its inbox write: the first ring
     # of the alert and every update, sighting and cancellation. Deliveries made
     # later by a widening are not latencies of acceptance, so they are left out.
-    timed = [
-        s.latency_ms
+    timed_seen = [
+        s
         for s in obs.deliveries.values()
         if s.source_event_id != alert_id or s.ring_km == initial_ring
     ]
+    timed = [s.latency_ms for s in timed_seen]
+    by_kind: dict[str, list[float]] = {}
+    for seen in timed_seen:
+        by_kind.setdefault(seen.kind, []).append(seen.latency_ms)
     return {
         "agencies_reached": len(alert_deliveries),
         "per_ring_km": dict(sorted(Counter(s.ring_km for s in alert_deliveries).items())),
@@ -33,6 +42,8 @@ def build(
             "p50": quantile(timed, 0.5),
             "p99": quantile(timed, 0.99),
             "mean": statistics.fmean(timed) if timed else None,
+            # The cancellation is the router's (from the rescue): two hops, not one.
+            "p50_by_kind": {k: quantile(v, 0.5) for k, v in sorted(by_kind.items())},
         },
         "alert_deliveries_acknowledged": sum(
             1
@@ -45,6 +56,8 @@ def build(
         "duplicates_dropped_by_subscribers": fleet.duplicates_dropped if fleet else None,
         "acks_sent": fleet.acks_sent if fleet else None,
         **referral_figures(obs),
+        "reports_acknowledged_s": dict(sorted(desk.acknowledged.items())) if desk else {},
+        "reports_overdue": sorted(obs.reports_overdue),
     }
 
 
@@ -80,6 +93,9 @@ def render(s: dict[str, Any]) -> str:
         "deliveries by kind: " + ", ".join(f"{k} {v}" for k, v in s["deliveries_by_kind"].items()),
         f"fan-out latency (intake accepted -> inbox write), {lat['samples']} deliveries: "
         f"p50 {fmt(lat['p50'])}, p99 {fmt(lat['p99'])}",
+        "  p50 by kind: "
+        + ", ".join(f"{k} {fmt(v)}" for k, v in lat["p50_by_kind"].items())
+        + " (the cancellation goes through the referral router first)",
         f"acknowledged alert deliveries: {s['alert_deliveries_acknowledged']}/{s['agencies_reached']}"
         f"; resent copies: {s['resent_copies']}; escalated to the coordination office: "
         f"{', '.join(s['escalated']) or 'none'}",
@@ -99,4 +115,12 @@ def render(s: dict[str, Any]) -> str:
             f"  overdue (to the coordination office): {', '.join(s['overdue']) or 'none'}",
             f"  escalated (no agency left): {', '.join(s['referrals_escalated']) or 'none'}",
         ]
+    acked = s["reports_acknowledged_s"]
+    if acked or s["reports_overdue"]:
+        lines.append(
+            "mandatory reports: acknowledged by police: "
+            + (", ".join(f"{k} in {v * 1000:.0f} ms" for k, v in acked.items()) or "none")
+            + "; overdue (to the coordination office): "
+            + (", ".join(s["reports_overdue"]) or "none")
+        )
     return "\n".join(lines)

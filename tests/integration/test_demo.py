@@ -44,6 +44,10 @@ def test_demo_plays_the_case_and_summarises_it(kafka_bootstrap: str, tmp_path: P
     assert [r.split(" ")[0] for r in figures["reoffered"]] == ["welfare_placement"]
     assert [o.split(" ")[0] for o in figures["overdue"]] == ["legal_aid"]
     assert figures["time_to_first_answer_s"]["answered"] == 11
+    # Two mandatory reports: police take up the teacher's; the hotel's is not
+    # acknowledged in the demo's time and the coordination office hears.
+    assert list(figures["reports_acknowledged_s"]) == ["RPT-DEMO-0001"]
+    assert figures["reports_overdue"] == ["RPT-DEMO-0002"]
 
 
 def _processes_with(marker: bytes) -> list[int]:
