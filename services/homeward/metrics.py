@@ -51,6 +51,12 @@ OVERDUE = Counter(
     ["kind", "phase"],
 )
 
+ANOMALIES = Counter(
+    "homeward_anomalies_total",
+    "Health-record anomalies raised by the detector",
+    ["rule"],
+)
+
 
 def serve(port: int, service: str, version: str = "0.1.0") -> None:
     """Expose /metrics on `port` (0: not at all)."""

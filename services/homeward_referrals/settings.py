@@ -8,7 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from homeward_referrals.rules import parse_duration, parse_overrides
+from homeward.durations import parse_duration
+from homeward_referrals.rules import parse_overrides
 
 
 class ReferralSettings(BaseSettings):

@@ -19,23 +19,32 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from homeward.events import (
+    AdmissionRegistered,
     AgencyAcknowledgement,
     AlertCancelled,
     AlertDelivery,
     AlertIssued,
     AlertUpdated,
+    AnomalyRule,
+    Baby,
+    BirthCertificateIssued,
     CancelReason,
     ChildDescription,
     ClockTick,
     DeliveryEscalated,
+    DeliveryRecorded,
+    DischargeRecorded,
     DnaComparisonRecorded,
     DnaSample,
     Event,
+    HealthAnomalyDetected,
     HouseholdRegistration,
+    IdentityCheck,
     Location,
     MandatoryReportFiled,
     Outcome,
     PersonAtRisk,
+    PersonIdentity,
     PublicNotice,
     RadiusExpanded,
     ReferralAnswered,
@@ -52,6 +61,7 @@ from homeward.events import (
     RescueNotified,
     ResponsibleOfficer,
     Sector,
+    Severity,
     SightingReported,
     TaskStatus,
     VictimProfile,
@@ -208,6 +218,10 @@ _RESCUE = RescueNotified(
 )
 _REFERRAL = {"case_id": "CASE-0001", "referral_id": "REF-1"}
 
+_MOTHER = PersonIdentity(id_type="resident_id", id_number="TEST-ID-0007", name="Test Mother 7")
+_BABY = Baby(baby_id="BABY-1", sex="female", weight_g=3200)
+_CHECKED = IdentityCheck(document_match=True, face_match=True)
+
 
 def samples() -> dict[str, Event]:
     """One valid instance of every event type, by Avro full name."""
@@ -357,6 +371,49 @@ def samples() -> dict[str, Event]:
             filed_at=T0,
             due_at=T0 + timedelta(hours=1),
             area="Sampleville",
+        ),
+        AdmissionRegistered(
+            case_id="ADM-1",
+            hospital_id="HOSP-0001",
+            patient=_MOTHER,
+            admitted_at=T0,
+            purpose="delivery",
+            identity_check=_CHECKED,
+        ),
+        DeliveryRecorded(
+            case_id="DEL-1",
+            hospital_id="HOSP-0001",
+            mother=_MOTHER,
+            admission_id="ADM-1",
+            delivered_at=T0 + timedelta(hours=5),
+            baby=_BABY,
+            identity_check=IdentityCheck(document_match=True),
+        ),
+        BirthCertificateIssued(
+            case_id="CERT-0001",
+            hospital_id="HOSP-0001",
+            mother=_MOTHER,
+            baby=_BABY,
+            delivery_id="DEL-1",
+            issued_at=T0 + timedelta(days=1),
+        ),
+        DischargeRecorded(
+            case_id="DIS-1",
+            hospital_id="HOSP-0001",
+            patient=_MOTHER,
+            admission_id="ADM-1",
+            delivery_id="DEL-1",
+            discharged_at=T0 + timedelta(days=2),
+        ),
+        HealthAnomalyDetected(
+            case_id="ANOM-1",
+            rule=AnomalyRule.CERTIFICATE_WITHOUT_DELIVERY,
+            severity=Severity.CRITICAL,
+            hospital_id="HOSP-0001",
+            subject_id_number="TEST-ID-0007",
+            evidence=["evt-certificate-1"],
+            detected_at=T0 + timedelta(days=1, hours=6),
+            summary="Certificate CERT-0001 cites no delivery of this mother at this hospital.",
         ),
     ]
     return {e.avro_name: e for e in events}

@@ -46,18 +46,23 @@ def test_every_topic_name_is_domain_event_version(topology: Topology) -> None:
 def test_internal_topics_are_the_faust_changelogs_of_the_stateful_apps(
     topology: Topology,
 ) -> None:
+    from homeward_detector.settings import DetectorSettings
     from homeward_fanout.settings import FanoutSettings
     from homeward_referrals.settings import ReferralSettings
 
     fanout = FanoutSettings.model_fields["app_id"].default
     referrals = ReferralSettings.model_fields["app_id"].default
+    detector = DetectorSettings.model_fields["app_id"].default
     assert referrals == "homeward-referrals"
+    assert detector == "homeward-detector"
     # Faust names a table's changelog <app id>-<table>-changelog.
     assert sorted(t.name for t in topology.all() if t.internal) == sorted(
         [
             f"{fanout}-cases-changelog",
             f"{referrals}-cases-changelog",
             f"{referrals}-reports-changelog",
+            f"{detector}-persons-changelog",
+            f"{detector}-index-changelog",
         ]
     )
 

@@ -1,0 +1,80 @@
+"""Thin Faust loops: every decision is in planner.py, every side effect in
+processor.py."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from homeward.metrics import serve
+from homeward.processing import message_headers
+from homeward_detector.app import (
+    app,
+    by_index,
+    by_person,
+    index,
+    persons,
+    settings,
+    topology,
+    windows,
+)
+from homeward_detector.processor import DetectorProcessor, Side
+
+log = logging.getLogger("homeward.detector")
+
+
+async def _send(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Any:
+    return await app.producer.send(topic, key, value, None, None, headers)
+
+
+processor = DetectorProcessor(
+    topology=topology,
+    windows=windows,
+    persons=persons,
+    index=index,
+    send=_send,
+    source=settings.source,
+)
+
+
+async def _run(side: Side, stream: Any) -> None:
+    async for event in stream.events():
+        m = event.message
+        headers = message_headers(m.headers)
+        await processor.process(side, m.topic, m.partition, m.offset, m.key, m.value, headers)
+
+
+@app.agent(by_person)
+async def detect_by_person(stream: Any) -> None:
+    await _run("person", stream)
+
+
+@app.agent(by_index)
+async def detect_by_index(stream: Any) -> None:
+    await _run("index", stream)
+
+
+@app.timer(interval=settings.tick_interval_seconds)
+async def wake_due_keys() -> None:
+    # Timers cannot write tables (no partition context), so they only send a
+    # ClockTick keyed like the state; the agent that owns the key does the work.
+    for key in processor.due_ticks():
+        try:
+            tick = processor.tick(key)
+            await _send(processor.ticks_topic, tick.key, tick.value, tick.headers)
+        except Exception:
+            # A timer that raises stops for good; the next round tries again.
+            log.exception("could not send a tick")
+            return
+
+
+@app.task
+async def on_start() -> None:
+    serve(settings.metrics_port, "detector")
+    log.info(
+        "detector started: certificate window %s, lateness %s, rule 5 %s",
+        windows.certificate,
+        windows.lateness,
+        "on" if windows.uncertified_enabled else "off",
+    )
+    print("DETECTOR_READY", flush=True)

@@ -1,0 +1,39 @@
+"""The detector's one Faust app: settings, topics and the two state tables.
+Agents and the timer import it (agents.py); __main__ runs the worker."""
+
+from __future__ import annotations
+
+from homeward.faust_app import make_app
+from homeward.settings import KafkaSettings
+from homeward.topology import current_topology
+from homeward_detector.settings import DetectorSettings
+
+settings = DetectorSettings()
+windows = settings.windows()
+kafka = KafkaSettings()
+topology = current_topology()
+
+_records = topology.get("health_records")
+_index = topology.get("health_index")
+_ticks = topology.get("health_ticks")
+
+app = make_app(f"{topology.prefix}{settings.app_id}", kafka, _records)
+
+# Ticks for both views share one topic (routed by key: an index key holds a
+# colon). Each view's topics are co-partitioned with its table, so a tick
+# lands on the partition that holds its key's state.
+by_person = app.topic(
+    _records.name, _ticks.name, key_type=bytes, value_type=bytes, partitions=_records.partitions
+)
+by_index = app.topic(
+    _index.name, _ticks.name, key_type=bytes, value_type=bytes, partitions=_index.partitions
+)
+
+# Keys and values as bytes with the app's raw serializer: the processor owns
+# the (de)serialization of its state (JSON).
+persons = app.Table(
+    "persons", default=None, key_type=bytes, value_type=bytes, partitions=_records.partitions
+)
+index = app.Table(
+    "index", default=None, key_type=bytes, value_type=bytes, partitions=_index.partitions
+)

@@ -1,0 +1,268 @@
+"""Carries out the planner's decisions for one Kafka record: decode, check the
+topic and the key, look up the key's state, decide, produce, store. Every
+failure of a record ends in the dead-letter topic; the processor never lets
+an exception out, because a Faust agent that raises would skip the record
+silently (GUIDE)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, MutableMapping, Sequence
+from typing import Literal
+
+import pydantic
+
+from homeward.codec import Codec, Decoded, Record
+from homeward.errors import HomewardError, ValidationError
+from homeward.events import (
+    BirthCertificateIssued,
+    ClockTick,
+    DeliveryRecorded,
+    DischargeRecorded,
+)
+from homeward.events.health import HEALTH_RECORDS
+from homeward.metrics import ANOMALIES, EVENTS_CONSUMED, EVENTS_PRODUCED, HANDLING_SECONDS
+from homeward.processing import Emitter, Send
+from homeward.topology import Topology
+from homeward_detector import planner
+from homeward_detector.planner import Outcome, Windows
+from homeward_detector.state import IndexState, PersonState, derive_id, from_ms
+
+log = logging.getLogger("homeward.detector")
+SERVICE = "detector"
+Side = Literal["person", "index"]
+Table = MutableMapping[bytes, bytes]
+# Ticks for both views share health.ticks.v1: an index key always holds a
+# colon ("delivery:<id>"), an id number never does.
+INDEX_MARK = b":"
+TICK_ID_MAX = 64  # ClockTick.case_id; the tick's record key is what names the state
+
+
+def side_of_tick(key: bytes | None) -> Side:
+    return "index" if key and INDEX_MARK in key else "person"
+
+
+class DetectorProcessor:
+    def __init__(
+        self,
+        *,
+        topology: Topology,
+        windows: Windows,
+        persons: Table,
+        index: Table,
+        send: Send,
+        source: str,
+        codec: Codec | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.windows = windows
+        self.tables: dict[Side, Table] = {"person": persons, "index": index}
+        self.emitter = Emitter(
+            send, service=SERVICE, dead_letter_topic=topology.get("dead_letters").name
+        )
+        self.source = source
+        self.codec = codec or Codec()
+        self.clock = clock
+        self.records_topic = topology.get("health_records").name
+        self.index_topic = topology.get("health_index").name
+        self.ticks_topic = topology.get("health_ticks").name
+        self.anomalies_topic = topology.get("anomalies").name
+        self._record_kinds = {
+            self.records_topic: frozenset(topology.get("health_records").values),
+            self.index_topic: frozenset(topology.get("health_index").values),
+        }
+        # Next wake-up per (side, key), so the timer need not parse every state
+        # each round; filled lazily for states recovered from the changelog.
+        self._wake: dict[tuple[Side, bytes], int | None] = {}
+
+    def handles(self, side: Side, topic: str, key: bytes | None) -> bool:
+        """Whether the agent for `side` owns this record (both read the ticks)."""
+        if topic == self.ticks_topic:
+            return side_of_tick(key) == side
+        return topic == (self.records_topic if side == "person" else self.index_topic)
+
+    def _load(self, side: Side, key: bytes) -> PersonState | IndexState | None:
+        data = self.tables[side].get(key)
+        if not data:
+            return None
+        doc = json.loads(data)
+        return PersonState.from_json(doc) if side == "person" else IndexState.from_json(doc)
+
+    async def process(
+        self,
+        side: Side,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] | None,
+    ) -> None:
+        if not self.handles(side, topic, key):
+            return
+        started = time.perf_counter()
+        kind = "unknown"
+        # 1. Decide. A record that cannot be read or breaks a rule is dead-lettered;
+        #    so is one that trips a bug here, so one bad record never stops the agent.
+        try:
+            decoded = self.codec.decode(value, headers)
+            kind = decoded.event.avro_name
+            state_key = self._check(side, topic, key, decoded)
+            outcome = self._plan(side, state_key, decoded)
+            # Encoded here, not in the retry loop below: a record that cannot be
+            # encoded will not encode on a retry either.
+            out = self._encode(state_key, decoded, outcome, value, headers)
+            stored = self._stored(outcome)
+        except Exception as exc:
+            if not isinstance(exc, HomewardError | pydantic.ValidationError | UnicodeDecodeError):
+                log.exception("unexpected failure on %s[%d]@%d", topic, partition, offset)
+            await self.emitter.dead_letter(topic, partition, offset, key, value, headers, exc)
+            HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
+            return
+        EVENTS_CONSUMED.labels(SERVICE, topic, kind).inc()
+        # 2. Carry it out. Broker trouble is retried until it passes: giving up
+        #    would lose the key's state, and a retry writes the same ids.
+        await self.emitter.retrying(f"emit for {state_key}", lambda: self._emit(out))
+        for a in outcome.anomalies:
+            ANOMALIES.labels(a.rule.value).inc()
+        if stored is not None:
+            table_key = state_key.encode()
+            doc, wake = stored
+            if doc is None:
+                # Every window on the key has closed: nothing of it is kept.
+                if table_key in self.tables[side]:
+                    del self.tables[side][table_key]
+                self._wake.pop((side, table_key), None)
+            else:
+                self.tables[side][table_key] = doc
+                self._wake[(side, table_key)] = wake
+        if outcome.note:
+            log.info("%s: %s", kind, outcome.note)
+        HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
+
+    def _stored(self, outcome: Outcome) -> tuple[bytes | None, int | None] | None:
+        """(state JSON or None to delete, next wake-up); None: the table is untouched."""
+        if not outcome.changed:
+            return None
+        state = outcome.state
+        if state is None or (isinstance(state, PersonState) and state.empty()):
+            return None, None
+        return json.dumps(state.to_json()).encode(), self._wakeup(state)
+
+    def _check(self, side: Side, topic: str, key: bytes | None, decoded: Decoded) -> str:
+        """The state key the record belongs to, or a ValidationError."""
+        event = decoded.event
+        name = event.avro_name.rsplit(".", 1)[-1]
+        if key is None:
+            raise ValidationError("record has no key", field="key")
+        text = key.decode("utf-8")
+        if topic == self.ticks_topic:
+            if not isinstance(event, ClockTick):
+                raise ValidationError(f"{name} does not belong on {topic}", field="ce_type")
+            return text
+        if name not in self._record_kinds[topic] or not isinstance(event, HEALTH_RECORDS):
+            raise ValidationError(f"{name} does not belong on {topic}", field="ce_type")
+        if side == "person":
+            expected = [planner.subject_of(event)]
+            what = "the person's id number"
+        else:
+            expected = planner.index_keys(event)
+            what = "delivery:<delivery id> or certificate:<number>"
+        if text not in expected:
+            # State lives on the partition the key picks: a record keyed otherwise
+            # would be judged where this person's (delivery's) other records are not.
+            raise ValidationError(f"record key must be {what}", field="key")
+        return text
+
+    def _plan(self, side: Side, key: str, decoded: Decoded) -> Outcome:
+        event, meta, w = decoded.event, decoded.meta, self.windows
+        state = self._load(side, key.encode())
+        if side == "person":
+            assert state is None or isinstance(state, PersonState)
+            if isinstance(event, ClockTick):
+                return planner.person_tick(state, event.now, w)
+            return planner.person_record(state, key, event, meta.id, meta.time, w)
+        assert state is None or isinstance(state, IndexState)
+        if isinstance(event, ClockTick):
+            return planner.index_tick(state, event.now, w)
+        return planner.index_record(state, key, event, meta.id, meta.time, w)
+
+    def _encode(
+        self,
+        key: str,
+        decoded: Decoded,
+        outcome: Outcome,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] | None,
+    ) -> list[tuple[str, Record, str]]:
+        out: list[tuple[str, Record, str]] = []
+        for a in outcome.anomalies:
+            event = a.event()
+            record, _ = self.codec.encode(
+                event,
+                key=event.case_id,
+                source=self.source,
+                causation_id=decoded.meta.id,
+                event_id=event.case_id,
+                time=a.detected_at,
+            )
+            out.append((self.anomalies_topic, record, event.avro_name))
+        if outcome.forward and isinstance(
+            decoded.event, DeliveryRecorded | BirthCertificateIssued | DischargeRecorded
+        ):
+            # The record itself, untouched but for its key: its event id stays its
+            # own, so the index view recognises a copy forwarded twice.
+            assert value is not None
+            for index_key in outcome.forward:
+                rec = Record(index_key.encode(), value, list(headers or []))
+                out.append((self.index_topic, rec, decoded.event.avro_name))
+        return out
+
+    async def _emit(self, out: list[tuple[str, Record, str]]) -> None:
+        pending = [await self.emitter.send_record(topic, record) for topic, record, _ in out]
+        # Wait for the broker to have every record before the state moves on:
+        # if the worker dies first, the input is handled again with the same ids.
+        await asyncio.gather(*pending)
+        for topic, _, kind in out:
+            EVENTS_PRODUCED.labels(SERVICE, topic, kind).inc()
+
+    def _wakeup(self, state: PersonState | IndexState) -> int | None:
+        if isinstance(state, PersonState):
+            return planner.person_wakeup(state, self.windows)
+        return planner.index_wakeup(state, self.windows)
+
+    def due_ticks(self) -> list[str]:
+        """Keys (among those this worker holds) with something to decide or forget."""
+        now_ms = int(self.clock() * 1000)
+        due: list[str] = []
+        for side, rows in self.tables.items():
+            for key in list(rows.keys()):
+                if (side, key) not in self._wake:
+                    try:
+                        state = self._load(side, key)
+                        self._wake[(side, key)] = self._wakeup(state) if state else None
+                    except Exception:
+                        # A state this version cannot read must not stop the timer for
+                        # every other key; the agent dead-letters what it cannot handle.
+                        log.exception("unreadable %s state", side)
+                        self._wake[(side, key)] = None
+                wake = self._wake[(side, key)]
+                if wake is not None and wake <= now_ms:
+                    due.append(key.decode("utf-8", "replace"))
+        return due
+
+    def tick(self, key: str) -> Record:
+        """A ClockTick for the key as of the wall clock, for the timer to send."""
+        now_ms = int(self.clock() * 1000)
+        now = from_ms(now_ms)
+        record, _ = self.codec.encode(
+            ClockTick(case_id=key[:TICK_ID_MAX], now=now),
+            key=key,
+            source=self.source,
+            event_id=derive_id(key, "tick", str(now_ms)),
+            time=now,
+        )
+        return record
