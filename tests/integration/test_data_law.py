@@ -1,5 +1,5 @@
-"""The data law, on the real broker, with intake, the fan-out and the referral
-router each its own process.
+"""The data law, on the real broker, with intake, the fan-out, the referral
+router and the health-record detector each its own process.
 
 Every flow runs once (module scope) with canary values (data_law_flows.py:
 DNA data, police notes, a reporter's identity). Then:
@@ -34,6 +34,7 @@ from tests.integration.data_law_flows import (
     CANARIES,
     CASE,
     CHILD,
+    DETECTOR_INPUTS,
     FANOUT_INPUTS,
     ROUTER_INPUTS,
     RULES,
@@ -41,6 +42,7 @@ from tests.integration.data_law_flows import (
     Broker,
     Raw,
     run_flows,
+    run_health,
 )
 from tests.integration.support import TopicReader, service
 
@@ -83,15 +85,18 @@ def world(
             HOMEWARD_FANOUT_ACK_TIMEOUT_SECONDS="3600",
         )
         start("homeward_referrals", "REFERRALS_READY", HOMEWARD_REFERRALS_DIRECTORY=directory)
+        start("homeward_detector", "DETECTOR_READY")
         intake = start("homeward_intake", "INTAKE_READY", HOMEWARD_INTAKE_PORT="0")
         with IntakeClient(intake.ready_line().split()[-1], timeout=30) as client:
             run_flows(bus, client, reader, broker)
             timeline = client.timeline(CASE).model_dump_json()
+        run_health(bus, broker)
         # Everything written has been handled before anything is read for the verdict.
         reader.until(
             lambda r: (
                 broker.consumed("homeward-fanout", FANOUT_INPUTS)
                 and broker.consumed("homeward-referrals", ROUTER_INPUTS)
+                and broker.consumed("homeward-detector", DETECTOR_INPUTS)
             ),
             90,
             "the services to consume every input",
