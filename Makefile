@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 export PIP_CACHE_DIR
 
-.PHONY: setup kafka demo test unit integration lint typecheck topology format clean
+.PHONY: setup kafka demo test unit integration lint typecheck topology format clean bench-detector
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ kafka: setup            ## fetch the pinned Apache Kafka jars with Maven (cached
 
 demo: kafka             ## the main job: a synthetic case end to end on a local broker
 	$(PY) -m homeward_demo
+
+bench-detector: kafka   ## benchmark (not a test): detector vs raw consumer on 1M health records
+	$(PY) benchmarks/detector.py $(BENCH_ARGS)
 
 test: kafka lint typecheck   ## everything CI runs
 	$(PY) -m pytest -q

@@ -28,11 +28,12 @@ from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward.topology.admin import apply
 from homeward_agency.fleet import Fleet
-from homeward_demo import reports, rescue, summary
+from homeward_demo import health, reports, rescue, summary
 from homeward_demo.monitor import Monitor
 from homeward_demo.processes import ServiceProcess
 from homeward_demo.scenario import CENTRE, Scenario
 from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
+from homeward_health import HealthRecorder
 from homeward_intake.client import IntakeClient
 
 
@@ -111,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                 HOMEWARD_REFERRALS_DEADLINES=rescue.DEMO_DEADLINES,
                 HOMEWARD_REFERRALS_TICK_INTERVAL_SECONDS="0.5",
                 HOMEWARD_REFERRALS_REPORT_ACK_WITHIN=reports.REPORT_ACK_WITHIN,
+                HOMEWARD_DETECTOR_LATENESS=health.LATENESS,
+                HOMEWARD_DETECTOR_TICK_INTERVAL_SECONDS=health.TICK_INTERVAL,
             )
             intake = ServiceProcess(
                 "intake", ["-m", "homeward_intake"], env, run_dir / "intake.log"
@@ -131,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(router.stop)
             router.start("REFERRALS_READY")
             say("referral router started (rules: topology/referrals.yaml)")
+            detector = ServiceProcess(
+                "detector", ["-m", "homeward_detector"], env, run_dir / "detector.log"
+            )
+            stack.callback(detector.stop)
+            detector.start("DETECTOR_READY")
+            say(f"health-record anomaly detector started (lateness {health.LATENESS})")
 
             # Two agencies near the centre never answer, to show resend and escalation.
             near = agencies_in_ring(agencies, CENTRE.latitude, CENTRE.longitude, -1, 100)
@@ -161,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
             desk = reports.PoliceDesk(settings, topology, f"{prefix}homeward-demo-police-desk")
             desk.start()
             stack.callback(desk.stop)
+            watch = health.AnomalyWatch(settings, topology).start()
+            stack.callback(watch.stop)
+            # The hospitals' records go first: the detector works on them while the case plays.
+            recorder = stack.enter_context(HealthRecorder(settings, topology=topology))
+            hospital = health.play(recorder, say)
             client = stack.enter_context(IntakeClient(url))
             marks = Scenario(client, monitor, agencies, schedule, desk=desk).play(silent)
             # Count only once every agency that answers has answered, as the
@@ -180,8 +194,16 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 time.sleep(0.2)
             stats = fleet.stop()
+            anomalies = watch.wait_for(hospital, 30, say)
             initial = schedule.radius_km(40 / 60)
-            figures = summary.build(monitor.snapshot(), marks, stats, initial, desk.stats)
+            figures = summary.build(
+                monitor.snapshot(),
+                marks,
+                stats,
+                initial,
+                desk.stats,
+                health.figures(hospital, anomalies),
+            )
             print(summary.render(figures), flush=True)
             (run_dir / "summary.json").write_text(json.dumps(figures, indent=2))
             say(f"logs and summary.json in {run_dir}")

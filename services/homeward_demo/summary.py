@@ -17,6 +17,7 @@ def build(
     fleet: FleetStats | None,
     initial_ring: int,
     desk: DeskStats | None = None,
+    health: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     alert_id = marks["alert"]
     alert_deliveries = [s for s in obs.deliveries.values() if s.source_event_id == alert_id]
@@ -58,6 +59,7 @@ def build(
         **referral_figures(obs),
         "reports_acknowledged_s": dict(sorted(desk.acknowledged.items())) if desk else {},
         "reports_overdue": sorted(obs.reports_overdue),
+        **(health or {}),
     }
 
 
@@ -122,5 +124,12 @@ def render(s: dict[str, Any]) -> str:
             + (", ".join(f"{k} in {v * 1000:.0f} ms" for k, v in acked.items()) or "none")
             + "; overdue (to the coordination office): "
             + (", ".join(s["reports_overdue"]) or "none")
+        )
+    if "health_records_published" in s:
+        lines.append(
+            f"health records: {s['health_records_published']} published; anomalies by rule: "
+            + (", ".join(f"{k} {v}" for k, v in s["anomalies_by_rule"].items()) or "none")
+            + f"; planted found {len(s['planted_found'])}/{len(s['planted'])}"
+            + f"; false alarms: {s['false_alarms']}"
         )
     return "\n".join(lines)

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from homeward.errors import CodecError
 from homeward.settings import KafkaSettings
 from homeward.topology import current_topology
-from homeward_intake import routes, routes_cases, routes_reports
+from homeward_intake import routes, routes_cases, routes_health, routes_reports
 from homeward_intake.answers import (
     IllegalTransition,
     InvalidAnswer,
@@ -45,8 +45,10 @@ DESCRIPTION = """\
 Police systems put missing-child alerts, updates, sightings, cancellations,
 rescues and DNA comparisons on the Homeward bus here; agencies answer the
 referrals offered to them; mandatory reporters file reports and police
-acknowledge them. Every accepted request is one Avro event on Kafka
-(CloudEvents headers, key = case or report id), on the topic its type goes
+acknowledge them; hospitals record admissions, deliveries, birth certificates
+and discharges. Every accepted request is one Avro event on Kafka
+(CloudEvents headers, key = case or report id; a health record's key is
+the person's id number), on the topic its type goes
 to, before the 202 is sent. A case's timeline reads them back.
 
 Send an `Idempotency-Key` header and retry freely: the same key and body get
@@ -231,6 +233,7 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(routes_cases.router)
     app.include_router(routes_reports.router)
+    app.include_router(routes_health.router)
     return app
 
 

@@ -9,6 +9,7 @@
         filed = intake.file_report(sector="education", ...)   # filed.report_id
         intake.acknowledge_report(filed.report_id, "Test Unit 1", "PS-1")
         intake.timeline(case_id, police=True).entries
+        intake.record_delivery(delivery)               # a DeliveryRecorded (hospitals)
 
 Each logical call gets one Idempotency-Key, reused on the client's own retries
 (connection errors, 502/503/504), so a retry never publishes a second event.
@@ -72,6 +73,12 @@ __all__ = [
 ]
 
 RETRY_STATUSES = frozenset({502, 503, 504})
+HEALTH_KINDS = {
+    "AdmissionRegistered": "admissions",
+    "DeliveryRecorded": "deliveries",
+    "BirthCertificateIssued": "birth-certificates",
+    "DischargeRecorded": "discharges",
+}
 
 
 class IntakeError(Exception):
@@ -293,6 +300,36 @@ class IntakeClient:
             body["note"] = note
         path = self._path("reports", report_id, "acknowledgement")
         return self._post(path, body, idempotency_key)
+
+    def record_health(
+        self,
+        record: BaseModel | None = None,
+        /,
+        *,
+        kind: str | None = None,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Accepted:
+        """POST a hospital record to /v1/health/{kind}: an AdmissionRegistered,
+        DeliveryRecorded, BirthCertificateIssued or DischargeRecorded (its kind
+        follows), or `kind` ("admissions", "deliveries", "birth-certificates",
+        "discharges") and the fields, case_id included. Keyed by the person's id."""
+        route = kind or HEALTH_KINDS.get(type(record).__name__, "")
+        if route not in HEALTH_KINDS.values():
+            raise ValueError(f"kind: one of {sorted(HEALTH_KINDS.values())}, not {route!r}")
+        return self._post(self._path("health", route), _body(record, fields), idempotency_key)
+
+    def record_admission(self, admission: BaseModel, /, **kw: Any) -> Accepted:
+        return self.record_health(admission, kind="admissions", **kw)
+
+    def record_delivery(self, delivery: BaseModel, /, **kw: Any) -> Accepted:
+        return self.record_health(delivery, kind="deliveries", **kw)
+
+    def issue_birth_certificate(self, certificate: BaseModel, /, **kw: Any) -> Accepted:
+        return self.record_health(certificate, kind="birth-certificates", **kw)
+
+    def record_discharge(self, discharge: BaseModel, /, **kw: Any) -> Accepted:
+        return self.record_health(discharge, kind="discharges", **kw)
 
     def timeline(self, case_id: str, *, police: bool = False) -> Timeline:
         """GET /v1/cases/{case_id}/timeline; police=True asks for police clearance."""

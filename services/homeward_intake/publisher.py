@@ -24,6 +24,7 @@ from homeward.errors import ConfigError, HomewardError
 from homeward.events import Classification, Event
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
+from homeward_intake.routing import key_for
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,12 @@ def topic_for(topology: Topology, event: Event, topic_id: str) -> str:
 
 
 def encode(codec: Codec, event: Event, *, event_id: str, source: str, time: datetime) -> Any:
-    # Key and subject are the case, so one case's events stay in order on one
+    # Key and subject are the case (a health record's key is the person's id
+    # number: routing.key_for), so one case's events stay in order on one
     # partition; the case is also the correlation id that ties its chain together.
     return codec.encode(
         event,
-        key=event.case_id,
+        key=key_for(event),
         source=source,
         correlation_id=event.case_id,
         event_id=event_id,

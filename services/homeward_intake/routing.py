@@ -1,5 +1,6 @@
 """Which topic each event intake accepts goes to: one table by event type,
-naming topology topic ids (never topic names; see topology/topics.yaml).
+naming topology topic ids (never topic names; see topology/topics.yaml);
+and the key it goes with (key_for).
 
 A referral answer is the one event whose topic is not fixed by its type: it
 depends on the answering agency's type (homeward.topology.answer_topic_id).
@@ -10,9 +11,13 @@ from __future__ import annotations
 from homeward.agency_types import AgencyType
 from homeward.errors import ConfigError
 from homeward.events import (
+    AdmissionRegistered,
     AlertCancelled,
     AlertIssued,
     AlertUpdated,
+    BirthCertificateIssued,
+    DeliveryRecorded,
+    DischargeRecorded,
     DnaComparisonRecorded,
     Event,
     MandatoryReportFiled,
@@ -32,7 +37,23 @@ EVENT_TOPICS: dict[str, str] = {
     DnaComparisonRecorded.avro_name: "police_referrals",
     MandatoryReportFiled.avro_name: "reports",
     ReportAcknowledged.avro_name: "reports",
+    AdmissionRegistered.avro_name: "health_records",
+    DeliveryRecorded.avro_name: "health_records",
+    BirthCertificateIssued.avro_name: "health_records",
+    DischargeRecorded.avro_name: "health_records",
 }
+
+
+def key_for(event: Event) -> str:
+    """The record's key: the case (or report) id, except for health records,
+    which are keyed by the person's id number (the patient's; the mother's for
+    a delivery, a certificate or a newborn's discharge) as health.records.v1
+    declares, so one person's records stay in order on one partition."""
+    if isinstance(event, AdmissionRegistered | DischargeRecorded):
+        return event.patient.id_number
+    if isinstance(event, DeliveryRecorded | BirthCertificateIssued):
+        return event.mother.id_number
+    return event.case_id
 
 
 def topic_id_for(event: Event, answering_type: AgencyType | str | None = None) -> str:

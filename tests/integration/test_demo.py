@@ -48,6 +48,15 @@ def test_demo_plays_the_case_and_summarises_it(kafka_bootstrap: str, tmp_path: P
     # acknowledged in the demo's time and the coordination office hears.
     assert list(figures["reports_acknowledged_s"]) == ["RPT-DEMO-0001"]
     assert figures["reports_overdue"] == ["RPT-DEMO-0002"]
+    # Act three: two fictional hospitals record 12 consistent births (4 records
+    # each) and 5 planted anomalies (16 records); the detector raises each
+    # planted one and nothing about the consistent births.
+    assert figures["health_records_published"] == 12 * 4 + 16
+    assert figures["planted_found"] == figures["planted"]
+    assert len(figures["planted"]) == 5
+    assert set(figures["planted"]) <= set(figures["anomalies_by_rule"])
+    assert figures["false_alarms"] == 0
+    assert "planted found 5/5; false alarms: 0" in run.stdout
 
 
 def _processes_with(marker: bytes) -> list[int]:
@@ -80,8 +89,8 @@ def test_ctrl_c_mid_case_stops_every_service(kafka_bootstrap: str, tmp_path: Pat
     try:
         for raw in demo.stdout:
             if b"alert CASE-DEMO-0001 issued" in raw:
-                # The demo itself, intake, the fan-out and the referral router.
-                assert len(_processes_with(prefix.encode())) >= 4
+                # The demo itself, intake, the fan-out, the referral router and the detector.
+                assert len(_processes_with(prefix.encode())) >= 5
                 demo.send_signal(signal.SIGINT)
                 break
         out = demo.communicate(timeout=90)[0]

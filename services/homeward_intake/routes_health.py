@@ -1,0 +1,78 @@
+"""Hospital records: admissions, deliveries, birth certificates and
+discharges, each published to health.records.v1 keyed by the person's id
+number (routing.key_for); thin over handlers.Intake like routes.py. The body
+is the event itself, its case_id the record's own id (admission id, delivery
+id, certificate number, discharge id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from homeward.events import (
+    AdmissionRegistered,
+    BirthCertificateIssued,
+    DeliveryRecorded,
+    DischargeRecorded,
+)
+from homeward_intake.models import Accepted
+from homeward_intake.routes import ERRORS, IdempotencyKey, IntakeDep, accept
+
+router = APIRouter()
+
+
+@router.post(
+    "/v1/health/admissions",
+    status_code=202,
+    response_model=Accepted,
+    responses=ERRORS,
+    summary="Register an admission with the outcome of its identity check",
+    tags=["health"],
+)
+def register_admission(
+    body: AdmissionRegistered, intake: IntakeDep, idempotency_key: IdempotencyKey = None
+) -> Any:
+    return accept(intake, body, body, idempotency_key)
+
+
+@router.post(
+    "/v1/health/deliveries",
+    status_code=202,
+    response_model=Accepted,
+    responses=ERRORS,
+    summary="Record a delivery (keyed by the mother's id number)",
+    tags=["health"],
+)
+def record_delivery(
+    body: DeliveryRecorded, intake: IntakeDep, idempotency_key: IdempotencyKey = None
+) -> Any:
+    return accept(intake, body, body, idempotency_key)
+
+
+@router.post(
+    "/v1/health/birth-certificates",
+    status_code=202,
+    response_model=Accepted,
+    responses=ERRORS,
+    summary="Record a birth certificate issued (case_id: the certificate number)",
+    tags=["health"],
+)
+def issue_birth_certificate(
+    body: BirthCertificateIssued, intake: IntakeDep, idempotency_key: IdempotencyKey = None
+) -> Any:
+    return accept(intake, body, body, idempotency_key)
+
+
+@router.post(
+    "/v1/health/discharges",
+    status_code=202,
+    response_model=Accepted,
+    responses=ERRORS,
+    summary="Record a discharge (a newborn's: the mother as patient, delivery_id set)",
+    tags=["health"],
+)
+def record_discharge(
+    body: DischargeRecorded, intake: IntakeDep, idempotency_key: IdempotencyKey = None
+) -> Any:
+    return accept(intake, body, body, idempotency_key)
