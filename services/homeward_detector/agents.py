@@ -37,11 +37,19 @@ processor = DetectorProcessor(
 )
 
 
+# Records are handled in batches so the broker's acknowledgement of their
+# output is waited for once per batch, not once per record.
+BATCH_MAX = 500
+BATCH_WITHIN_SECONDS = 0.05
+
+
 async def _run(side: Side, stream: Any) -> None:
-    async for event in stream.events():
-        m = event.message
-        headers = message_headers(m.headers)
-        await processor.process(side, m.topic, m.partition, m.offset, m.key, m.value, headers)
+    async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):
+        batch = [
+            (m.topic, m.partition, m.offset, m.key, m.value, message_headers(m.headers))
+            for m in (e.message for e in events)
+        ]
+        await processor.process_batch(side, batch)
 
 
 @app.agent(by_person)

@@ -30,10 +30,23 @@ by_index = app.topic(
 )
 
 # Keys and values as bytes with the app's raw serializer: the processor owns
-# the (de)serialization of its state (JSON).
+# the (de)serialization of its state (JSON). States are stored after a batch,
+# outside any one record's context, so the changelog partition comes from the
+# key (the same murmur2 partitioner that keyed the input), not from "the
+# current event".
 persons = app.Table(
-    "persons", default=None, key_type=bytes, value_type=bytes, partitions=_records.partitions
+    "persons",
+    default=None,
+    key_type=bytes,
+    value_type=bytes,
+    partitions=_records.partitions,
+    use_partitioner=True,
 )
 index = app.Table(
-    "index", default=None, key_type=bytes, value_type=bytes, partitions=_index.partitions
+    "index",
+    default=None,
+    key_type=bytes,
+    value_type=bytes,
+    partitions=_index.partitions,
+    use_partitioner=True,
 )

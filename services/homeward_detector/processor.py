@@ -35,6 +35,8 @@ log = logging.getLogger("homeward.detector")
 SERVICE = "detector"
 Side = Literal["person", "index"]
 Table = MutableMapping[bytes, bytes]
+# (topic, partition, offset, key, value, headers) of one consumed record.
+Message = tuple[str, int, int, bytes | None, bytes | None, Sequence[tuple[str, bytes]] | None]
 # Ticks for both views share health.ticks.v1: an index key always holds a
 # colon ("delivery:<id>"), an id number never does.
 INDEX_MARK = b":"
@@ -77,6 +79,8 @@ class DetectorProcessor:
         # Next wake-up per (side, key), so the timer need not parse every state
         # each round; filled lazily for states recovered from the changelog.
         self._wake: dict[tuple[Side, bytes], int | None] = {}
+        # States decided in the batch being handled, not yet stored.
+        self._overlay: dict[bytes, tuple[bytes | None, int | None]] = {}
 
     def handles(self, side: Side, topic: str, key: bytes | None) -> bool:
         """Whether the agent for `side` owns this record (both read the ticks)."""
@@ -85,7 +89,10 @@ class DetectorProcessor:
         return topic == (self.records_topic if side == "person" else self.index_topic)
 
     def _load(self, side: Side, key: bytes) -> PersonState | IndexState | None:
-        data = self.tables[side].get(key)
+        if key in self._overlay:
+            data: bytes | None = self._overlay[key][0]
+        else:
+            data = self.tables[side].get(key)
         if not data:
             return None
         doc = json.loads(data)
@@ -101,36 +108,60 @@ class DetectorProcessor:
         value: bytes | None,
         headers: Sequence[tuple[str, bytes]] | None,
     ) -> None:
-        if not self.handles(side, topic, key):
-            return
-        started = time.perf_counter()
-        kind = "unknown"
-        # 1. Decide. A record that cannot be read or breaks a rule is dead-lettered;
-        #    so is one that trips a bug here, so one bad record never stops the agent.
+        await self.process_batch(side, [(topic, partition, offset, key, value, headers)])
+
+    async def process_batch(self, side: Side, messages: Sequence[Message]) -> None:
+        """Handle records in order, then wait once for the broker to have all
+        their output, then store their states.
+
+        One wait per batch instead of one per record: the broker round trip is
+        what limits a keyed processor. State is stored only after the output is
+        acknowledged, as for a single record; until then, later records of the
+        batch read the states of earlier ones from the overlay."""
+        overlay: dict[bytes, tuple[bytes | None, int | None]] = {}
+        self._overlay = overlay
+        out: list[tuple[str, Record, str]] = []
+        decided: list[tuple[str, Outcome, float]] = []
         try:
-            decoded = self.codec.decode(value, headers)
-            kind = decoded.event.avro_name
-            state_key = self._check(side, topic, key, decoded)
-            outcome = self._plan(side, state_key, decoded)
-            # Encoded here, not in the retry loop below: a record that cannot be
-            # encoded will not encode on a retry either.
-            out = self._encode(state_key, decoded, outcome, value, headers)
-            stored = self._stored(outcome)
-        except Exception as exc:
-            if not isinstance(exc, HomewardError | pydantic.ValidationError | UnicodeDecodeError):
-                log.exception("unexpected failure on %s[%d]@%d", topic, partition, offset)
-            await self.emitter.dead_letter(topic, partition, offset, key, value, headers, exc)
-            HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
-            return
-        EVENTS_CONSUMED.labels(SERVICE, topic, kind).inc()
+            for topic, partition, offset, key, value, headers in messages:
+                if not self.handles(side, topic, key):
+                    continue
+                started = time.perf_counter()
+                kind = "unknown"
+                # 1. Decide. A record that cannot be read or breaks a rule is
+                #    dead-lettered; so is one that trips a bug here, so one bad
+                #    record never stops the agent.
+                try:
+                    decoded = self.codec.decode(value, headers)
+                    kind = decoded.event.avro_name
+                    state_key = self._check(side, topic, key, decoded)
+                    outcome = self._plan(side, state_key, decoded)
+                    # Encoded here, not in the retry loop below: a record that
+                    # cannot be encoded will not encode on a retry either.
+                    encoded = self._encode(state_key, decoded, outcome, value, headers)
+                    stored = self._stored(outcome)
+                except Exception as exc:
+                    if not isinstance(
+                        exc, HomewardError | pydantic.ValidationError | UnicodeDecodeError
+                    ):
+                        log.exception("unexpected failure on %s[%d]@%d", topic, partition, offset)
+                    await self.emitter.dead_letter(
+                        topic, partition, offset, key, value, headers, exc
+                    )
+                    HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
+                    continue
+                EVENTS_CONSUMED.labels(SERVICE, topic, kind).inc()
+                out += encoded
+                if stored is not None:
+                    overlay[state_key.encode()] = stored
+                decided.append((kind, outcome, started))
+        finally:
+            self._overlay = {}
         # 2. Carry it out. Broker trouble is retried until it passes: giving up
-        #    would lose the key's state, and a retry writes the same ids.
-        await self.emitter.retrying(f"emit for {state_key}", lambda: self._emit(out))
-        for a in outcome.anomalies:
-            ANOMALIES.labels(a.rule.value).inc()
-        if stored is not None:
-            table_key = state_key.encode()
-            doc, wake = stored
+        #    would lose the states, and a retry writes the same ids.
+        if out:
+            await self.emitter.retrying(f"emit for {len(decided)} records", lambda: self._emit(out))
+        for table_key, (doc, wake) in overlay.items():
             if doc is None:
                 # Every window on the key has closed: nothing of it is kept.
                 if table_key in self.tables[side]:
@@ -139,9 +170,12 @@ class DetectorProcessor:
             else:
                 self.tables[side][table_key] = doc
                 self._wake[(side, table_key)] = wake
-        if outcome.note:
-            log.info("%s: %s", kind, outcome.note)
-        HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
+        for kind, outcome, started in decided:
+            for a in outcome.anomalies:
+                ANOMALIES.labels(a.rule.value).inc()
+            if outcome.note:
+                log.info("%s: %s", kind, outcome.note)
+            HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
 
     def _stored(self, outcome: Outcome) -> tuple[bytes | None, int | None] | None:
         """(state JSON or None to delete, next wake-up); None: the table is untouched."""
