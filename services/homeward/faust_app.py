@@ -48,3 +48,13 @@ def make_app(app_id: str, kafka: KafkaSettings, source: Topic) -> Any:
         # known holes (KIP-890), and readers drop copies by id.
         processing_guarantee="at_least_once",
     )
+
+
+def producer_send(app: Any) -> Any:
+    """The app's producer as a homeward.processing.Send: (topic, key, value,
+    headers) -> an awaitable that resolves once the broker has the record."""
+
+    async def send(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Any:
+        return await app.producer.send(topic, key, value, None, None, headers)
+
+    return send

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from homeward.faust_app import producer_send
 from homeward.metrics import serve
 from homeward.processing import message_headers
 from homeward_detector.app import (
@@ -23,8 +24,7 @@ from homeward_detector.processor import DetectorProcessor, Side
 log = logging.getLogger("homeward.detector")
 
 
-async def _send(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Any:
-    return await app.producer.send(topic, key, value, None, None, headers)
+_send = producer_send(app)
 
 
 processor = DetectorProcessor(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from homeward.faust_app import producer_send
 from homeward.metrics import serve
 from homeward.processing import message_headers
 from homeward_fanout.app import app, cases, directory, policy, settings, source, ticks, topology
@@ -14,8 +15,7 @@ from homeward_fanout.processor import FanoutProcessor
 log = logging.getLogger("homeward.fanout")
 
 
-async def _send(topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Any:
-    return await app.producer.send(topic, key, value, None, None, headers)
+_send = producer_send(app)
 
 
 processor = FanoutProcessor(
