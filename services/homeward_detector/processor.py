@@ -7,6 +7,7 @@ silently (GUIDE)."""
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import logging
 import time
@@ -41,6 +42,10 @@ Message = tuple[str, int, int, bytes | None, bytes | None, Sequence[tuple[str, b
 # colon ("delivery:<id>"), an id number never does.
 INDEX_MARK = b":"
 TICK_ID_MAX = 64  # ClockTick.case_id; the tick's record key is what names the state
+# A key whose tick has been sent is not sent another until this long has
+# passed: the agent may be far behind the timer, and a tick per round per key
+# would bury it in ticks. A tick that changes nothing is sent again after it.
+RESEND_AFTER_MS = 30_000
 
 
 def side_of_tick(key: bytes | None) -> Side:
@@ -76,9 +81,12 @@ class DetectorProcessor:
             self.records_topic: frozenset(topology.get("health_records").values),
             self.index_topic: frozenset(topology.get("health_index").values),
         }
-        # Next wake-up per (side, key), so the timer need not parse every state
-        # each round; filled lazily for states recovered from the changelog.
-        self._wake: dict[tuple[Side, bytes], int | None] = {}
+        # Next wake-up per key, and the same as a heap of (wake, side, key) with
+        # stale entries skipped, so a timer round costs the keys that are due,
+        # not every key held. States recovered from the changelog (a restart, a
+        # rebalance) are found when a table's size and the schedule disagree.
+        self._wake: dict[Side, dict[bytes, int | None]] = {"person": {}, "index": {}}
+        self._due: list[tuple[int, Side, bytes]] = []
         # States decided in the batch being handled, not yet stored.
         self._overlay: dict[bytes, tuple[bytes | None, int | None]] = {}
 
@@ -166,10 +174,10 @@ class DetectorProcessor:
                 # Every window on the key has closed: nothing of it is kept.
                 if table_key in self.tables[side]:
                     del self.tables[side][table_key]
-                self._wake.pop((side, table_key), None)
+                self._wake[side].pop(table_key, None)
             else:
                 self.tables[side][table_key] = doc
-                self._wake[(side, table_key)] = wake
+                self._schedule(side, table_key, wake)
         for kind, outcome, started in decided:
             for a in outcome.anomalies:
                 ANOMALIES.labels(a.rule.value).inc()
@@ -268,24 +276,54 @@ class DetectorProcessor:
             return planner.person_wakeup(state, self.windows)
         return planner.index_wakeup(state, self.windows)
 
+    def _schedule(self, side: Side, key: bytes, wake: int | None) -> None:
+        self._wake[side][key] = wake
+        if wake is None:
+            return
+        heapq.heappush(self._due, (wake, side, key))
+        if len(self._due) > 2 * sum(map(len, self._wake.values())) + 1024:
+            # Every reschedule leaves a stale entry behind; rebuilt from the
+            # schedule now and then, the heap stays the size of the state.
+            self._due = [
+                (w, sd, k)
+                for sd, rows in self._wake.items()
+                for k, w in rows.items()
+                if w is not None
+            ]
+            heapq.heapify(self._due)
+
+    def _discover(self) -> None:
+        """Schedule the states this worker holds but has not seen decided (read
+        from the changelog), and forget those it no longer holds."""
+        for side, rows in self.tables.items():
+            known = self._wake[side]
+            if len(rows) == len(known):
+                continue
+            held = set(rows.keys())
+            for key in [k for k in known if k not in held]:
+                del known[key]
+            for key in held.difference(known):
+                try:
+                    state = self._load(side, key)
+                    wake = self._wakeup(state) if state else None
+                except Exception:
+                    # A state this version cannot read must not stop the timer for
+                    # every other key; the agent dead-letters what it cannot handle.
+                    log.exception("unreadable %s state", side)
+                    wake = None
+                self._schedule(side, key, wake)
+
     def due_ticks(self) -> list[str]:
         """Keys (among those this worker holds) with something to decide or forget."""
         now_ms = int(self.clock() * 1000)
+        self._discover()
         due: list[str] = []
-        for side, rows in self.tables.items():
-            for key in list(rows.keys()):
-                if (side, key) not in self._wake:
-                    try:
-                        state = self._load(side, key)
-                        self._wake[(side, key)] = self._wakeup(state) if state else None
-                    except Exception:
-                        # A state this version cannot read must not stop the timer for
-                        # every other key; the agent dead-letters what it cannot handle.
-                        log.exception("unreadable %s state", side)
-                        self._wake[(side, key)] = None
-                wake = self._wake[(side, key)]
-                if wake is not None and wake <= now_ms:
-                    due.append(key.decode("utf-8", "replace"))
+        while self._due and self._due[0][0] <= now_ms:
+            wake, side, key = heapq.heappop(self._due)
+            if self._wake[side].get(key) != wake:
+                continue  # rescheduled or forgotten since
+            due.append(key.decode("utf-8", "replace"))
+            self._schedule(side, key, now_ms + RESEND_AFTER_MS)
         return due
 
     def tick(self, key: str) -> Record:

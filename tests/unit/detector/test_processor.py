@@ -14,7 +14,7 @@ from homeward import processing
 from homeward.codec import Codec
 from homeward.events import ClockTick, Event, IdentityCheck
 from homeward.topology import Topology
-from homeward_detector.processor import DetectorProcessor
+from homeward_detector.processor import RESEND_AFTER_MS, DetectorProcessor
 from homeward_detector.state import to_ms
 from tests.unit.detector.world import T0, W, admission, certificate, delivery, mother
 
@@ -151,3 +151,32 @@ def test_state_is_deleted_from_the_table_when_its_windows_close_and_the_timer_wa
     assert w.persons == {} and w.processor.due_ticks() == []
     w.publish(RECORDS, delivery(M, "D2", T0), M.id_number)
     assert w.processor.due_ticks() == []  # its window runs weeks ahead
+
+
+def test_a_due_key_is_ticked_once_until_its_tick_is_handled_or_the_resend_time_passes() -> None:
+    w = World()
+    w.publish(RECORDS, certificate(M, "C1", "D1", T0 - 2 * W.lateness), M.id_number)
+    assert w.processor.due_ticks() == [M.id_number]
+    # The agent may be far behind: the next rounds must not bury it in ticks.
+    assert w.processor.due_ticks() == []
+    later = to_ms(T0) + RESEND_AFTER_MS
+    w.processor.clock = lambda: later / 1000
+    assert w.processor.due_ticks() == [M.id_number]  # never handled: sent again
+
+
+def test_states_recovered_from_the_changelog_are_scheduled_and_revoked_ones_forgotten() -> None:
+    w, other = World(), World()
+    other.publish(RECORDS, certificate(M, "C1", "D1", T0 - 2 * W.lateness), M.id_number)
+    # As a restart or a rebalance would: the table holds a state this processor never decided.
+    w.persons.update(other.persons)
+    assert w.processor.due_ticks() == [M.id_number]
+    w.processor.clock = lambda: (to_ms(T0) + RESEND_AFTER_MS) / 1000
+    w.persons.clear()  # the partition moved to another worker
+    assert w.processor.due_ticks() == []
+
+
+def test_the_schedule_stays_the_size_of_the_state_however_often_keys_change() -> None:
+    w = World()
+    for n in range(3000):
+        w.publish(RECORDS, delivery(M, f"D{n}", T0 - n * W.lateness), M.id_number)
+    assert len(w.processor._due) <= 2 * (len(w.persons) + len(w.index)) + 1024
