@@ -1,6 +1,7 @@
 # One image for every Homeward service; docker-compose.yml and deploy/k8s give
 # each container its own command (python -m homeward.topology apply,
-# python -m homeward_intake, python -m homeward_fanout, python -m homeward_agency).
+# python -m homeward_intake, homeward_fanout, homeward_referrals,
+# homeward_detector, homeward_agency).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -38,4 +39,6 @@ RUN groupadd --system --gid 10001 homeward \
     && chown homeward:homeward /var/lib/homeward
 USER 10001:10001
 
-EXPOSE 8080
+# intake's HTTP API (with /metrics); the fan-out's, the referral router's and
+# the detector's /metrics, /healthz and /readyz (HOMEWARD_*_METRICS_PORT).
+EXPOSE 8080 9101 9102 9103

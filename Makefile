@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 export PIP_CACHE_DIR
 
-.PHONY: setup kafka demo test unit integration lint typecheck topology format clean bench-detector
+.PHONY: setup kafka demo test unit integration lint typecheck validate topology format clean bench-detector bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,14 @@ demo: kafka             ## the main job: a synthetic case end to end on a local 
 bench-detector: kafka   ## benchmark (not a test): detector vs raw consumer on 1M health records
 	$(PY) benchmarks/detector.py $(BENCH_ARGS)
 
-test: kafka lint typecheck   ## everything CI runs
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	touch $@
+
+bench: kafka $(VENV)/.bench-installed   ## benchmark suite (not a test): codec, fan-out, pipeline, memory vs raw; BENCH_ARGS="--quick"
+	$(PY) benchmarks/suite.py $(BENCH_ARGS)
+
+test: kafka lint typecheck validate   ## everything CI runs
 	$(PY) -m pytest -q
 
 unit: setup
@@ -39,6 +46,9 @@ lint: setup
 
 typecheck: setup        ## mypy --strict on the shared library
 	$(PY) -m mypy
+
+validate: setup         ## offline validators: docker-compose.yml and every kustomize build of deploy/k8s
+	$(PY) scripts/validate_deploy.py
 
 topology: setup         ## apply topology/topics.yaml to $$KAFKA_BOOTSTRAP_SERVERS
 	$(PY) -m homeward.topology apply

@@ -2,16 +2,46 @@
 
 Names follow Prometheus's rules: one prefix (homeward_), base units
 (_seconds), _total on counters; labels by service, topic and event type,
-never by a case or agency id (unbounded cardinality).
+never by a case, person, agency or event id (unbounded cardinality, and
+personal data in a monitoring system). The catalogue, with what each series
+means, is in docs/operations.md ("Metrics"); dashboards and alert rules use
+exactly these names.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, Info, start_http_server
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# People answer, not machines: from a second to the 10-minute ack timeout and past it.
+ACK_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+# Referral answer deadlines run from an hour to days (topology/referrals.yaml).
+ANSWER_BUCKETS = (
+    1.0,
+    10.0,
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    4 * 3600.0,
+    12 * 3600.0,
+    86400.0,
+    2 * 86400.0,
+    7 * 86400.0,
+)
 
-BUILD_INFO = Info("homeward_build", "Homeward version and service")
+# -- every service -----------------------------------------------------------
+
+BUILD_INFO = Info("homeward_build", "Homeward version and service")  # homeward_build_info
+UP = Gauge("homeward_up", "1 while the service's main loop runs", ["service"])
+READY = Gauge(
+    "homeward_ready",
+    "1 while the service is ready (Kafka reached, partitions assigned / HTTP served)",
+    ["service"],
+)
 EVENTS_CONSUMED = Counter(
     "homeward_events_consumed_total", "Records read", ["service", "topic", "type"]
 )
@@ -27,6 +57,14 @@ HANDLING_SECONDS = Histogram(
     ["service", "type"],
     buckets=LATENCY_BUCKETS,
 )
+CONSUMER_LAG = Gauge(
+    "homeward_consumer_lag",
+    "Records behind the end of the partition, per partition of the service's own group",
+    ["service", "group", "topic", "partition"],
+)
+
+# -- fan-out -----------------------------------------------------------------
+
 DELIVERIES = Counter(
     "homeward_deliveries_total", "Deliveries written to agency inboxes", ["agency_type", "kind"]
 )
@@ -39,11 +77,31 @@ FANOUT_LATENCY = Histogram(
 ESCALATIONS = Counter(
     "homeward_escalations_total", "Deliveries escalated to the coordination office", ["agency_type"]
 )
+ACK_SECONDS = Histogram(
+    "homeward_ack_seconds",
+    "From an alert delivery first written to its acknowledgement read by the fan-out",
+    ["agency_type"],
+    buckets=ACK_BUCKETS,
+)
+
+# -- referral router -----------------------------------------------------------
 
 REFERRALS = Counter(
     "homeward_referrals_total",
     "Referral status changes logged by the router",
     ["agency_type", "status"],
+)
+REFERRALS_OPEN = Gauge(
+    "homeward_referrals_open",
+    "Referrals offered to an agency and not finished, by current status, in this "
+    "worker's table (sum over workers)",
+    ["agency_type", "status"],
+)
+REFERRAL_ANSWER_SECONDS = Histogram(
+    "homeward_referral_answer_seconds",
+    "From a referral offered to an agency to that agency's first answer",
+    ["agency_type"],
+    buckets=ANSWER_BUCKETS,
 )
 OVERDUE = Counter(
     "homeward_overdue_total",
@@ -51,15 +109,44 @@ OVERDUE = Counter(
     ["kind", "phase"],
 )
 
+# -- anomaly detector ----------------------------------------------------------
+
 ANOMALIES = Counter(
     "homeward_anomalies_total",
     "Health-record anomalies raised by the detector",
-    ["rule"],
+    ["rule", "severity"],
+)
+
+# -- intake (HTTP) -------------------------------------------------------------
+
+HTTP_REQUESTS = Counter(
+    "homeward_http_requests_total",
+    "HTTP requests answered, by route template (not the raw path)",
+    ["route", "method", "status"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "homeward_http_request_seconds",
+    "Time to answer an HTTP request, by route template",
+    ["route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+
+# -- SDKs (agency subscriber, hospital recorder) ---------------------------------
+
+SDK_SENT = Counter("homeward_sdk_sent_total", "Records an SDK sent", ["sdk", "topic", "type"])
+SDK_REFUSED = Counter(
+    "homeward_sdk_refused_total",
+    "Records or answers an SDK refused before sending, by the field at fault",
+    ["sdk", "field"],
 )
 
 
-def serve(port: int, service: str, version: str = "0.1.0") -> None:
-    """Expose /metrics on `port` (0: not at all)."""
-    BUILD_INFO.info({"service": service, "version": version})
-    if port:
-        start_http_server(port)
+def homeward_version() -> str:
+    try:
+        return package_version("homeward")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+def set_build_info(service: str) -> None:
+    BUILD_INFO.info({"service": service, "version": homeward_version()})

@@ -1,5 +1,5 @@
 """`python -m homeward_agency --agency-id ID --agency-type TYPE [--forward URL]
-[--json] [--no-ack]`: the reference subscriber an agency runs.
+[--json] [--no-ack] [--metrics-port N]`: the reference subscriber an agency runs.
 
 Prints each delivery as a readable line (or a JSON line with --json): alert
 deliveries (alert, update, sighting, cancellation, public_notice), and the
@@ -28,9 +28,12 @@ from kafka.errors import KafkaError
 
 from homeward.agencies import AgencyType
 from homeward.errors import HomewardError
+from homeward.metrics import set_build_info
+from homeward.probes import Probes, ProbeServer, wsgi_app
 from homeward.settings import KafkaSettings
 from homeward_agency.delivery import Delivery
 from homeward_agency.forward import Forwarder
+from homeward_agency.outbox import SDK
 from homeward_agency.render import format_line, to_json_line
 from homeward_agency.settings import AgencySettings
 from homeward_agency.subscriber import Subscriber
@@ -80,6 +83,12 @@ def build_parser(defaults: AgencySettings) -> argparse.ArgumentParser:
         default=defaults.ack,
         help="never acknowledge (watch an inbox without answering for it)",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=defaults.metrics_port,
+        help="serve /metrics, /healthz and /readyz on this port (0: none)",
+    )
     parser.add_argument("--log-level", default=defaults.log_level)
     return parser
 
@@ -109,6 +118,17 @@ def _install_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+
+
+def serve_probes(port: int, stop: threading.Event) -> ProbeServer | None:
+    """/metrics, /healthz and /readyz on `port` (0: none). The subscriber is
+    built (its inbox found) before this: ready until told to stop."""
+    set_build_info(SDK)
+    if not port:
+        return None
+    probes = Probes(SDK)
+    probes.add_readiness("stopping", lambda: "stopping" if stop.is_set() else None)
+    return ProbeServer(wsgi_app(probes), port).start()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     except (HomewardError, KafkaError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        server = serve_probes(args.metrics_port, stop)
+    except OSError as exc:
+        print(f"error: --metrics-port {args.metrics_port}: {exc}", file=sys.stderr)
+        subscriber.close()
+        return 2
     forwarder = None
     if args.forward:
         forwarder = Forwarder(
@@ -179,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         if forwarder is not None:
             forwarder.close()
         subscriber.close()
+        if server is not None:
+            server.stop()
     log.info("stopped: %s", subscriber.stats())
     return code
 

@@ -37,6 +37,7 @@ from homeward.codec import Codec
 from homeward.deadletter import describe
 from homeward.events import ReferralRequested
 from homeward.lifecycle import TransitionError
+from homeward.metrics import SDK_REFUSED
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology, answer_topic_id
 from homeward_agency.answers import PlannedAnswer, ReferralMemory, prepare
@@ -48,7 +49,7 @@ from homeward_agency.delivery import (
     decode_delivery,
     record_key,
 )
-from homeward_agency.outbox import Outbox
+from homeward_agency.outbox import SDK, Outbox, consumed
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,7 @@ class Fleet:
             with self._lock:
                 self._counts["dead_letters"] += 1
             return
+        consumed(record.topic, delivery.meta.type)
         state = self.seen.check((agency, delivery.dedup_key))
         with self._lock:
             if state is not Seen.NEW:
@@ -284,6 +286,7 @@ class Fleet:
             )
             with self._lock:
                 self._counts["refused"] += 1
+            SDK_REFUSED.labels(SDK, field or "answer").inc()
             return
         self._outbox.send(topic, record)
         self.referrals.sent(sent)

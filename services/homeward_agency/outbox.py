@@ -5,6 +5,7 @@ offset moves past a record whose outcome could still be lost."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from kafka import KafkaProducer
@@ -12,9 +13,25 @@ from kafka import KafkaProducer
 from homeward import kafka
 from homeward.codec import Record
 from homeward.deadletter import dead_letter, describe
+from homeward.metrics import DEAD_LETTERS, EVENTS_CONSUMED, SDK_SENT
 from homeward_agency.delivery import RawRecord
 
 log = logging.getLogger(__name__)
+
+SDK = "agency"  # the metrics' service / sdk label
+
+
+def ce_type(headers: Sequence[tuple[str, bytes | None]] | None) -> str:
+    """A record's CloudEvents type (its Avro name), for a metric's type label."""
+    for name, value in headers or ():
+        if name == "ce_type" and value:
+            return value.decode("utf-8", "replace")
+    return "unknown"
+
+
+def consumed(topic: str, type_: str) -> None:
+    """Count a record read and decoded (homeward_events_consumed_total)."""
+    EVENTS_CONSUMED.labels(SDK, topic, type_).inc()
 
 
 class Outbox:
@@ -27,6 +44,7 @@ class Outbox:
 
     def send(self, topic: str, record: Record) -> None:
         self._pending.append(kafka.send(self.producer, topic, record))
+        SDK_SENT.labels(SDK, topic, ce_type(record.headers)).inc()
 
     def dead_letter(self, record: RawRecord, exc: Exception, service: str) -> None:
         """Copy an undecodable `record` to the dead-letter topic with why it failed."""
@@ -49,7 +67,8 @@ class Outbox:
             offset=record.offset,
             service=service,
         )
-        self.send(self.dead_letter_topic, letter)
+        self._pending.append(kafka.send(self.producer, self.dead_letter_topic, letter))
+        DEAD_LETTERS.labels(SDK, field or type(exc).__name__).inc()
 
     def confirm(self, timeout: float = 30.0) -> None:
         """Wait until every send so far is written; raise the first send's error."""

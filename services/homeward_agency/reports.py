@@ -27,11 +27,12 @@ from kafka.errors import CommitFailedError, RebalanceInProgressError
 from homeward import kafka
 from homeward.codec import Codec, EventMeta
 from homeward.events import MandatoryReportFiled, ReportAcknowledged
+from homeward.metrics import SDK_SENT
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward_agency.dedup import DEFAULT_CAPACITY, Seen, SeenSet
 from homeward_agency.delivery import RawRecord, source_for
-from homeward_agency.outbox import Outbox
+from homeward_agency.outbox import SDK, Outbox, consumed
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class ReportDesk:
             self._outbox.dead_letter(record, exc, SERVICE)
             self.counts["dead_letters"] += 1
             return None
+        consumed(record.topic, decoded.meta.type)
         if not isinstance(decoded.event, MandatoryReportFiled):
             self.counts["skipped"] += 1  # acknowledgements share the topic
             return None
@@ -155,6 +157,7 @@ class ReportDesk:
             event_id=str(uuid.uuid4()),
         )
         kafka.send_all(self._producer, [(self.topic, record)], timeout=timeout)
+        SDK_SENT.labels(SDK, self.topic, ack.avro_name).inc()
         self.counts["acknowledgements"] += 1
         return ack
 

@@ -41,3 +41,9 @@ class AgencySettings(ServiceSettings):
         default=DEFAULT_CAPACITY, ge=1, description="Delivery ids remembered for de-duplication."
     )
     poll_timeout_seconds: float = Field(default=0.5, gt=0, description="Longest wait per poll.")
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of /metrics, /healthz and /readyz (--metrics-port); 0 = none.",
+    )

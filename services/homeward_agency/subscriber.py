@@ -38,8 +38,9 @@ from homeward import kafka
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
 from homeward.deadletter import describe
-from homeward.errors import ConfigError
+from homeward.errors import ConfigError, HomewardError
 from homeward.events import Outcome, RejectionReason, TaskStatus
+from homeward.metrics import SDK_REFUSED, SDK_SENT
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology, answer_topic_id
 from homeward_agency.answers import ReferralMemory, SentAnswer, prepare
@@ -51,7 +52,7 @@ from homeward_agency.delivery import (
     decode_delivery,
     record_key,
 )
-from homeward_agency.outbox import Outbox
+from homeward_agency.outbox import SDK, Outbox, consumed
 
 log = logging.getLogger(__name__)
 
@@ -217,12 +218,15 @@ class Subscriber:
                 self._counts["skipped_other_agencies"] += 1
             return None
         try:
-            return decode_delivery(self.codec, record, recipient=self.agency_id)
+            delivery = decode_delivery(self.codec, record, recipient=self.agency_id)
         except Exception as exc:  # any bad record is dead-lettered, never fatal
             if first_read:
                 self._outbox.dead_letter(record, exc, SERVICE)
                 self._counts["dead_letters"] += 1
             return None
+        if first_read:
+            consumed(record.topic, delivery.meta.type)
+        return delivery
 
     def _admit(self, delivery: Delivery) -> bool:
         """True for the first copy of a delivery; a copy of an acknowledged one
@@ -312,21 +316,26 @@ class Subscriber:
         checked, and the router judges the step. Police answer on
         police.referrals.v1 (a note may hold DNA data), every other agency on
         referrals.answers.v1; keyed by the case id."""
-        record, sent = prepare(
-            self.codec,
-            self.referrals,
-            agency_id=self.agency_id,
-            topic=self.answers_topic,
-            case_id=case_id,
-            referral_id=referral_id,
-            status=status,
-            reason=reason,
-            outcome=outcome,
-            note=note,
-            current=current,
-            causation_id=causation_id,
-        )
+        try:
+            record, sent = prepare(
+                self.codec,
+                self.referrals,
+                agency_id=self.agency_id,
+                topic=self.answers_topic,
+                case_id=case_id,
+                referral_id=referral_id,
+                status=status,
+                reason=reason,
+                outcome=outcome,
+                note=note,
+                current=current,
+                causation_id=causation_id,
+            )
+        except HomewardError as exc:
+            SDK_REFUSED.labels(SDK, exc.field or "answer").inc()
+            raise
         kafka.send_all(self._producer, [(self.answers_topic, record)], timeout=timeout)
+        SDK_SENT.labels(SDK, self.answers_topic, sent.event.avro_name).inc()
         self.referrals.sent(sent)
         self._counts["answers_sent"] += 1
         return sent

@@ -7,13 +7,14 @@ import logging
 from typing import Any
 
 from homeward.faust_app import producer_send
-from homeward.metrics import serve
+from homeward.faust_probes import instrument
 from homeward.processing import message_headers
 from homeward_detector.app import (
     app,
     by_index,
     by_person,
     index,
+    kafka,
     persons,
     settings,
     topology,
@@ -25,6 +26,15 @@ log = logging.getLogger("homeward.detector")
 
 
 _send = producer_send(app)
+# Up before the worker starts, so /healthz answers while it joins and recovers.
+instrument(
+    app,
+    service="detector",
+    port=settings.metrics_port,
+    kafka=kafka,
+    topics=sorted({*by_person.topics, *by_index.topics}),
+    setting="HOMEWARD_DETECTOR_METRICS_PORT",
+)
 
 
 processor = DetectorProcessor(
@@ -78,7 +88,6 @@ async def wake_due_keys() -> None:
 
 @app.task
 async def on_start() -> None:
-    serve(settings.metrics_port, "detector")
     log.info(
         "detector started: certificate window %s, lateness %s, rule 5 %s",
         windows.certificate,

@@ -180,7 +180,7 @@ class DetectorProcessor:
                 self._schedule(side, table_key, wake)
         for kind, outcome, started in decided:
             for a in outcome.anomalies:
-                ANOMALIES.labels(a.rule.value).inc()
+                ANOMALIES.labels(a.rule.value, a.severity.value).inc()
             if outcome.note:
                 log.info("%s: %s", kind, outcome.note)
             HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)

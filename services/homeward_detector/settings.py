@@ -57,7 +57,13 @@ class DetectorSettings(BaseSettings):
     )
     tick_interval_seconds: float = Field(default=5.0, gt=0, description="Timer period")
     source: str = Field(default="/homeward/detector", description="ce_source of what it emits")
-    metrics_port: int = Field(default=0, description="Prometheus port; 0 = off")
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of /metrics, /healthz and /readyz (conventionally 9101 fan-out, "
+        "9102 referrals, 9103 detector); 0 = none",
+    )
 
     @field_validator(*_DURATIONS)
     @classmethod

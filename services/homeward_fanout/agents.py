@@ -7,15 +7,34 @@ import logging
 from typing import Any
 
 from homeward.faust_app import producer_send
-from homeward.metrics import serve
+from homeward.faust_probes import instrument
 from homeward.processing import message_headers
-from homeward_fanout.app import app, cases, directory, policy, settings, source, ticks, topology
+from homeward_fanout.app import (
+    app,
+    cases,
+    directory,
+    kafka,
+    policy,
+    settings,
+    source,
+    ticks,
+    topology,
+)
 from homeward_fanout.processor import FanoutProcessor
 
 log = logging.getLogger("homeward.fanout")
 
 
 _send = producer_send(app)
+# Up before the worker starts, so /healthz answers while it joins and recovers.
+instrument(
+    app,
+    service="fanout",
+    port=settings.metrics_port,
+    kafka=kafka,
+    topics=source.topics,
+    setting="HOMEWARD_FANOUT_METRICS_PORT",
+)
 
 
 processor = FanoutProcessor(
@@ -51,6 +70,5 @@ async def wake_due_cases() -> None:
 
 @app.task
 async def on_start() -> None:
-    serve(settings.metrics_port, "fanout")
     log.info("fan-out started: %d agencies, policy %s", len(directory), policy)
     print("FANOUT_READY", flush=True)

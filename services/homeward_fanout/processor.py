@@ -17,9 +17,10 @@ import pydantic
 from homeward.agencies import Agency, AgencyType
 from homeward.codec import Codec, Record
 from homeward.errors import HomewardError, ValidationError
-from homeward.events import AlertDelivery, DeliveryEscalated
+from homeward.events import AgencyAcknowledgement, AlertDelivery, DeliveryEscalated, Event
 from homeward.events.alerts import DELIVERY_KIND
 from homeward.metrics import (
+    ACK_SECONDS,
     DELIVERIES,
     ESCALATIONS,
     EVENTS_CONSUMED,
@@ -30,10 +31,19 @@ from homeward.metrics import (
 from homeward.processing import Emitter, Send
 from homeward.topology import Topology
 from homeward_fanout import planner
-from homeward_fanout.planner import CaseState, Outbound, Policy
+from homeward_fanout.planner import CaseState, Outbound, Pending, Policy
 
 log = logging.getLogger("homeward.fanout")
 SERVICE = "fanout"
+
+
+def awaited_ack(state: CaseState | None, event: Event) -> Pending | None:
+    """The delivery `event` acknowledges, if it is one still awaiting its
+    acknowledgement from that agency: the first ack of it stops its clock."""
+    if state is None or not isinstance(event, AgencyAcknowledgement):
+        return None
+    pending = state.pending.get(event.delivery_id)
+    return pending if pending is not None and pending.agency_id == event.agency_id else None
 
 
 class FanoutProcessor:
@@ -81,6 +91,7 @@ class FanoutProcessor:
     ) -> None:
         started = time.perf_counter()
         kind = "tick"
+        acked: Pending | None = None
         # 1. Decide. A record that cannot be read or breaks a rule is dead-lettered;
         #    so is one that trips a bug here, so one bad record never stops the agent.
         try:
@@ -104,8 +115,11 @@ class FanoutProcessor:
                     raise ValidationError(
                         f"record key must be the case id {case_id!r}", field="key"
                     )
+                state = self._state(case_id)
+                # Read before the planner drops the delivery from what is pending.
+                acked = awaited_ack(state, decoded.event)
                 outcome = planner.handle_event(
-                    self._state(case_id),
+                    state,
                     decoded.event,
                     event_id=decoded.meta.id,
                     accepted_ms=planner.to_ms(decoded.meta.time),
@@ -135,6 +149,9 @@ class FanoutProcessor:
             self._wake[table_key] = outcome.state.next_wakeup_ms(self.policy)
         if outcome.note:
             log.info("case %s: %s", case_id, outcome.note)
+        if acked is not None:
+            waited_ms = max(0, int(self.clock() * 1000) - acked.first_sent_ms)
+            ACK_SECONDS.labels(acked.agency_type).observe(waited_ms / 1000)
         HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
 
     def _encode(self, case_id: str, out: list[Outbound]) -> list[tuple[str, Record, Outbound]]:

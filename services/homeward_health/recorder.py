@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 import pydantic
 
@@ -27,6 +27,7 @@ from homeward.events import (
     DeliveryRecorded,
     DischargeRecorded,
 )
+from homeward.metrics import SDK_REFUSED, SDK_SENT
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 
@@ -37,9 +38,44 @@ for _cls in (AdmissionRegistered, DeliveryRecorded, BirthCertificateIssued, Disc
     RECORD_TYPES[_cls.__name__] = _cls  # the short name is accepted too
 
 TOPIC_ID = "health_records"
+SDK = "health"  # the metrics' sdk label
 SOURCE_PREFIX = "/homeward/health/"
 # Fixed forever: the event id of a record is derived from its content under it.
 HEALTH_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:homeward:health")
+
+
+def _field_names(models: Iterable[type[pydantic.BaseModel]]) -> frozenset[str]:
+    """Every field name in the models and the models nested in them."""
+    names: set[str] = set()
+    todo, seen = list(models), set()
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            names.add(name)
+            todo += [t for t in _types_in(info.annotation) if issubclass(t, pydantic.BaseModel)]
+    return frozenset(names)
+
+
+def _types_in(annotation: Any) -> list[type]:
+    if isinstance(annotation, type):
+        return [annotation]
+    return [t for arg in get_args(annotation) for t in _types_in(arg)]
+
+
+KNOWN_FIELDS = _field_names(set(RECORD_TYPES.values())) | {"type", "record", "key", "topic"}
+
+
+def field_label(field: str | None) -> str:
+    """The field at fault as a metric label: list positions as `*`, and a name
+    no record declares (a key the sender made up) as `other`, so the label's
+    values stay few and never carry what a sender typed."""
+    parts = ["*" if p.isdigit() else p for p in (field or "record").split(".")]
+    if any(p != "*" and p not in KNOWN_FIELDS for p in parts):
+        return "other"
+    return ".".join(parts)
 
 
 class RecordRejected(ValidationError):
@@ -182,6 +218,19 @@ class HealthRecorder:
             raise RecordRejected(exc.reason, field=exc.field) from None
         return event, key, encoded
 
+    def _checked(
+        self,
+        record: HealthRecord | Mapping[str, Any],
+        *,
+        event_id: str | None = None,
+        time: datetime | None = None,
+    ) -> tuple[HealthRecord, str, Record]:
+        try:
+            return self.encode(record, event_id=event_id, time=time)
+        except RecordRejected as exc:
+            SDK_REFUSED.labels(SDK, field_label(exc.field)).inc()
+            raise
+
     def record(
         self,
         record: HealthRecord | Mapping[str, Any],
@@ -190,7 +239,7 @@ class HealthRecorder:
         time: datetime | None = None,
     ) -> Recorded:
         """Validate, publish and wait for the broker's acknowledgement."""
-        return self._send([self.encode(record, event_id=event_id, time=time)])[0]
+        return self._send([self._checked(record, event_id=event_id, time=time)])[0]
 
     def record_many(self, records: Iterable[HealthRecord | Mapping[str, Any]]) -> list[Recorded]:
         """Validate every record, then publish them all and wait for every ack.
@@ -199,7 +248,7 @@ class HealthRecorder:
         encoded = []
         for i, record in enumerate(records):
             try:
-                encoded.append(self.encode(record))
+                encoded.append(self._checked(record))
             except RecordRejected as exc:
                 raise RecordRejected(exc.reason, field=exc.field, index=i) from None
         return self._send(encoded)
@@ -217,6 +266,7 @@ class HealthRecorder:
                 out.append(
                     Recorded(ce_id, event.ce_type(), key, self.topic, meta.partition, meta.offset)
                 )
+                SDK_SENT.labels(SDK, self.topic, event.ce_type()).inc()
             return out
         except Exception as exc:  # kafka-python's KafkaError, or a timeout
             raise RecordUnavailable(

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from homeward.errors import CodecError
 from homeward.settings import KafkaSettings
 from homeward.topology import current_topology
-from homeward_intake import routes, routes_cases, routes_health, routes_reports
+from homeward_intake import observe, routes, routes_cases, routes_health, routes_reports
 from homeward_intake.answers import (
     IllegalTransition,
     InvalidAnswer,
@@ -229,6 +229,7 @@ def create_app(
     app.state.settings = settings
     app.state.timeline = timeline
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    observe.install(app, intake.ready)  # after the guard: its refusals are counted too
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(routes_cases.router)

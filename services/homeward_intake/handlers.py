@@ -18,6 +18,7 @@ from typing import Any
 
 from homeward.errors import HomewardError
 from homeward.events import Event, ReferralAnswered
+from homeward.metrics import EVENTS_PRODUCED
 from homeward_intake import answers
 from homeward_intake.idempotency import (
     KEY_HEADER,
@@ -228,6 +229,7 @@ class Intake:
         published = self.publisher.publish(
             event, topic_id=topic_id, event_id=event_id, source=self.source, time=accepted_at
         )
+        EVENTS_PRODUCED.labels("intake", published.topic, event.avro_name).inc()
         return Accepted(
             event_id=published.meta.id,
             case_id=event.case_id,

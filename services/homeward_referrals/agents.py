@@ -7,12 +7,13 @@ import logging
 from typing import Any
 
 from homeward.faust_app import producer_send
-from homeward.metrics import serve
+from homeward.faust_probes import instrument
 from homeward.processing import message_headers
 from homeward_referrals.app import (
     app,
     cases,
     directory,
+    kafka,
     reports,
     router,
     settings,
@@ -25,6 +26,15 @@ log = logging.getLogger("homeward.referrals")
 
 
 _send = producer_send(app)
+# Up before the worker starts, so /healthz answers while it joins and recovers.
+instrument(
+    app,
+    service="referrals",
+    port=settings.metrics_port,
+    kafka=kafka,
+    topics=source.topics,
+    setting="HOMEWARD_REFERRALS_METRICS_PORT",
+)
 
 
 processor = ReferralProcessor(
@@ -59,9 +69,17 @@ async def wake_due_deadlines() -> None:
             return
 
 
+@app.timer(interval=settings.tick_interval_seconds)
+async def count_open_referrals() -> None:
+    try:
+        processor.report_open()
+    except Exception:
+        # A timer that raises stops for good; the next round tries again.
+        log.exception("could not count open referrals")
+
+
 @app.task
 async def on_start() -> None:
-    serve(settings.metrics_port, "referrals")
     log.info(
         "referral router started: %d rules, %d agencies, reach %.0f km",
         len(router.rules),

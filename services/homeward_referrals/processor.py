@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, MutableMapping, Sequence
 
 import pydantic
@@ -25,19 +26,23 @@ from homeward.events import (
     ReportAcknowledged,
     ReportOverdue,
     RescueNotified,
+    TaskStatus,
 )
+from homeward.lifecycle import AGENCY_ANSWERS, FINISHED
 from homeward.metrics import (
     EVENTS_CONSUMED,
     EVENTS_PRODUCED,
     HANDLING_SECONDS,
     OVERDUE,
+    REFERRAL_ANSWER_SECONDS,
     REFERRALS,
+    REFERRALS_OPEN,
 )
 from homeward.processing import Emitter, Send
 from homeward.topology import Topology
 from homeward_referrals import planner
 from homeward_referrals.planner import Outbound, Outcome, Router
-from homeward_referrals.state import CaseState, ReportState, derive_id, from_ms
+from homeward_referrals.state import CaseState, ReportState, derive_id, from_ms, to_ms
 
 log = logging.getLogger("homeward.referrals")
 SERVICE = "referrals"
@@ -46,6 +51,24 @@ SOURCES = ("rescues", "referral_answers", "police_referrals", "referral_ticks", 
 CASES, REPORTS = "cases", "reports"
 
 Table = MutableMapping[bytes, bytes]
+
+
+def open_referrals(state: CaseState) -> Counter[tuple[str, str]]:
+    """A case's referrals held by an agency and not finished, by (agency type,
+    status); escalated ones are the coordination office's, off the bus."""
+    return Counter(
+        (ref.agency_type, ref.status)
+        for ref in state.referrals.values()
+        if ref.status is not None
+        and not ref.escalated
+        and ref.agency_id is not None
+        and TaskStatus(ref.status) not in FINISHED
+    )
+
+
+def is_first_answer(changed: ReferralStatusChanged) -> bool:
+    """An agency's answer to an offer still awaiting one (not the requester's cancel)."""
+    return changed.previous_status == TaskStatus.REQUESTED and changed.status in AGENCY_ANSWERS
 
 
 class ReferralProcessor:
@@ -77,6 +100,9 @@ class ReferralProcessor:
         # Next wake-up per (table, key), so the timer need not parse every state
         # each round; filled lazily for states recovered from the changelog.
         self._wake: dict[tuple[str, bytes], int | None] = {}
+        # Open referrals per case key, for the gauge; filled lazily like _wake.
+        self._open: dict[bytes, Counter[tuple[str, str]]] = {}
+        self._open_shown: set[tuple[str, str]] = set()
 
     def _load(self, table: str, key: str) -> CaseState | ReportState | None:
         data = self.tables[table].get(key.encode())
@@ -118,6 +144,8 @@ class ReferralProcessor:
                 # State lives on the partition the key picks: a record keyed
                 # otherwise would put it where this case's other records are not.
                 raise ValidationError(f"record key must be the case id {case_id!r}", field="key")
+            # Read before the planner moves the referral on: when it was offered.
+            asked_ms = self._offered_ms(decoded.event)
             outcomes = self._plan(decoded)
             # Encoded here, not in the retry loop below: a record that cannot be
             # encoded will not encode on a retry either.
@@ -131,12 +159,16 @@ class ReferralProcessor:
         EVENTS_CONSUMED.labels(SERVICE, topic, kind).inc()
         # 2. Carry it out. Broker trouble is retried until it passes: giving up
         #    would lose the case's state, and a retry writes the same ids.
-        await self.emitter.retrying(f"emit for case {case_id}", lambda: self._emit(encoded))
+        await self.emitter.retrying(
+            f"emit for case {case_id}", lambda: self._emit(encoded, asked_ms)
+        )
         for table, outcome in outcomes:
             if outcome.state is not None:
                 table_key = case_id.encode()
                 self.tables[table][table_key] = json.dumps(outcome.state.to_json()).encode()
                 self._wake[(table, table_key)] = outcome.state.next_wakeup_ms()
+                if isinstance(outcome.state, CaseState):
+                    self._open[table_key] = open_referrals(outcome.state)
             if outcome.note:
                 log.info("%s %s: %s", table, case_id, outcome.note)
         HANDLING_SECONDS.labels(SERVICE, kind).observe(time.perf_counter() - started)
@@ -187,7 +219,20 @@ class ReferralProcessor:
             encoded.append((self.topology.get(ob.topic).name, record, ob))
         return encoded
 
-    async def _emit(self, encoded: list[tuple[str, Record, Outbound]]) -> None:
+    def _offered_ms(self, event: object) -> int | None:
+        """For an answer to a referral still awaiting its first answer: when the
+        current offer was made (the answer clock's start)."""
+        if not isinstance(event, ReferralAnswered):
+            return None
+        state = self._case(event.case_id)
+        ref = state.referrals.get(event.referral_id) if state else None
+        if ref is None or ref.task_status != TaskStatus.REQUESTED:
+            return None
+        return ref.requested_ms if ref.agency_id == event.agency_id else None
+
+    async def _emit(
+        self, encoded: list[tuple[str, Record, Outbound]], asked_ms: int | None = None
+    ) -> None:
         pending = [
             (await self.emitter.send_record(topic, record), ob, topic)
             for topic, record, ob in encoded
@@ -201,6 +246,9 @@ class ReferralProcessor:
                 continue  # counted once, on the log, not again for the office's copy
             if isinstance(ob.event, ReferralStatusChanged):
                 REFERRALS.labels(ob.event.agency_type, ob.event.status.value).inc()
+                if asked_ms is not None and is_first_answer(ob.event):
+                    waited_ms = max(0, to_ms(ob.event.changed_at) - asked_ms)
+                    REFERRAL_ANSWER_SECONDS.labels(ob.event.agency_type).observe(waited_ms / 1000)
             elif isinstance(ob.event, ReferralOverdue):
                 OVERDUE.labels("referral", ob.event.phase).inc()
             elif isinstance(ob.event, ReportOverdue):
@@ -226,6 +274,36 @@ class ReferralProcessor:
                 if wake is not None and wake <= now_ms and name not in due:
                     due.append(name)
         return due
+
+    def open_counts(self) -> Counter[tuple[str, str]]:
+        """Open referrals in this worker's case table by (agency type, status),
+        for the homeward_referrals_open gauge; states recovered from the
+        changelog are read once and then followed as they are stored."""
+        rows = self.tables[CASES]
+        totals: Counter[tuple[str, str]] = Counter()
+        keys = set(rows.keys())
+        for key in keys:
+            if key not in self._open:
+                try:
+                    state = self._case(key.decode())
+                    self._open[key] = open_referrals(state) if state else Counter()
+                except Exception:
+                    # One unreadable state must not blank the gauge for every other case.
+                    log.exception("unreadable state in cases for %r", key)
+                    self._open[key] = Counter()
+            totals.update(self._open[key])
+        for gone in self._open.keys() - keys:
+            del self._open[gone]
+        return totals
+
+    def report_open(self) -> None:
+        """Set homeward_referrals_open; a status no longer held drops to 0."""
+        counts = self.open_counts()
+        for labels in self._open_shown - counts.keys():
+            REFERRALS_OPEN.labels(*labels).set(0)
+        for labels, n in counts.items():
+            REFERRALS_OPEN.labels(*labels).set(n)
+        self._open_shown |= counts.keys()
 
     def tick(self, case_id: str) -> Record:
         """A ClockTick for the case (or report) as of the wall clock, for the timer to send."""
