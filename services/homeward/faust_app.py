@@ -42,6 +42,7 @@ def make_app(app_id: str, kafka: KafkaSettings, source: Topic) -> Any:
         topic_partitions=source.partitions,
         topic_replication_factor=source.replication,
         producer_acks=-1,
+        producer_linger=kafka.linger_ms / 1000,
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         # At-least-once plus deterministic event ids: Kafka transactions have

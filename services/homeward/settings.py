@@ -33,6 +33,13 @@ class KafkaSettings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_cafile: str | None = Field(default=None, description="CA bundle for SSL / SASL_SSL")
+    linger_ms: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description="How long a stream processor's producer waits to fill a batch: a "
+        "few ms turn a batch of records' output into a few requests instead of one each",
+    )
     topic_prefix: str = Field(
         default="",
         validation_alias=AliasChoices("HOMEWARD_TOPIC_PREFIX", "HOMEWARD_KAFKA_TOPIC_PREFIX"),
