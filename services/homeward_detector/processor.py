@@ -192,7 +192,7 @@ class DetectorProcessor:
         state = outcome.state
         if state is None or (isinstance(state, PersonState) and state.empty()):
             return None, None
-        return json.dumps(state.to_json()).encode(), self._wakeup(state)
+        return json.dumps(state.to_json(), separators=(",", ":")).encode(), self._wakeup(state)
 
     def _check(self, side: Side, topic: str, key: bytes | None, decoded: Decoded) -> str:
         """The state key the record belongs to, or a ValidationError."""
