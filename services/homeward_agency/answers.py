@@ -21,8 +21,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from homeward import lifecycle
+from kafka import KafkaProducer
+
+from homeward import kafka, lifecycle
 from homeward.codec import Codec, Record
+from homeward.errors import HomewardError
 from homeward.events import (
     Outcome,
     ReferralAnswered,
@@ -34,7 +37,9 @@ from homeward.events import (
 )
 from homeward.events.base import Event
 from homeward.lifecycle import TransitionError
-from homeward_agency.delivery import source_for
+from homeward.metrics import SDK_REFUSED, SDK_SENT
+from homeward_agency.delivery import Delivery, source_for
+from homeward_agency.outbox import SDK
 
 DEFAULT_MEMORY = 100_000
 
@@ -232,3 +237,87 @@ class ReferralMemory:
     def __len__(self) -> int:
         with self._lock:
             return len(self._known)
+
+
+class AnswersReferrals:
+    """The Subscriber's answers to its referrals (mixed into it): what it
+    needs of the Subscriber is declared here."""
+
+    agency_id: str
+    codec: Codec
+    referrals: ReferralMemory
+    answers_topic: str
+    _producer: KafkaProducer
+    _counts: dict[str, int]
+
+    def answer(
+        self,
+        delivery: Delivery,
+        status: TaskStatus | str,
+        *,
+        reason: RejectionReason | str | None = None,
+        outcome: Outcome | str | None = None,
+        note: str = "",
+        timeout: float = 30.0,
+    ) -> SentAnswer:
+        """Answer the referral `delivery` is about (a referral, or the router's
+        refusal or overdue notice about one): see answer_referral."""
+        referral_id = delivery.referral_id
+        if referral_id is None:
+            raise ValueError(f"a {delivery.kind} is not about a referral; nothing to answer")
+        return self.answer_referral(
+            delivery.case_id,
+            referral_id,
+            status,
+            reason=reason,
+            outcome=outcome,
+            note=note,
+            causation_id=delivery.meta.id,
+            timeout=timeout,
+        )
+
+    def answer_referral(
+        self,
+        case_id: str,
+        referral_id: str,
+        status: TaskStatus | str,
+        *,
+        reason: RejectionReason | str | None = None,
+        outcome: Outcome | str | None = None,
+        note: str = "",
+        current: TaskStatus | str | None = None,
+        causation_id: str | None = None,
+        timeout: float = 30.0,
+    ) -> SentAnswer:
+        """Publish ReferralAnswered for this agency and wait for the broker's ack.
+
+        The step is checked with homeward.lifecycle against `current`, else the
+        status this SDK last saw or sent for the referral: a refused step raises
+        TransitionError (.field, .reason) and publishes nothing. For a referral
+        it never saw (e.g. after a restart) only the coded reason / outcome are
+        checked, and the router judges the step. Police answer on
+        police.referrals.v1 (a note may hold DNA data), every other agency on
+        referrals.answers.v1; keyed by the case id."""
+        try:
+            record, sent = prepare(
+                self.codec,
+                self.referrals,
+                agency_id=self.agency_id,
+                topic=self.answers_topic,
+                case_id=case_id,
+                referral_id=referral_id,
+                status=status,
+                reason=reason,
+                outcome=outcome,
+                note=note,
+                current=current,
+                causation_id=causation_id,
+            )
+        except HomewardError as exc:
+            SDK_REFUSED.labels(SDK, exc.field or "answer").inc()
+            raise
+        kafka.send_all(self._producer, [(self.answers_topic, record)], timeout=timeout)
+        SDK_SENT.labels(SDK, self.answers_topic, sent.event.avro_name).inc()
+        self.referrals.sent(sent)
+        self._counts["answers_sent"] += 1
+        return sent

@@ -11,8 +11,9 @@ referral's delivery to the answers to give (PlannedAnswer: status, coded
 reason or outcome, and when). Each is checked with homeward.lifecycle, as the
 SDK does, before it is sent; none for a referral means it goes unanswered.
 
-Offsets are committed after each polled batch even when some acknowledgements
-are still waiting out their delay: if the process dies then, those agencies
+Offsets are committed once per polled batch, after one wait for everything
+the batch sent (InboxClients), even when some acknowledgements are still
+waiting out their delay: if the process dies then, those agencies
 simply look silent, and the fan-out resends to them, which is the behaviour
 under test anyway.
 """
@@ -29,9 +30,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka.errors import CommitFailedError, RebalanceInProgressError
-
-from homeward import kafka
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
 from homeward.deadletter import describe
@@ -49,7 +47,8 @@ from homeward_agency.delivery import (
     decode_delivery,
     record_key,
 )
-from homeward_agency.outbox import SDK, Outbox, consumed
+from homeward_agency.inbox import InboxClients
+from homeward_agency.outbox import SDK, consumed
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +115,7 @@ AckDelay = float | Mapping[str, float] | Callable[[str], float]
 AnswerPolicy = Callable[[Delivery], Sequence[PlannedAnswer]]
 
 
-class Fleet:
+class Fleet(InboxClients):
     def __init__(
         self,
         settings: KafkaSettings | None = None,
@@ -153,13 +152,12 @@ class Fleet:
         # (due, seq, agency, referral delivery, answer)
         self._answers_due: list[tuple[float, int, str, Delivery, PlannedAnswer]] = []
         self._seq = 0
-        self._consumer = kafka.consumer(self.settings, *self.topics, group_id=group_id)
-        self._producer = kafka.producer(self.settings)
-        self._outbox = Outbox(self._producer, self.dead_letter_topic)
+        super().__init__(
+            self.settings, *self.topics, group_id=group_id, dead_letter_topic=self.dead_letter_topic
+        )
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._error: BaseException | None = None
-        self._closed = False
 
     def delay_for(self, agency_id: str) -> float:
         if callable(self._delay):
@@ -182,14 +180,10 @@ class Fleet:
                 self._take(record)
                 count += 1
         self._send_due(time.monotonic())
-        self._outbox.confirm()
         if count:
-            try:
-                self._consumer.commit()
-            except (CommitFailedError, RebalanceInProgressError) as exc:
-                # A rebalance took the partitions (or is under way: the next poll
-                # finishes it); whoever owns them next re-reads from the last commit.
-                log.warning("commit failed after a rebalance: %s", exc)
+            self._commit()
+        else:
+            self._outbox.confirm()  # the acknowledgements that fell due
         return count
 
     def _take(self, record: RawRecord) -> None:
@@ -324,7 +318,8 @@ class Fleet:
         return self
 
     def stop(self, timeout: float = 30.0) -> FleetStats:
-        """Stop the background thread, close, and return the final figures."""
+        """Stop the background thread, close, and return the final figures
+        (close() alone, or a `with` block, for a fleet never started)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -340,17 +335,6 @@ class Fleet:
     def pending_answers(self) -> int:
         """Planned referral answers not sent yet."""
         return len(self._answers_due)
-
-    def close(self) -> None:
-        """Flush and close the clients (stop() does this for a started fleet)."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._producer.flush(10)
-        finally:
-            self._producer.close(timeout=10)
-            self._consumer.close(autocommit=False)
 
     def stats(self) -> FleetStats:
         with self._lock:

@@ -15,14 +15,10 @@ are dead-lettered and the desk goes on.
 
 from __future__ import annotations
 
-import logging
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import TracebackType
-
-from kafka.errors import CommitFailedError, RebalanceInProgressError
 
 from homeward import kafka
 from homeward.codec import Codec, EventMeta
@@ -32,9 +28,8 @@ from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward_agency.dedup import DEFAULT_CAPACITY, Seen, SeenSet
 from homeward_agency.delivery import RawRecord, source_for
-from homeward_agency.outbox import SDK, Outbox, consumed
-
-log = logging.getLogger(__name__)
+from homeward_agency.inbox import InboxClients
+from homeward_agency.outbox import SDK, consumed
 
 SERVICE = "homeward-report-desk"
 DEFAULT_GROUP = "homeward-police-report-desk"
@@ -55,7 +50,7 @@ class FiledReport:
         return self.report.case_id
 
 
-class ReportDesk:
+class ReportDesk(InboxClients):
     def __init__(
         self,
         settings: KafkaSettings | None = None,
@@ -73,14 +68,9 @@ class ReportDesk:
         self.codec = codec or Codec()
         self.seen = SeenSet(seen_capacity)
         self.counts = {"reports": 0, "acknowledgements": 0, "skipped": 0, "dead_letters": 0}
-        self._consumer = kafka.consumer(self.settings, self.topic, group_id=group_id)
-        try:
-            self._producer = kafka.producer(self.settings)
-        except BaseException:
-            self._consumer.close(autocommit=False)
-            raise
-        self._outbox = Outbox(self._producer, self.dead_letter_topic)
-        self._closed = False
+        super().__init__(
+            self.settings, self.topic, group_id=group_id, dead_letter_topic=self.dead_letter_topic
+        )
 
     # -- reading --------------------------------------------------------------
     def poll(self, timeout: float = 1.0) -> list[FiledReport]:
@@ -123,13 +113,10 @@ class ReportDesk:
             self.commit()
 
     def commit(self, timeout: float = 30.0) -> None:
-        """Commit what was polled, once dead letters sent so far are confirmed."""
-        self._outbox.confirm(timeout)
-        try:
-            self._consumer.commit()
-        except (CommitFailedError, RebalanceInProgressError) as exc:
-            # A rebalance took the partitions; their new owner reads them again.
-            log.warning("commit failed after a rebalance: %s", exc)
+        """Commit what was polled, once dead letters sent so far are confirmed
+        (a rebalance that took the partitions is logged: their new owner reads
+        them again)."""
+        self._commit(timeout=timeout)
 
     # -- acknowledging ----------------------------------------------------------
     def acknowledge(
@@ -160,25 +147,3 @@ class ReportDesk:
         SDK_SENT.labels(SDK, self.topic, ack.avro_name).inc()
         self.counts["acknowledgements"] += 1
         return ack
-
-    # -- lifecycle ----------------------------------------------------------------
-    def close(self, timeout: float = 10.0) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._producer.flush(timeout)
-        finally:
-            self._producer.close(timeout=timeout)
-            self._consumer.close(autocommit=False)
-
-    def __enter__(self) -> ReportDesk:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

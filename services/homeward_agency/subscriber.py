@@ -3,7 +3,7 @@ de-duplicate them, acknowledge alert deliveries, answer referrals, and never
 stop on a bad record.
 
     sub = Subscriber("PS-0001", "police", settings)
-    sub.run(handler, stop_event)          # handle -> acknowledge -> commit
+    sub.run(handler, stop_event)          # handle, acknowledge; commit per batch
 
     def handler(delivery):                # a referral is answered, not acknowledged
         if delivery.kind == "referral":
@@ -29,7 +29,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -38,12 +37,10 @@ from homeward import kafka
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
 from homeward.deadletter import describe
-from homeward.errors import ConfigError, HomewardError
-from homeward.events import Outcome, RejectionReason, TaskStatus
-from homeward.metrics import SDK_REFUSED, SDK_SENT
+from homeward.errors import ConfigError
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology, answer_topic_id
-from homeward_agency.answers import ReferralMemory, SentAnswer, prepare
+from homeward_agency.answers import AnswersReferrals, ReferralMemory
 from homeward_agency.dedup import DEFAULT_CAPACITY, Seen, SeenSet
 from homeward_agency.delivery import (
     Delivery,
@@ -52,7 +49,8 @@ from homeward_agency.delivery import (
     decode_delivery,
     record_key,
 )
-from homeward_agency.outbox import SDK, Outbox, consumed
+from homeward_agency.inbox import InboxClients
+from homeward_agency.outbox import consumed
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +80,14 @@ def group_id_for(agency_id: str) -> str:
     return f"homeward-agency-{agency_id}"
 
 
-class Subscriber:
+class Subscriber(InboxClients, AnswersReferrals):
     """One agency's reader of its inbox.
 
     It assigns itself the single partition its agency id hashes to (as the
     fan-out's producer does) instead of joining a group rebalance: the agency
     needs only that partition, and no other agency's subscriber is waiting on
-    it. The group id is used only to keep committed offsets.
+    it. The group id is used only to keep committed offsets. Answering
+    referrals: AnswersReferrals (answers.py).
     """
 
     def __init__(
@@ -131,14 +130,9 @@ class Subscriber:
         self._read_upto = 0  # the offset after the furthest record ever taken
         self._batch: list[Delivery] = []  # what the last poll() handed out
         self._counts = dict.fromkeys(SubscriberStats.__dataclass_fields__, 0)
-        self._consumer = kafka.consumer(self.settings, group_id=self.group_id)
-        try:
-            self._producer = kafka.producer(self.settings)
-        except BaseException:
-            self._consumer.close(autocommit=False)
-            raise
-        self._outbox = Outbox(self._producer, self.dead_letter_topic)
-        self._closed = False
+        super().__init__(
+            self.settings, group_id=self.group_id, dead_letter_topic=self.dead_letter_topic
+        )
         try:
             partitions = self._partition_count(metadata_timeout)
         except BaseException:
@@ -246,7 +240,8 @@ class Subscriber:
     def acknowledge(self, delivery: Delivery, note: str = "") -> None:
         """Send AgencyAcknowledgement for `delivery` (escalations need none).
 
-        The send is confirmed by the next commit(), before any offset moves."""
+        The send is not waited for here: the next commit() confirms it, with
+        everything else sent since the last one, before any offset moves."""
         if not delivery.needs_ack:
             return
         record, _ack = acknowledgement(self.codec, delivery, self.agency_id, note)
@@ -258,87 +253,16 @@ class Subscriber:
         """Commit the offset after `through`, or after everything taken so far
         (up to a rewound delivery, not past it).
 
-        Acknowledgements and dead letters sent so far are confirmed first, so
-        no offset is committed past a record whose outcome could be lost."""
+        Acknowledgements and dead letters sent so far are confirmed first (one
+        wait for all of them), so no offset is committed past a record whose
+        outcome could be lost. Each call is a broker round trip or two: call it
+        once per batch of deliveries, as run() does, not after each one."""
         offset = through.offset + 1 if through is not None else self._position
-        self._outbox.confirm(timeout)
         if offset is None or (self._committed is not None and offset <= self._committed):
+            self._outbox.confirm(timeout)
             return
-        self._consumer.commit({self._tp: OffsetAndMetadata(offset, "", -1)})
-        self._committed = offset
-
-    # -- answering referrals --------------------------------------------------
-    def answer(
-        self,
-        delivery: Delivery,
-        status: TaskStatus | str,
-        *,
-        reason: RejectionReason | str | None = None,
-        outcome: Outcome | str | None = None,
-        note: str = "",
-        timeout: float = 30.0,
-    ) -> SentAnswer:
-        """Answer the referral `delivery` is about (a referral, or the router's
-        refusal or overdue notice about one): see answer_referral."""
-        referral_id = delivery.referral_id
-        if referral_id is None:
-            raise ValueError(f"a {delivery.kind} is not about a referral; nothing to answer")
-        return self.answer_referral(
-            delivery.case_id,
-            referral_id,
-            status,
-            reason=reason,
-            outcome=outcome,
-            note=note,
-            causation_id=delivery.meta.id,
-            timeout=timeout,
-        )
-
-    def answer_referral(
-        self,
-        case_id: str,
-        referral_id: str,
-        status: TaskStatus | str,
-        *,
-        reason: RejectionReason | str | None = None,
-        outcome: Outcome | str | None = None,
-        note: str = "",
-        current: TaskStatus | str | None = None,
-        causation_id: str | None = None,
-        timeout: float = 30.0,
-    ) -> SentAnswer:
-        """Publish ReferralAnswered for this agency and wait for the broker's ack.
-
-        The step is checked with homeward.lifecycle against `current`, else the
-        status this SDK last saw or sent for the referral: a refused step raises
-        TransitionError (.field, .reason) and publishes nothing. For a referral
-        it never saw (e.g. after a restart) only the coded reason / outcome are
-        checked, and the router judges the step. Police answer on
-        police.referrals.v1 (a note may hold DNA data), every other agency on
-        referrals.answers.v1; keyed by the case id."""
-        try:
-            record, sent = prepare(
-                self.codec,
-                self.referrals,
-                agency_id=self.agency_id,
-                topic=self.answers_topic,
-                case_id=case_id,
-                referral_id=referral_id,
-                status=status,
-                reason=reason,
-                outcome=outcome,
-                note=note,
-                current=current,
-                causation_id=causation_id,
-            )
-        except HomewardError as exc:
-            SDK_REFUSED.labels(SDK, exc.field or "answer").inc()
-            raise
-        kafka.send_all(self._producer, [(self.answers_topic, record)], timeout=timeout)
-        SDK_SENT.labels(SDK, self.answers_topic, sent.event.avro_name).inc()
-        self.referrals.sent(sent)
-        self._counts["answers_sent"] += 1
-        return sent
+        if self._commit({self._tp: OffsetAndMetadata(offset, "", -1)}, timeout):
+            self._committed = offset
 
     # -- the loop -------------------------------------------------------------
     def run(
@@ -351,7 +275,9 @@ class Subscriber:
         retry_delay: float = RETRY_DELAY,
         retry_delay_max: float = RETRY_DELAY_MAX,
     ) -> None:
-        """Handle, acknowledge, commit each delivery until `stop_event` is set.
+        """Handle and acknowledge each delivery until `stop_event` is set,
+        committing once per polled batch, after the broker confirmed the
+        batch's acknowledgements (a crash shows at most that batch again).
 
         A handler that raises is logged and the delivery is handed to it again
         after `retry_delay` seconds, doubled after each further failure up to
@@ -371,14 +297,14 @@ class Subscriber:
                     break  # the rest is not taken: read again on restart
                 delivery = self._take(record)
                 if delivery is None or not self._admit(delivery):
-                    continue  # committed with the next delivery or at the batch's end
+                    continue
                 if not self._handle(handler, delivery, ack, delay):
                     self.rewind(delivery)
                     failed = True
                     break
                 delay = retry_delay
-                self.commit(through=delivery)
-            # Past what was taken; after a rewind, up to the failed delivery.
+            # One wait for the batch's acknowledgements and dead letters, then one
+            # commit: past what was taken; after a rewind, up to the failed delivery.
             self.commit()
             if failed:
                 stop_event.wait(delay)
@@ -407,31 +333,9 @@ class Subscriber:
             self.acknowledge(delivery)
         return True
 
-    # -- lifecycle -----------------------------------------------------------
+    # -- figures (close() and the context manager: InboxClients) -------------
     def stats(self) -> SubscriberStats:
         return SubscriberStats(**self._counts)
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Flush what was sent and leave; nothing is committed here."""
-        if getattr(self, "_closed", True):
-            return
-        self._closed = True
-        try:
-            self._producer.flush(timeout)
-        finally:
-            self._producer.close(timeout=timeout)
-            self._consumer.close(autocommit=False)
-
-    def __enter__(self) -> Subscriber:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _reason(exc: Exception) -> str:

@@ -7,12 +7,19 @@ from the log: Kafka is the only state (GUIDE). `sync()` answers "have I read
 everything that was on the topic when I asked?", which is what a decision
 needs before it trusts the view. The idempotency store and the referral read
 model both follow their topic with this.
+
+sync() is on the path of every request with an Idempotency-Key, so it costs
+one broker round trip, shared by the requests waiting at the same time: the
+caller asks for the end offsets itself, on a client of its own (a request on
+the tail's connection would queue behind the tail's long-polling fetch), then
+waits until the tail thread has applied up to them; the tail wakes it as it
+applies records, so nothing waits on a polling interval.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +35,7 @@ from homeward_intake.publisher import PublishUnavailable
 
 log = logging.getLogger(__name__)
 
-POLL_MS = 50  # also how long a sync() may wait before the tail thread sees it
+POLL_MS = 50
 PROBE_EVERY_SECONDS = 5.0
 HOUSEKEEPING_EVERY_SECONDS = 60.0
 
@@ -56,32 +63,35 @@ class LogFollower:
         self.housekeeping_every = housekeeping_every_seconds
         self._stop = threading.Event()
         self._caught_up = threading.Event()
-        self._barriers: queue.SimpleQueue[threading.Event] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._reachable = True
+        self._tps: list[TopicPartition] = []
+        # The position after what the tail has applied, per partition; waited on by sync().
+        self._applied: dict[TopicPartition, int] = {}
+        self._progress = threading.Condition()
+        # sync()'s own client, one end-offsets query at a time; a query sent after a
+        # caller asked answers it too (`_answered_from` is that query's ticket).
+        self._offsets: KafkaConsumer | None = None
+        self._offsets_lock = threading.Lock()
+        self._tickets = itertools.count()
+        self._answered_from = -1
+        self._answer: dict[TopicPartition, int] = {}
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
         """Read the topic to its end; raise if Kafka or the topic is not there."""
         if self.running():
             return
-        timeout_ms = int(self.startup_timeout * 1000)
-        try:
-            consumer = hkafka.consumer(
-                self.settings,
-                group_id=None,  # every instance reads everything; no offsets to commit
-                bootstrap_timeout_ms=timeout_ms,
-                fetch_max_wait_ms=POLL_MS * 2,
-                request_timeout_ms=max(timeout_ms, 1000),
-            )
-        except KafkaError as exc:
-            raise PublishUnavailable(f"cannot reach Kafka to read {self.topic}: {exc}") from exc
+        consumer = self._client()
         try:
             tps = self._assign(consumer)
             self._catch_up(consumer, tps, time.monotonic() + self.startup_timeout)
+            self._offsets = self._offsets or self._client()
         except BaseException:
             consumer.close()
             raise
+        self._tps = tps
+        self._applied_up_to(consumer)
         self._caught_up.set()
         # The consumer now belongs to the tail thread alone (it is not thread-safe).
         self._thread = threading.Thread(
@@ -96,19 +106,74 @@ class LogFollower:
         return self.running() and self._caught_up.is_set() and self._reachable
 
     def sync(self, timeout: float) -> bool:
-        """Wait until everything on the topic now has been applied; False on timeout."""
+        """Wait until everything on the topic now has been applied; False on
+        timeout or when the broker cannot tell where the topic ends."""
         if not self.ready():
             return False
-        barrier = threading.Event()
-        self._barriers.put(barrier)
-        return barrier.wait(timeout)
+        deadline = time.monotonic() + timeout
+        targets = self._end_offsets(deadline)
+        if targets is None:
+            return False
+        with self._progress:
+            return self._progress.wait_for(
+                lambda: all(self._applied.get(tp, 0) >= end for tp, end in targets.items()),
+                max(deadline - time.monotonic(), 0.0),
+            )
 
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        with self._offsets_lock:
+            if self._offsets is not None:
+                self._offsets.close()
+                self._offsets = None
 
     # -- reading -----------------------------------------------------------------
+    def _client(self) -> KafkaConsumer:
+        timeout_ms = int(self.startup_timeout * 1000)
+        try:
+            return hkafka.consumer(
+                self.settings,
+                group_id=None,  # every instance reads everything; no offsets to commit
+                bootstrap_timeout_ms=timeout_ms,
+                fetch_max_wait_ms=POLL_MS * 2,
+                request_timeout_ms=max(timeout_ms, 1000),
+            )
+        except KafkaError as exc:
+            raise PublishUnavailable(f"cannot reach Kafka to read {self.topic}: {exc}") from exc
+
+    def _end_offsets(self, deadline: float) -> dict[TopicPartition, int] | None:
+        """The topic's end offsets as of a query sent after this call began;
+        None if the broker did not answer by `deadline`."""
+        asked = next(self._tickets)
+        if not self._offsets_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            return None
+        try:
+            if self._answered_from > asked:
+                return self._answer  # sent while this caller waited for the lock
+            if self._offsets is None:
+                return None  # closed
+            sent = next(self._tickets)
+            remaining_ms = max(int((deadline - time.monotonic()) * 1000), 1)
+            try:
+                answer = self._offsets.end_offsets(self._tps, timeout_ms=remaining_ms)
+            except KafkaError as exc:
+                log.debug("%s log %s: end offsets unavailable: %s", self.name, self.topic, exc)
+                return None
+            self._answered_from, self._answer = sent, dict(answer)
+            return self._answer
+        finally:
+            self._offsets_lock.release()
+
+    def _applied_up_to(self, consumer: KafkaConsumer) -> None:
+        """Publish the tail's positions (everything before them is applied) to sync()."""
+        positions = {tp: consumer.position(tp, timeout_ms=1000) or 0 for tp in self._tps}
+        with self._progress:
+            if positions != self._applied:
+                self._applied = positions
+                self._progress.notify_all()
+
     def _assign(self, consumer: KafkaConsumer) -> list[TopicPartition]:
         partitions = consumer.partitions_for_topic(self.topic)
         if not partitions:
@@ -153,16 +218,14 @@ class LogFollower:
             while not self._stop.is_set():
                 try:
                     self._apply_batches(consumer.poll(timeout_ms=POLL_MS))
+                    self._applied_up_to(consumer)
                     now = time.monotonic()
-                    waiting = self._take_barriers()
-                    if waiting or now - last_probe > PROBE_EVERY_SECONDS:
-                        # Reading up to the current end answers the waiting syncs and
-                        # doubles as the readiness probe: a real broker round trip.
+                    if now - last_probe > PROBE_EVERY_SECONDS:
+                        # The readiness probe: a real broker round trip.
                         self._catch_up(consumer, tps, now + min(self.startup_timeout, 10.0))
+                        self._applied_up_to(consumer)
                         self._reachable = True
                         last_probe = now
-                        for barrier in waiting:
-                            barrier.set()
                     if self.housekeeping and now - last_housekeeping > self.housekeeping_every:
                         self.housekeeping()
                         last_housekeeping = now
@@ -174,11 +237,3 @@ class LogFollower:
                     self._stop.wait(1.0)
         finally:
             consumer.close()
-
-    def _take_barriers(self) -> list[threading.Event]:
-        taken: list[threading.Event] = []
-        while True:
-            try:
-                taken.append(self._barriers.get_nowait())
-            except queue.Empty:
-                return taken

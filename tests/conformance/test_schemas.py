@@ -16,7 +16,7 @@ import shutil
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import avro.io
 import avro.schema
@@ -150,17 +150,32 @@ def test_every_event_model_has_a_record_schema_with_the_same_fields(name: str) -
     assert name in raw, f"{EVENT_TYPES[name].__name__} has no schemas/avro/{name}.avsc"
     defs = avsc.named_definitions(raw)
 
+    # Every model reached, however nested (optional, list, union): the codec
+    # decodes with extra keys ignored, which is safe only while the datum's
+    # keys, the schema's fields, are exactly the model's.
     def same_fields(model: type[BaseModel], record: dict[str, Any], space: str) -> None:
         assert record["type"] == "record"
         schema_fields = {f["name"]: f["type"] for f in record["fields"]}
         assert set(model.model_fields) == set(schema_fields), model.__name__
         for fname, info in model.model_fields.items():
-            tp, ftype = info.annotation, schema_fields[fname]
-            if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(ftype, str):
-                nested, nested_space = defs[avsc.fullname(ftype, space)]
-                same_fields(tp, nested, nested_space)
+            records = {
+                ref.rpartition(".")[2]: ref
+                for ref in avsc.direct_references(schema_fields[fname], space)
+                if defs[ref][0]["type"] == "record"
+            }
+            models = {m.__name__: m for m in _models_in(info.annotation)}
+            assert set(models) == set(records), f"{model.__name__}.{fname}"
+            for short, nested_model in models.items():
+                nested, nested_space = defs[records[short]]
+                same_fields(nested_model, nested, nested_space)
 
     same_fields(EVENT_TYPES[name], raw[name], name.rpartition(".")[0])
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type):
+        return [annotation] if issubclass(annotation, BaseModel) else []
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
 # -- round trips ---------------------------------------------------------------

@@ -3,14 +3,13 @@ schemas/avro/homeward.alerts.*.avsc one to one."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import Field
 
 from homeward.agency_types import AgencyType
-from homeward.events.base import Classification, Event, Model
+from homeward.events.base import Classification, Event, Instant, Model
 
 Text = Annotated[str, Field(max_length=4000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
@@ -51,7 +50,7 @@ class AlertIssued(Event):
     chief_officer: ResponsibleOfficer
     child: ChildDescription
     last_seen: Location
-    last_seen_at: datetime
+    last_seen_at: Instant
     # Validated against the known types: a misspelt type would reach no one.
     target_types: list[AgencyType] = Field(default_factory=list, max_length=32)
     public_summary: Text
@@ -71,7 +70,7 @@ class SightingReported(Event):
 
     sighting_id: Ident
     location: Location
-    seen_at: datetime
+    seen_at: Instant
     reporter_kind: Literal["public", "agency", "police"]
     description: Text
 
@@ -113,7 +112,7 @@ class PublicNotice(Event):
     clothing: str | None = Field(default=None, max_length=4000)
     photo_ref: str | None = Field(default=None, max_length=500)
     last_seen_area: str | None = Field(default=None, max_length=200)
-    last_seen_at: datetime | None = None
+    last_seen_at: Instant | None = None
     contact: str | None = Field(default=None, max_length=200)
 
 
@@ -129,21 +128,25 @@ class AlertDelivery(Event):
     attempt: int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
     ring_km: int = Field(ge=0, le=MAX_KM)
     distance_km: float = Field(ge=0)
-    accepted_at: datetime
+    accepted_at: Instant
     source_event_id: str
     event: DeliveredEvent
 
     def to_avro(self) -> dict[str, Any]:
-        datum = self.model_dump(mode="python", exclude={"event"})
+        datum = super().to_avro()
         # A union of records: name the branch, as fastavro's tuple notation allows.
-        datum["event"] = (self.event.avro_name, self.event.to_avro())
+        datum["event"] = (self.event.avro_name, datum["event"])
         return datum
 
     @classmethod
     def from_avro(cls, datum: dict[str, Any]) -> Self:
         name, inner = datum["event"]
         event_cls = DELIVERABLE[name]
-        return cls.model_validate({**datum, "event": event_cls.from_avro(inner)})
+        # As Event.from_avro: validated in full, unknown keys aside (the schema rules them out).
+        delivery: Self = cls.__pydantic_validator__.validate_python(
+            {**datum, "event": event_cls.from_avro(inner)}, extra="ignore"
+        )
+        return delivery
 
     def data_classification(self) -> Classification:
         # A delivery is as sensitive as what it carries: a public notice is public.
@@ -179,4 +182,4 @@ class DeliveryEscalated(Event):
     agency_id: Ident
     agency_type: str
     attempts: int = Field(ge=1, le=MAX_ATTEMPTS)
-    first_sent_at: datetime
+    first_sent_at: Instant

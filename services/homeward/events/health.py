@@ -5,14 +5,13 @@ number; the detector raises anomalies to police only."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from homeward.events.alerts import Ident, ShortText, Text
-from homeward.events.base import Classification, Event, Model
+from homeward.events.base import Classification, Event, Instant, Model
 
 IdNumber = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")]
 
@@ -43,7 +42,7 @@ class AdmissionRegistered(Event):
 
     hospital_id: Ident
     patient: PersonIdentity
-    admitted_at: datetime
+    admitted_at: Instant
     purpose: Literal["delivery", "other"] = "other"
     identity_check: IdentityCheck
 
@@ -54,7 +53,7 @@ class DeliveryRecorded(Event):
     hospital_id: Ident
     mother: PersonIdentity
     admission_id: Ident | None = None
-    delivered_at: datetime
+    delivered_at: Instant
     baby: Baby
     identity_check: IdentityCheck
 
@@ -66,7 +65,7 @@ class BirthCertificateIssued(Event):
     mother: PersonIdentity
     baby: Baby
     delivery_id: Ident
-    issued_at: datetime
+    issued_at: Instant
 
 
 class DischargeRecorded(Event):
@@ -76,7 +75,7 @@ class DischargeRecorded(Event):
     patient: PersonIdentity
     admission_id: Ident | None = None
     delivery_id: Ident | None = None  # set when the newborn of this delivery leaves
-    discharged_at: datetime
+    discharged_at: Instant
 
 
 class AnomalyRule(StrEnum):
@@ -107,7 +106,7 @@ class HealthAnomalyDetected(Event):
     evidence: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         min_length=1, max_length=32
     )
-    detected_at: datetime
+    detected_at: Instant
     summary: Text
 
 

@@ -8,14 +8,13 @@ completions a coded outcome, so the coordination office can count them.
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from homeward.events.alerts import Ident, Location, ResponsibleOfficer, ShortText, Text
-from homeward.events.base import Classification, Event, Model
+from homeward.events.base import Classification, Event, Instant, Model
 
 MAX_AGE = 120
 Label = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
@@ -87,7 +86,7 @@ class RescuedPerson(Model):
 
 class DnaSample(Model):
     sample_id: Ident
-    collected_at: datetime
+    collected_at: Instant
     laboratory: ShortText
     profile: str | None = Field(default=None, max_length=4000)
 
@@ -100,7 +99,7 @@ class RescueNotified(Event):
     rescuing_unit: ShortText
     officer: ResponsibleOfficer
     person: RescuedPerson
-    rescued_at: datetime
+    rescued_at: Instant
     location: Location
     closes_alert: bool = False
     dna: DnaSample | None = None
@@ -121,7 +120,7 @@ class VictimProfile(Model):
     has_means: bool | None = None
     languages: list[Label] | None = Field(default=None, max_length=8)
     location: Location | None = None
-    rescued_at: datetime | None = None
+    rescued_at: Instant | None = None
     police_contact: ResponsibleOfficer | None = None
 
 
@@ -137,9 +136,9 @@ class ReferralRequested(_Referral):
     agency_id: Ident
     agency_type: str
     offer: int = Field(default=1, ge=1, le=1000)
-    requested_at: datetime
-    answer_due: datetime
-    complete_due: datetime
+    requested_at: Instant
+    answer_due: Instant
+    complete_due: Instant
     victim: VictimProfile
     cites: ShortText
 
@@ -167,7 +166,7 @@ class ReferralStatusChanged(_Referral):
     status: TaskStatus
     reason: RejectionReason | None = None
     outcome: Outcome | None = None
-    changed_at: datetime
+    changed_at: Instant
     answer_event_id: str | None = Field(default=None, max_length=200)
 
 
@@ -191,7 +190,7 @@ class ReferralOverdue(_Referral):
     offer: int = Field(ge=1, le=1000)
     status: TaskStatus
     phase: Literal["answer", "completion"]
-    due_at: datetime
+    due_at: Instant
 
 
 class ReferralEscalated(_Referral):
@@ -212,7 +211,7 @@ class DnaComparisonRecorded(Event):
     database: ShortText
     result: Literal["match", "no_match", "inconclusive"]
     matched_record: str | None = Field(default=None, max_length=200)
-    compared_at: datetime
+    compared_at: Instant
 
 
 class ClockTick(Event):
@@ -220,4 +219,4 @@ class ClockTick(Event):
 
     avro_name: ClassVar[str] = "homeward.common.ClockTick"
 
-    now: datetime
+    now: Instant

@@ -5,14 +5,13 @@ neither the reporter nor the person."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
 from pydantic import Field
 
 from homeward.events.alerts import Ident, Location, ShortText, Text
-from homeward.events.base import Classification, Event, Model
+from homeward.events.base import Classification, Event, Instant, Model
 from homeward.events.referrals import MAX_AGE, Sex
 
 
@@ -50,7 +49,7 @@ class MandatoryReportFiled(Event):
     reporter: Reporter
     observed: Text = Field(min_length=1)
     location: Location
-    observed_at: datetime
+    observed_at: Instant
     person: PersonAtRisk
 
 
@@ -67,6 +66,6 @@ class ReportOverdue(Event):
     avro_name: ClassVar[str] = "homeward.reports.ReportOverdue"
 
     sector: Sector
-    filed_at: datetime
-    due_at: datetime
+    filed_at: Instant
+    due_at: Instant
     area: ShortText

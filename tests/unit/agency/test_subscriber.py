@@ -1,6 +1,7 @@
 """Subscriber.run and poll() over an in-memory partition (fake kafka-python
 clients): a delivery whose handler raised is handled again, in order, with a
-bounded backoff, and the committed offset never moves past it."""
+bounded backoff, and the committed offset never moves past it; a batch is
+committed once, after one wait for all its acknowledgements."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kafka.errors import RebalanceInProgressError
 
 from homeward import kafka
 from homeward.codec import Codec, Record
@@ -91,13 +93,13 @@ def test_a_failed_delivery_is_handled_again_without_a_resend(
     consumer.on_idle = stop.set
     sub.run(handler, stop)
 
-    # D-1 three times, D-2 only after it; nothing committed past D-1 until it was taken.
-    assert handler.calls == [("D-1", None), ("D-1", 0), ("D-1", 0), ("D-2", 1)]
+    # D-1 three times, D-2 only after it; nothing committed past D-1 until it was
+    # taken, and then only once the batch it came in was done.
+    assert handler.calls == [("D-1", None), ("D-1", 0), ("D-1", 0), ("D-2", 0)]
     assert [d.delivery_id for d in handler.taken] == ["D-1", "D-2"]
     assert handler.taken[0].kind == kind
     assert acked(clients["producer"]) == ["D-1", "D-2"]  # each once
-    assert max(consumer.commits[: consumer.commits.index(1)]) == 0
-    assert consumer.committed == 3
+    assert consumer.commits == [0, 3]
     assert consumer.seeks == [0, 0]
     assert stop.waits == [0.5, 1.0]
     stats = sub.stats()
@@ -195,3 +197,70 @@ def test_retry_delays_must_make_sense(clients: dict[str, Any]) -> None:
         sub.run(Handler(clients["consumer"], {}), Stop(), retry_delay=0)
     with pytest.raises(ValueError):
         sub.run(Handler(clients["consumer"], {}), Stop(), retry_delay=5, retry_delay_max=1)
+
+
+class Journal:
+    """One ordered log of the clients' calls, to see what waits for what."""
+
+    def __init__(self, clients: dict[str, Any]) -> None:
+        self.calls: list[str] = []
+        producer: FakeProducer = clients["producer"]
+        consumer: FakeConsumer = clients["consumer"]
+        send, flush, commit = producer.send, producer.flush, consumer.commit
+
+        def sending(*a: Any, **kw: Any) -> Any:
+            self.calls.append("send")
+            return send(*a, **kw)
+
+        def flushing(timeout: float | None = None) -> None:
+            self.calls.append("flush")
+            flush(timeout)
+
+        def committing(offsets: dict[Any, Any]) -> None:
+            self.calls.append("commit")
+            commit(offsets)
+
+        producer.send = sending  # type: ignore[method-assign]
+        producer.flush = flushing  # type: ignore[method-assign]
+        consumer.commit = committing  # type: ignore[method-assign]
+
+
+def test_a_batch_is_committed_once_after_one_wait_for_all_its_acknowledgements(
+    clients: dict[str, Any],
+) -> None:
+    garbage = Record(ME.encode(), b"\x00not avro", [])
+    records = partition(ours("D-1"), ours("D-2"), garbage, ours("D-3"), ours("D-4"))
+    sub = subscriber(clients, records, max_records=3)
+    consumer: FakeConsumer = clients["consumer"]
+    journal = Journal(clients)
+    handler = Handler(consumer, {})
+    stop = Stop()
+    consumer.on_idle = stop.set
+    sub.run(handler, stop)
+    # Two polls (3 records, then 2): two acks and a dead letter sent, one wait
+    # for them, one commit; then the same for the second batch.
+    assert journal.calls == ["send"] * 3 + ["flush", "commit"] + ["send"] * 2 + ["flush", "commit"]
+    assert consumer.commits == [3, 5]
+    assert handler.calls == [("D-1", None), ("D-2", None), ("D-3", 3), ("D-4", 3)]
+    assert acked(clients["producer"]) == ["D-1", "D-2", "D-3", "D-4"]
+
+
+def test_a_commit_refused_by_a_rebalance_is_made_by_the_next_one(
+    clients: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    sub = subscriber(clients, partition(ours("D-1"), ours("D-2")), max_records=1)
+    consumer: FakeConsumer = clients["consumer"]
+    commit = consumer.commit
+
+    def busy_once(offsets: dict[Any, Any]) -> None:
+        consumer.commit = commit  # type: ignore[method-assign]
+        raise RebalanceInProgressError("rebalancing (test)")
+
+    consumer.commit = busy_once  # type: ignore[method-assign]
+    [d1] = sub.poll()
+    sub.acknowledge(d1)
+    with caplog.at_level(logging.WARNING, logger="homeward_agency"):
+        sub.commit()
+    assert consumer.commits == [] and "rebalance" in caplog.text
+    sub.commit()  # nothing new taken, but the refused offset is still to commit
+    assert consumer.commits == [1]
