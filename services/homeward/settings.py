@@ -6,10 +6,21 @@ prefix of their own (HOMEWARD_<SERVICE>_).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Every Faust worker's probe and metrics port, declared once.
+MetricsPort = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=65535,
+        description="Port of /metrics, /healthz and /readyz (conventionally 9101 fan-out, "
+        "9102 referrals, 9103 detector); 0 = none",
+    ),
+]
 
 
 class KafkaSettings(BaseSettings):

@@ -20,10 +20,15 @@ from homeward_detector.state import Birth, Cert, IndexState, Leave, entry_key, f
 
 
 def _pairs(certs: list[Cert], group: str) -> list[tuple[Cert, Cert]]:
-    """(the first certificate, the first of each other group), in arrival order:
-    groups are certificate numbers, or (delivery, mother) for one number."""
+    """(the first certificate, the first of each other group), in order of issue:
+    groups are certificate numbers, or (delivery, mother) for one number.
+
+    Issue order, not arrival order: certificates of different mothers come
+    through different partitions, so which arrives first is chance, and the
+    one reported as the reuse (its hospital, its mother) must not be."""
     firsts: dict[tuple[str, ...], Cert] = {}
-    for c in certs:
+    # Stable: certificates issued in the same millisecond keep arrival order.
+    for c in sorted(certs, key=lambda c: c.issued_ms):
         g = (c.number,) if group == "number" else (c.delivery_id, c.mother)
         firsts.setdefault(g, c)
     heads = list(firsts.values())

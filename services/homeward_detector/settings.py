@@ -9,6 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from homeward.durations import parse_duration
+from homeward.settings import MetricsPort
 from homeward_detector.planner import Windows
 
 _DURATIONS = (
@@ -57,13 +58,7 @@ class DetectorSettings(BaseSettings):
     )
     tick_interval_seconds: float = Field(default=5.0, gt=0, description="Timer period")
     source: str = Field(default="/homeward/detector", description="ce_source of what it emits")
-    metrics_port: int = Field(
-        default=0,
-        ge=0,
-        le=65535,
-        description="Port of /metrics, /healthz and /readyz (conventionally 9101 fan-out, "
-        "9102 referrals, 9103 detector); 0 = none",
-    )
+    metrics_port: MetricsPort = 0
 
     @field_validator(*_DURATIONS)
     @classmethod

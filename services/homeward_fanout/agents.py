@@ -44,15 +44,28 @@ processor = FanoutProcessor(
     table=cases,
     send=_send,
     source=settings.source,
+    state_part_bytes=settings.state_part_bytes,
 )
+
+
+# Records are handled in batches so the broker's acknowledgement of their
+# output is waited for once per batch, not once per record. A batch is what
+# arrived while the last one was handled plus what comes within the window.
+# A lone alert waits out the window, so it is shorter than the detector's
+# 50 ms (most of a 100-agency alert's time); the price is the idle loop's
+# wake-ups: about 3% of a core idle at 10 ms, 1% at 50 ms (measured).
+BATCH_MAX = 500
+BATCH_WITHIN_SECONDS = 0.01
 
 
 @app.agent(source)
 async def fan_out_alerts(stream: Any) -> None:
-    async for event in stream.events():
-        m = event.message
-        headers = message_headers(m.headers)
-        await processor.process(m.topic, m.partition, m.offset, m.key, m.value, headers)
+    async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):
+        batch = [
+            (m.topic, m.partition, m.offset, m.key, m.value, message_headers(m.headers))
+            for m in (e.message for e in events)
+        ]
+        await processor.process_batch(batch)
 
 
 @app.timer(interval=settings.tick_interval_seconds)

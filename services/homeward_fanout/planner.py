@@ -18,12 +18,13 @@ nothing for what tells the public nothing (sightings, internal updates).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from functools import cached_property, partial
+from itertools import islice
 
-from homeward.agencies import Agency, AgencyType
+from homeward.agencies import Agency, AgencyType, Directory
 from homeward.errors import ValidationError
 from homeward.events import (
     AgencyAcknowledgement,
@@ -38,12 +39,14 @@ from homeward.events import (
 )
 from homeward.geo import haversine_km
 from homeward.projections import Projections, default_projections
-from homeward_fanout.public import PublicPart, RoleViews
+from homeward_fanout.public import RoleViews
 from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
+from homeward_fanout.state import CaseState, from_ms, to_ms
+
+__all__ = ["CaseState", "Outbound", "Outcome", "Policy", "from_ms", "to_ms"]
 
 NAMESPACE = uuid.UUID("5b0c8a52-3d1e-4c61-9a7e-2f6f3b8f9d10")
 SEEN_EVENTS_KEPT = 256
-MS_PER_HOUR = 3_600_000
 
 
 def delivery_id(source_event_id: str, agency_id: str) -> str:
@@ -52,14 +55,6 @@ def delivery_id(source_event_id: str, agency_id: str) -> str:
 
 def expansion_event_id(case_id: str, radius_km: int) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{case_id}/radius/{radius_km}"))
-
-
-def to_ms(t: datetime) -> int:
-    return int(t.timestamp() * 1000)
-
-
-def from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 @dataclass(frozen=True)
@@ -75,87 +70,28 @@ class Policy:
 
 
 @dataclass
-class Pending:
-    agency_id: str
-    agency_type: str
-    ring_km: int
-    distance_km: float
-    attempts: int
-    first_sent_ms: int
-    due_ms: int
-
-
-@dataclass
-class CaseState:
-    """What the fan-out keeps per case; stored as JSON in a Faust table."""
-
-    case_id: str
-    status: str  # active | cancelled
-    alert: dict[str, Any]  # the AlertIssued, JSON mode
-    alert_event_id: str
-    accepted_ms: int
-    radius_km: int
-    recipients: dict[str, list[Any]] = field(default_factory=dict)  # id -> [type, ring, km]
-    pending: dict[str, Pending] = field(default_factory=dict)  # delivery id -> Pending
-    seen_events: list[str] = field(default_factory=list)
-    public: dict[str, Any] = field(default_factory=dict)  # PublicPart after public updates
-
-    @property
-    def issued(self) -> AlertIssued:
-        return AlertIssued.model_validate(self.alert)
-
-    @property
-    def public_part(self) -> PublicPart:
-        return PublicPart(**self.public)
-
-    def hours_since_last_seen(self, now_ms: int, policy: Policy) -> float:
-        last_seen_ms = to_ms(datetime.fromisoformat(self.alert["last_seen_at"]))
-        before = max(0, self.accepted_ms - last_seen_ms)
-        after = max(0, now_ms - self.accepted_ms) * policy.clock_speed
-        return (before + after) / MS_PER_HOUR
-
-    def next_wakeup_ms(self, policy: Policy) -> int | None:
-        """The earliest time a tick has something to do: a wider ring or an ack due."""
-        if self.status != "active":
-            return None
-        times = [p.due_ms for p in self.pending.values()]
-        limit = policy.schedule.growth_hours(self.radius_km)
-        if limit is not None:
-            last_seen_ms = to_ms(datetime.fromisoformat(self.alert["last_seen_at"]))
-            before = max(0, self.accepted_ms - last_seen_ms)
-            wait = max(0.0, (limit * MS_PER_HOUR - before) / policy.clock_speed)
-            times.append(self.accepted_ms + int(wait) + 1)
-        return min(times) if times else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "case_id": self.case_id,
-            "status": self.status,
-            "alert": self.alert,
-            "alert_event_id": self.alert_event_id,
-            "accepted_ms": self.accepted_ms,
-            "radius_km": self.radius_km,
-            "recipients": self.recipients,
-            "pending": {k: vars(p) for k, p in self.pending.items()},
-            "seen_events": self.seen_events,
-            "public": self.public,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CaseState:
-        pending = {k: Pending(**v) for k, v in data.get("pending", {}).items()}
-        return cls(**{**data, "pending": pending})
-
-
-@dataclass(frozen=True)
 class Outbound:
-    """One record to produce: to an agency type's inbox, or back on the alert stream."""
+    """One record to produce: to an agency type's inbox, or back on the alert stream.
 
-    event: Event
+    The event is built when first asked for: a widening to thousands of
+    agencies is decided at once, but built, encoded and sent in chunks
+    (processor.py), so the broker writes the first while the last are built."""
+
+    build: Callable[[], Event]
     key: str
     inbox: AgencyType | None  # None: the alert events topic
     event_id: str
     causation_id: str | None
+
+    @classmethod
+    def of(
+        cls, event: Event, key: str, inbox: AgencyType | None, event_id: str, cause: str | None
+    ) -> Outbound:
+        return cls(lambda: event, key, inbox, event_id, cause)
+
+    @cached_property
+    def event(self) -> Event:
+        return self.build()
 
 
 @dataclass
@@ -163,33 +99,65 @@ class Outcome:
     state: CaseState | None
     out: list[Outbound] = field(default_factory=list)
     note: str = ""
+    # False when the state is as it was: nothing to store.
+    changed: bool = True
 
 
-def _deliver(
-    state: CaseState,
+def directory_of(agencies: Sequence[Agency]) -> Directory:
+    return agencies if isinstance(agencies, Directory) else Directory(list(agencies))
+
+
+def _delivery(
+    case_id: str,
+    did: str,
     agency_id: str,
     agency_type: str,
+    attempt: int,
     ring_km: int,
     distance_km: float,
-    event: Event,
+    accepted_at: datetime,
     source_event_id: str,
-    accepted_ms: int,
-    attempt: int = 1,
-) -> Outbound:
-    did = delivery_id(source_event_id, agency_id)
-    delivery = AlertDelivery(
-        case_id=state.case_id,
+    event: Event,
+) -> AlertDelivery:
+    return AlertDelivery(
+        case_id=case_id,
         delivery_id=did,
         agency_id=agency_id,
         agency_type=agency_type,
         attempt=attempt,
         ring_km=ring_km,
         distance_km=round(distance_km, 3),
-        accepted_at=from_ms(accepted_ms),
+        accepted_at=accepted_at,
         source_event_id=source_event_id,
         event=event,  # type: ignore[arg-type]
     )
-    return Outbound(delivery, agency_id, AgencyType(agency_type), did, source_event_id)
+
+
+def _deliver(
+    state: CaseState,
+    agency: Agency,
+    ring_km: int,
+    distance_km: float,
+    event: Event,
+    source_event_id: str,
+    accepted_at: datetime,
+    attempt: int = 1,
+) -> Outbound:
+    did = delivery_id(source_event_id, agency.id)
+    build = partial(
+        _delivery,
+        state.case_id,
+        did,
+        agency.id,
+        agency.type.value,
+        attempt,
+        ring_km,
+        distance_km,
+        accepted_at,
+        source_event_id,
+        event,
+    )
+    return Outbound(build, agency.id, agency.type, did, source_event_id)
 
 
 def _widen(
@@ -202,6 +170,11 @@ def _widen(
     ring = agencies_in_ring(
         agencies, alert.last_seen.latitude, alert.last_seen.longitude, -1.0, radius_km, types
     )
+    # The ring's first sending: its deliveries' clock. A widening again to the
+    # same radius (agencies added to the directory since) keeps the first.
+    state.sent_ms.setdefault(radius_km, now_ms)
+    due = (1, now_ms + policy.ack_timeout_ms)
+    accepted_at = from_ms(state.accepted_ms)
     out = []
     for hit in ring:
         a = hit.agency
@@ -210,29 +183,40 @@ def _widen(
         event = views.for_role(a.type.value)
         if event is None:
             continue  # a role that may receive nothing of an alert
-        state.recipients[a.id] = [a.type.value, radius_km, round(hit.distance_km, 3)]
-        o = _deliver(
-            state,
-            a.id,
-            a.type.value,
-            radius_km,
-            hit.distance_km,
-            event,
-            state.alert_event_id,
-            state.accepted_ms,
+        state.recipients[a.id] = radius_km
+        state.pending[a.id] = due
+        out.append(
+            _deliver(state, a, radius_km, hit.distance_km, event, state.alert_event_id, accepted_at)
         )
-        state.pending[o.event_id] = Pending(
-            a.id,
-            a.type.value,
-            radius_km,
-            hit.distance_km,
-            1,
-            now_ms,
-            now_ms + policy.ack_timeout_ms,
-        )
-        out.append(o)
     state.radius_km = max(state.radius_km, radius_km)
     return out
+
+
+def _distance_km(alert: AlertIssued, agency: Agency) -> float:
+    where = alert.last_seen
+    return haversine_km(where.latitude, where.longitude, agency.latitude, agency.longitude)
+
+
+def awaited(state: CaseState | None, event: Event) -> str | None:
+    """The agency whose alert delivery `event` acknowledges, if that delivery is
+    still awaiting its acknowledgement: the first ack of it stops its clock."""
+    if state is None or not isinstance(event, AgencyAcknowledgement):
+        return None
+    aid = event.agency_id
+    if aid in state.pending and event.delivery_id == delivery_id(state.alert_event_id, aid):
+        return aid
+    return None
+
+
+def _owner(state: CaseState, did: str) -> str | None:
+    """The recipient whose alert delivery has id `did`. The map is built in
+    memory once per state and grows with it (recipients only grow while the
+    case is active), so acks do not each hash every recipient."""
+    owners = state.owners
+    if len(owners) < len(state.recipients):
+        for aid in islice(state.recipients, len(owners), None):
+            owners[delivery_id(state.alert_event_id, aid)] = aid
+    return owners.get(did)
 
 
 def _remember(state: CaseState, event_id: str) -> None:
@@ -252,7 +236,7 @@ def handle_event(
 ) -> Outcome:
     """One decoded record of the alert or acknowledgement streams."""
     if state is not None and event_id in state.seen_events:
-        return Outcome(state, note="duplicate event: already handled")
+        return Outcome(state, note="duplicate event: already handled", changed=False)
     if isinstance(event, AlertIssued):
         if state is not None:
             raise ValidationError("an alert was already issued for this case", field="case_id")
@@ -271,14 +255,19 @@ def handle_event(
     if state is None:
         raise ValidationError("no alert has been issued for this case", field="case_id")
     if isinstance(event, AgencyAcknowledgement):
-        pending = state.pending.get(event.delivery_id)
-        if pending is not None and pending.agency_id != event.agency_id:
-            raise ValidationError(
-                f"delivery {event.delivery_id} went to another agency", field="agency_id"
-            )
         # Not remembered in seen_events: acks are idempotent, and a case's many
         # acks would push the event ids that de-duplication needs out of the list.
-        state.pending.pop(event.delivery_id, None)
+        # Refused before anything changes: the processor gives an ack the
+        # state itself, not a copy (a case's thousands of acks would each copy it).
+        aid = awaited(state, event)
+        if aid is None:
+            owner = _owner(state, event.delivery_id) if state.pending else None
+            if owner is not None and owner != event.agency_id and owner in state.pending:
+                raise ValidationError(
+                    f"delivery {event.delivery_id} went to another agency", field="agency_id"
+                )
+            return Outcome(state, changed=False)  # an update's, a copy, or a late one
+        del state.pending[aid]
         return Outcome(state)
     if state.status != "active":
         _remember(state, event_id)
@@ -288,14 +277,21 @@ def handle_event(
         _remember(state, event_id)
         return Outcome(state, out)
     if isinstance(event, AlertUpdated | SightingReported | AlertCancelled):
-        views = RoleViews(state.issued, event, state.public_part, policy.projections)
+        alert = state.issued
+        views = RoleViews(alert, event, state.public_part, policy.projections)
+        directory = directory_of(agencies)
+        accepted_at = from_ms(accepted_ms)
         out = []
-        for aid, info in state.recipients.items():
-            seen = views.for_role(info[0])
+        gone = 0
+        for aid, ring in state.recipients.items():
+            agency = directory.get(aid)
+            if agency is None:
+                gone += 1  # left the directory since: no longer on the bus
+                continue
+            seen = views.for_role(agency.type.value)
             if seen is not None:
-                out.append(
-                    _deliver(state, aid, info[0], info[1], info[2], seen, event_id, accepted_ms)
-                )
+                km = _distance_km(alert, agency)
+                out.append(_deliver(state, agency, ring, km, seen, event_id, accepted_at))
         if isinstance(event, AlertUpdated) and event.public_summary is not None:
             part = state.public_part.after(event)
             state.public = {"summary": part.summary, "photo_ref": part.photo_ref}
@@ -305,10 +301,12 @@ def handle_event(
             state.status = "cancelled"
             state.pending.clear()
             state.recipients.clear()
+            state.sent_ms.clear()
             state.alert = {}
             state.public = {}
         _remember(state, event_id)
-        return Outcome(state, out)
+        note = f"{gone} recipients are no longer in the directory" if gone else ""
+        return Outcome(state, out, note)
     raise ValidationError(f"{event.avro_name} is not handled by the fan-out", field="ce_type")
 
 
@@ -336,10 +334,12 @@ def handle_tick(
 ) -> Outcome:
     """Time passed: widen the radius if due; resend or escalate unacknowledged deliveries."""
     if state is None or state.status != "active":
-        return Outcome(state)
+        return Outcome(state, changed=False)
     out: list[Outbound] = []
+    changed = False
     target = policy.schedule.radius_km(state.hours_since_last_seen(now_ms, policy))
     if target > state.radius_km:
+        changed = True
         previous = state.radius_km
         hours = state.hours_since_last_seen(now_ms, policy)
         out.extend(_widen(state, target, agencies, policy, now_ms))
@@ -353,44 +353,48 @@ def handle_tick(
         # The widening is recorded on the alert stream for the audit trail; when
         # it comes back to this agent it is already in seen_events and does nothing.
         _remember(state, eid)
-        out.append(Outbound(expanded, state.case_id, None, eid, state.alert_event_id))
+        out.append(Outbound.of(expanded, state.case_id, None, eid, state.alert_event_id))
     alert = state.issued
     views = RoleViews(alert, alert, state.public_part, policy.projections)
-    for did, p in sorted(state.pending.items()):
-        if p.due_ms > now_ms:
+    directory = directory_of(agencies)
+    accepted_at = from_ms(state.accepted_ms)
+    due = sorted(aid for aid, (_, due_ms) in state.pending.items() if due_ms <= now_ms)
+    for aid in due:
+        changed = True
+        attempts = state.pending[aid][0]
+        agency = directory.get(aid)
+        resend = views.for_role(agency.type.value) if agency is not None else None
+        if agency is None or resend is None:
+            # Left the directory, or its role may no longer receive it: nothing to chase.
+            del state.pending[aid]
             continue
-        resend = views.for_role(p.agency_type)
-        if resend is None:
-            del state.pending[did]  # the role may no longer receive it: nothing to chase
-            continue
-        if p.attempts <= policy.max_resends:
-            p.attempts += 1
-            p.due_ms = now_ms + policy.ack_timeout_ms
+        if attempts <= policy.max_resends:
+            state.pending[aid] = (attempts + 1, now_ms + policy.ack_timeout_ms)
             out.append(
                 _deliver(
                     state,
-                    p.agency_id,
-                    p.agency_type,
-                    p.ring_km,
-                    p.distance_km,
+                    agency,
+                    state.recipients[aid],
+                    _distance_km(alert, agency),
                     resend,
                     state.alert_event_id,
-                    state.accepted_ms,
-                    p.attempts,
+                    accepted_at,
+                    attempts + 1,
                 )
             )
             continue
-        del state.pending[did]
+        del state.pending[aid]
+        did = delivery_id(state.alert_event_id, aid)
         escalation = DeliveryEscalated(
             case_id=state.case_id,
             delivery_id=did,
-            agency_id=p.agency_id,
-            agency_type=p.agency_type,
-            attempts=p.attempts,
-            first_sent_at=from_ms(p.first_sent_ms),
+            agency_id=aid,
+            agency_type=agency.type.value,
+            attempts=attempts,
+            first_sent_at=from_ms(state.first_sent_ms(aid)),
         )
         office = _office_in_charge(alert, coordination_offices)
         if office is not None:
             eid = str(uuid.uuid5(NAMESPACE, f"{did}/escalated/{office.id}"))
-            out.append(Outbound(escalation, office.id, AgencyType.COORDINATION_OFFICE, eid, did))
-    return Outcome(state, out)
+            out.append(Outbound.of(escalation, office.id, AgencyType.COORDINATION_OFFICE, eid, did))
+    return Outcome(state, out, changed=changed)

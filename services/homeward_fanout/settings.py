@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from homeward.settings import MetricsPort
+
 
 class FanoutSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOMEWARD_FANOUT_", extra="ignore")
@@ -26,12 +28,12 @@ class FanoutSettings(BaseSettings):
     clock_speed: float = Field(
         default=1.0, gt=0, description="Demo only: compress time since last seen by this factor"
     )
+    state_part_bytes: int = Field(
+        default=512 * 1024,
+        ge=4096,
+        le=900_000,
+        description="Largest case-state record (compressed); a larger state is stored in parts",
+    )
     tick_interval_seconds: float = Field(default=5.0, gt=0, description="Timer period")
     source: str = Field(default="/homeward/fanout", description="ce_source of what it emits")
-    metrics_port: int = Field(
-        default=0,
-        ge=0,
-        le=65535,
-        description="Port of /metrics, /healthz and /readyz (conventionally 9101 fan-out, "
-        "9102 referrals, 9103 detector); 0 = none",
-    )
+    metrics_port: MetricsPort = 0

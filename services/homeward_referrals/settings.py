@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from homeward.durations import parse_duration
+from homeward.settings import MetricsPort
 from homeward_referrals.rules import parse_overrides
 
 
@@ -32,13 +33,7 @@ class ReferralSettings(BaseSettings):
     )
     tick_interval_seconds: float = Field(default=5.0, gt=0, description="Timer period")
     source: str = Field(default="/homeward/referrals", description="ce_source of what it emits")
-    metrics_port: int = Field(
-        default=0,
-        ge=0,
-        le=65535,
-        description="Port of /metrics, /healthz and /readyz (conventionally 9101 fan-out, "
-        "9102 referrals, 9103 detector); 0 = none",
-    )
+    metrics_port: MetricsPort = 0
 
     @field_validator("deadlines")
     @classmethod

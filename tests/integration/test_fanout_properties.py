@@ -137,9 +137,10 @@ def test_exactly_the_agencies_in_range_of_the_target_types_get_one_delivery(
             case_id=case, new_information="property check", public_summary="Property check"
         ),
     )
-    # The fan-out finishes writing one event's deliveries before it handles the
-    # next, so once the update has reached every recipient the alert's
-    # deliveries are all on the broker: nothing more can come.
+    # The fan-out writes an agency's delivery of the alert before its delivery
+    # of the update, to the same inbox partition (keyed by agency), so once the
+    # update has reached every recipient the alert's deliveries are all on the
+    # broker: nothing more can come.
     reader.until(
         lambda r: {d.agency_id for d in deliveries(r, update_id)} >= expected,
         60,

@@ -86,6 +86,16 @@ def test_one_certificate_number_on_two_certificates() -> None:
     assert found.subject == B.id_number
 
 
+def test_the_reuse_is_the_later_issued_certificate_whichever_arrives_first() -> None:
+    d = Detector()
+    d.record(delivery(A, "D1", T0))
+    d.record(delivery(B, "D2", T0))
+    later = d.record(certificate(B, "C1", "D2", T0 + 2 * DAY))
+    earlier = d.record(certificate(A, "C1", "D1", T0 + DAY))
+    (found,) = d.raised
+    assert set(found.evidence) == {earlier, later} and found.subject == B.id_number
+
+
 def test_rule_5_is_off_by_default() -> None:
     d = Detector()
     d.record(delivery(A, "D1", T0))

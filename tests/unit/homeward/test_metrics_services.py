@@ -28,8 +28,9 @@ from homeward.topology import Topology
 from homeward_agency.cli import serve_probes
 from homeward_agency.outbox import Outbox, ce_type
 from homeward_fanout.planner import CaseState as FanoutState
-from homeward_fanout.planner import Pending, Policy, to_ms
-from homeward_fanout.processor import FanoutProcessor, awaited_ack
+from homeward_fanout.planner import Policy, delivery_id, to_ms
+from homeward_fanout.processor import Awaited, FanoutProcessor, awaited_ack
+from homeward_fanout.store import CaseStore
 from homeward_health import HealthRecorder, RecordRejected
 from homeward_health.recorder import field_label
 from homeward_health.synthetic import DEMO_HOSPITALS, birth
@@ -88,16 +89,19 @@ def test_the_first_acknowledgement_of_a_delivery_is_timed_from_its_first_write()
         asyncio.run(p.process(topic, 0, 1, rec.key, rec.value, rec.headers))
 
     feed(TOPOLOGY.get("alert_events").name, alert(0.5))
-    state = json.loads(table[b"CASE-T-1"])
-    delivery_id, pending = sorted(state["pending"].items())[0]
-    labels = {"agency_type": pending["agency_type"]}
+    state = CaseStore(table).load(b"CASE-T-1")
+    assert state is not None
+    agency_id = sorted(state.pending)[0]
+    labels = {"agency_type": next(a.type.value for a in AGENCIES if a.id == agency_id)}
     count, total = (
         value("homeward_ack_seconds_count", **labels),
         value("homeward_ack_seconds_sum", **labels),
     )
     now["t"] += 42.0
     ack = AgencyAcknowledgement(
-        case_id="CASE-T-1", delivery_id=delivery_id, agency_id=pending["agency_id"]
+        case_id="CASE-T-1",
+        delivery_id=delivery_id(state.alert_event_id, agency_id),
+        agency_id=agency_id,
     )
     feed(TOPOLOGY.get("alert_acks").name, ack)
     feed(TOPOLOGY.get("alert_acks").name, ack)  # a copy: the clock has stopped already
@@ -106,13 +110,17 @@ def test_the_first_acknowledgement_of_a_delivery_is_timed_from_its_first_write()
 
 
 def test_only_an_ack_from_the_agency_awaited_stops_a_clock() -> None:
-    state = FanoutState("C-1", "active", {}, "e", 0, 100)
-    state.pending["D-1"] = Pending("A-1", "police", 100, 1.0, 1, 5, 10)
-    ack = AgencyAcknowledgement(case_id="C-1", delivery_id="D-1", agency_id="A-1")
-    assert awaited_ack(state, ack) is state.pending["D-1"]
-    assert awaited_ack(state, ack.model_copy(update={"agency_id": "A-2"})) is None
-    assert awaited_ack(state, ack.model_copy(update={"delivery_id": "D-2"})) is None
-    assert awaited_ack(None, ack) is None
+    state = FanoutState("C-1", "active", {}, "e", 0, 100, sent_ms={100: 5})
+    agency = AGENCIES[0]
+    state.recipients[agency.id] = 100
+    state.pending[agency.id] = (1, 10)
+    ack = AgencyAcknowledgement(
+        case_id="C-1", delivery_id=delivery_id("e", agency.id), agency_id=agency.id
+    )
+    assert awaited_ack(state, ack, AGENCIES) == Awaited(agency.type.value, 5)
+    assert awaited_ack(state, ack.model_copy(update={"agency_id": "A-2"}), AGENCIES) is None
+    assert awaited_ack(state, ack.model_copy(update={"delivery_id": "D-2"}), AGENCIES) is None
+    assert awaited_ack(None, ack, AGENCIES) is None
 
 
 # -- referral router: answer time and open referrals ------------------------------
