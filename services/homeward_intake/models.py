@@ -40,7 +40,8 @@ def without_case_id(
     drop: frozenset[str] = frozenset(),
     add: dict[str, Any] | None = None,
 ) -> type[Model]:
-    """A request model with every field of `event_cls` but case_id (it is in the path)
+    """A request model with every field of `event_cls` but case_id (it is in the path),
+    actor (the token decides it)
     and those in `drop`, plus those in `add` (name -> (annotation, FieldInfo)).
 
     It inherits Model's config (extra fields forbidden, strings stripped) and its
@@ -49,7 +50,7 @@ def without_case_id(
     fields: dict[str, Any] = {
         fname: (info.annotation, info)
         for fname, info in event_cls.model_fields.items()
-        if fname != "case_id" and fname not in drop
+        if fname not in {"case_id", "actor"} and fname not in drop
     }
     fields.update(add or {})
     model = create_model(name, __base__=Model, __doc__=doc, **fields)

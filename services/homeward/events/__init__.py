@@ -17,7 +17,7 @@ from homeward.events.alerts import (
     ResponsibleOfficer,
     SightingReported,
 )
-from homeward.events.base import Classification, Event
+from homeward.events.base import Actor, Classification, Event
 from homeward.events.health import (
     AdmissionRegistered,
     AnomalyRule,
@@ -91,6 +91,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 __all__ = [
     "EVENT_TYPES",
+    "Actor",
     "AdmissionRegistered",
     "AgencyAcknowledgement",
     "AlertCancelled",

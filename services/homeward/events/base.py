@@ -69,6 +69,19 @@ class Model(BaseModel):
                 raise TypeError(f"{cls.__name__}.{name}: declare datetimes as Instant")
 
 
+class Actor(Model):
+    """Who caused an event: the authenticated principal and its agency (ids only).
+
+    Set by the entry point from the verified token (intake), or by a service
+    for what it decides itself; never taken from a caller's body."""
+
+    principal: str = Field(min_length=1, max_length=200)
+    subject: str = Field(default="", max_length=200)
+    kind: Literal["person", "system"] = "system"
+    agency_id: str = Field(min_length=1, max_length=64)
+    agency_type: str = Field(default="", max_length=64)
+
+
 class Event(Model):
     """An event with an Avro schema of the same full name in schemas/avro/."""
 
@@ -76,6 +89,8 @@ class Event(Model):
     classification: ClassVar[Classification] = Classification.RESTRICTED
 
     case_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    # Last in every schema, with a default: readable by and from 0.1.0.
+    actor: Actor | None = None
 
     @classmethod
     def ce_type(cls) -> str:
