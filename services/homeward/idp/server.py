@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -32,7 +34,14 @@ from typing import Any
 import httpx
 
 from homeward.broker.cluster import _pdeathsig_preexec, _tail
-from homeward.idp.dist import BUILD_OPTIONS, deploy_dir, fetch_keycloak, java_command
+from homeward.idp.dist import (
+    BUILD_OPTIONS,
+    cache_dir,
+    deploy_dir,
+    fetch_keycloak,
+    java_command,
+    keycloak_version,
+)
 from homeward.idp.java import IdpError, Java, find_java
 
 log = logging.getLogger(__name__)
@@ -76,8 +85,11 @@ class KeycloakServer:
         port: int | None = None,
         startup_timeout: float = 120.0,
         die_with_parent: bool = True,
+        seeded: bool = True,
     ) -> None:
         self.version = version
+        self.seeded = seeded
+        self.returncode: int | None = None
         self.realm_path = realm or realm_file()
         self.port = port or _free_port()
         self.startup_timeout = startup_timeout
@@ -135,6 +147,10 @@ class KeycloakServer:
         self.java = self.java or find_java()
         self.dist = self.dist or fetch_keycloak(self.version)
         self._lay_out_home(self.dist)
+        if self.seeded:
+            h2 = self.home / "data" / "h2"
+            if not h2.is_dir():  # a restart keeps its own database
+                shutil.copytree(seed_database(self.realm_path, self.version) / "h2", h2)
         cmd = [
             *java_command(self.java, self.dist, self.home, built=True),
             "start-dev",
@@ -143,8 +159,9 @@ class KeycloakServer:
             f"--http-port={self.port}",
             # A fixed hostname makes `iss` the same whichever address a client uses.
             f"--hostname={self.base_url}",
-            "--import-realm",
         ]
+        if not self.seeded:
+            cmd.append("--import-realm")
         # Only our own settings: a KC_* or QUARKUS_* variable of the caller's could change
         # the database, the hostname or the admin.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KC_", "QUARKUS_"))}
@@ -221,6 +238,7 @@ class KeycloakServer:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 proc.wait(timeout=30)
+            self.returncode = proc.returncode
             self.process = None
             self._write_state()
         if self._atexit_registered:
@@ -255,10 +273,11 @@ class KeycloakServer:
         if not conf.is_dir():
             shutil.copytree(dist / "conf", conf)
         (self.home / "providers").mkdir(parents=True, exist_ok=True)
-        imports = self.home / "data" / "import"
-        imports.mkdir(parents=True, exist_ok=True)
-        # Imported on the first start only (IGNORE_EXISTING): a restart keeps the database.
-        shutil.copyfile(self.realm_path, imports / f"{REALM}-realm.json")
+        if not self.seeded:
+            imports = self.home / "data" / "import"
+            imports.mkdir(parents=True, exist_ok=True)
+            # Imported on the first start only (IGNORE_EXISTING): a restart keeps its database.
+            shutil.copyfile(self.realm_path, imports / f"{REALM}-realm.json")
 
     def _atexit_stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -278,3 +297,64 @@ class KeycloakServer:
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.state(), indent=2) + "\n")
         tmp.replace(self.state_file)
+
+
+# --------------------------------------------------------------------------------------------
+# The seed database
+
+
+def seed_database(realm: Path, version: str | None = None, *, cache: Path | None = None) -> Path:
+    """A directory whose ``h2/`` holds Keycloak's database with ``realm`` already imported.
+
+    Importing the realm (~250 clients, ~500 users) takes ~25 s on every start; importing it
+    once per realm file and Keycloak version, into the cache, and copying the 3 MB database
+    into each run dir makes a start ~12 s. Built by one ``--import-realm`` start and a clean
+    stop, in a staging dir renamed into place (a half-built seed never counts; a file lock
+    serialises builders). Every run from one seed has the same realm keys: a fake realm, and
+    a test that needs fresh keys rotates them (homeward.idp.admin).
+    """
+    version = version or keycloak_version()
+    dist = fetch_keycloak(version, cache=cache)
+    digest = hashlib.sha256(realm.read_bytes())
+    digest.update((dist / ".homeward-complete").read_bytes())  # version, pom, build options
+    key = digest.hexdigest()[:16]
+    root = (cache or cache_dir()).expanduser()
+    target = root / f"keycloak-{version}-realm-{key}"
+    marker = target / _SEED_MARKER
+    if marker.is_file():
+        return target
+    with open(root / f".keycloak-realm-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.is_file():
+            return target
+        staging = root / f"keycloak-{version}-realm-{key}.tmp-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            server = KeycloakServer(
+                run_dir=staging / "run", version=version, realm=realm, seeded=False
+            )
+            log.info("importing %s into a seed database (once per realm file)", realm.name)
+            try:
+                server.start()
+            finally:
+                server.stop()
+            h2 = server.home / "data" / "h2"
+            if server.returncode not in _CLEAN_EXITS or not h2.is_dir():
+                raise IdpError(
+                    f"seeding exited {server.returncode}, no clean database.\n{server.describe()}",
+                    field="keycloak seed",
+                )
+            shutil.copytree(h2, staging / "h2")
+            shutil.copyfile(server.log_file, staging / "import.log")
+            (staging / _SEED_MARKER).write_text(f"{realm}\n")
+            shutil.rmtree(staging / "run")
+            shutil.rmtree(target, ignore_errors=True)
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+_SEED_MARKER = ".homeward-complete"
+# What the JVM returns on SIGTERM after Keycloak's shutdown hooks ran (0, or 128 + 15).
+_CLEAN_EXITS = (0, 143)
