@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,10 +20,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from homeward.errors import CodecError
+from homeward.alert_lifecycle import AlertTransitionError, allowed_steps
+from homeward.audit import AuditEntry, Auditor, AuditOutcome
+from homeward.auth import Forbidden
+from homeward.auth.jwt_verifier import OidcVerifierSettings, TokenVerifier, Unauthenticated
+from homeward.errors import CodecError, ValidationError
 from homeward.settings import KafkaSettings
 from homeward.topology import current_topology
 from homeward_intake import observe, routes, routes_cases, routes_health, routes_reports
+from homeward_intake.alert_view import KafkaAlertView
 from homeward_intake.answers import (
     IllegalTransition,
     InvalidAnswer,
@@ -29,7 +36,7 @@ from homeward_intake.answers import (
     ReferralsUnavailable,
     WrongAgency,
 )
-from homeward_intake.handlers import IdempotencyConflict, Intake
+from homeward_intake.handlers import AlertsUnavailable, IdempotencyConflict, Intake
 from homeward_intake.idempotency import KEY_HEADER
 from homeward_intake.idempotency_kafka import KafkaIdempotencyStore
 from homeward_intake.middleware import RequestGuard, error_response
@@ -57,6 +64,8 @@ the same answer and never a second event.
 
 HTTP_CODES = {
     400: "invalid_json",
+    401: "unauthenticated",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
@@ -94,12 +103,84 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def audit_refusal(request: Request, status: int, field: str | None, reason: str) -> None:
+    """Every refusal is on the record, with the principal when it is known, so a
+    probing client shows up. Never the request's content: the rule and the field."""
+    intake: Intake | None = getattr(request.app.state, "intake", None)
+    if intake is None:
+        return
+    principal = getattr(request.state, "principal", None)
+    entry = AuditEntry(
+        entry_id=f"refusal:{uuid.uuid4()}",
+        at=datetime.now(UTC),
+        service="intake",
+        action=getattr(request.state, "action", "") or f"{request.method} {_route(request)}",
+        outcome=AuditOutcome.REFUSED,
+        principal=principal.name if principal else "",
+        subject=principal.subject if principal else "",
+        agency_id=principal.agency_id if principal else "",
+        case_id=str(request.path_params.get("case_id", "")),
+        status=status,
+        reason=f"{field}: {reason}"[:500] if field else reason[:500],
+        detail={"path": _route(request)},
+    )
+    try:
+        intake.auditor.record(entry)
+    except Exception:  # the refusal stands; losing its record is logged, not fatal
+        log.warning("could not audit a %d refusal", status, exc_info=True)
+
+
+def _route(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path", request.url.path))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         bad_json = any(e.get("type") == "json_invalid" for e in exc.errors())
         status = 400 if bad_json else 422
-        return error_response(status, HTTP_CODES[status], validation_errors(exc))
+        errors = validation_errors(exc)
+        audit_refusal(request, status, errors[0]["field"] if errors else None, "invalid")
+        return error_response(status, HTTP_CODES[status], errors)
+
+    @app.exception_handler(Unauthenticated)
+    async def on_unauthenticated(request: Request, exc: Unauthenticated) -> JSONResponse:
+        audit_refusal(request, 401, exc.field, exc.reason)
+        # RFC 6750: the challenge says which error; the body names the field.
+        desc = f"{exc.field}: {exc.reason}".replace('"', "'") if exc.field else exc.reason
+        return error_response(
+            401,
+            "unauthenticated",
+            [{"field": exc.field, "reason": exc.reason}],
+            headers={
+                "WWW-Authenticate": f'Bearer realm="homeward", error="invalid_token", '
+                f'error_description="{desc}"'
+            },
+        )
+
+    @app.exception_handler(Forbidden)
+    async def on_forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        audit_refusal(request, 403, exc.field, exc.reason)
+        return error_response(403, "forbidden", [{"field": exc.field, "reason": exc.reason}])
+
+    @app.exception_handler(AlertTransitionError)
+    async def on_alert_step(request: Request, exc: AlertTransitionError) -> JSONResponse:
+        audit_refusal(request, 409, exc.field, exc.reason)
+        return error_response(
+            409,
+            "illegal_transition",
+            [{"field": exc.field, "reason": exc.reason}],
+            extra={
+                "state": exc.state.value if exc.state else None,
+                "allowed": allowed_steps(exc.state),
+            },
+        )
+
+    @app.exception_handler(ValidationError)
+    async def on_invalid_field(request: Request, exc: ValidationError) -> JSONResponse:
+        audit_refusal(request, 422, exc.field, exc.reason)
+        return error_response(422, "invalid_request", [{"field": exc.field, "reason": exc.reason}])
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -114,25 +195,30 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(IdempotencyConflict)
-    async def on_conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:
+    async def on_conflict(request: Request, exc: IdempotencyConflict) -> JSONResponse:
+        audit_refusal(request, 409, exc.field, exc.reason)
         return error_response(
             409, "idempotency_conflict", [{"field": exc.field, "reason": exc.reason}]
         )
 
     @app.exception_handler(InvalidAnswer)
-    async def on_invalid_answer(_: Request, exc: InvalidAnswer) -> JSONResponse:
+    async def on_invalid_answer(request: Request, exc: InvalidAnswer) -> JSONResponse:
+        audit_refusal(request, 422, exc.field, exc.reason)
         return error_response(422, "invalid_request", [{"field": exc.field, "reason": exc.reason}])
 
     @app.exception_handler(ReferralNotFound)
-    async def on_no_referral(_: Request, exc: ReferralNotFound) -> JSONResponse:
+    async def on_no_referral(request: Request, exc: ReferralNotFound) -> JSONResponse:
+        audit_refusal(request, 404, exc.field, exc.reason)
         return error_response(404, "not_found", [{"field": exc.field, "reason": exc.reason}])
 
     @app.exception_handler(WrongAgency)
-    async def on_wrong_agency(_: Request, exc: WrongAgency) -> JSONResponse:
+    async def on_wrong_agency(request: Request, exc: WrongAgency) -> JSONResponse:
+        audit_refusal(request, 409, exc.field, exc.reason)
         return error_response(409, "wrong_agency", [{"field": exc.field, "reason": exc.reason}])
 
     @app.exception_handler(IllegalTransition)
-    async def on_illegal(_: Request, exc: IllegalTransition) -> JSONResponse:
+    async def on_illegal(request: Request, exc: IllegalTransition) -> JSONResponse:
+        audit_refusal(request, 409, exc.field, exc.reason)
         return error_response(
             409,
             "illegal_transition",
@@ -141,6 +227,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(ReferralsUnavailable)
+    @app.exception_handler(AlertsUnavailable)
     @app.exception_handler(TimelineUnavailable)
     async def on_log_unavailable(_: Request, exc: Exception) -> JSONResponse:
         reason = getattr(exc, "reason", str(exc))
@@ -149,8 +236,9 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(CodecError)
-    async def on_codec(_: Request, exc: CodecError) -> JSONResponse:
+    async def on_codec(request: Request, exc: CodecError) -> JSONResponse:
         # Valid by the model but not by the Avro schema: nothing was published.
+        audit_refusal(request, 422, exc.field, exc.reason)
         return error_response(422, "invalid_request", [{"field": exc.field, "reason": exc.reason}])
 
     @app.exception_handler(PublishUnavailable)
@@ -203,8 +291,11 @@ def create_app(
     intake: Intake,
     settings: IntakeSettings | None = None,
     timeline: TimelineSource | None = None,
+    *,
+    verifier: TokenVerifier,
 ) -> FastAPI:
-    """The app over `intake`; `timeline` answers the timeline route (absent: 503)."""
+    """The app over `intake`; `timeline` answers the timeline route (absent: 503);
+    `verifier` checks every caller's bearer token (there is no way to run without)."""
     settings = settings or IntakeSettings()
 
     @asynccontextmanager
@@ -228,6 +319,7 @@ def create_app(
     app.state.intake = intake
     app.state.settings = settings
     app.state.timeline = timeline
+    app.state.verifier = verifier
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     observe.install(app, intake.ready)  # after the guard: its refusals are counted too
     install_error_handlers(app)
@@ -238,7 +330,14 @@ def create_app(
     return app
 
 
-def build_kafka_app(settings: IntakeSettings, kafka: KafkaSettings) -> FastAPI:
+def build_kafka_app(
+    settings: IntakeSettings,
+    kafka: KafkaSettings,
+    *,
+    auditor: Auditor,
+    oidc: OidcVerifierSettings | None = None,
+) -> FastAPI:
+    verifier = TokenVerifier(oidc or OidcVerifierSettings())
     topology = current_topology()
     publisher = KafkaPublisher(
         kafka,
@@ -258,12 +357,19 @@ def build_kafka_app(settings: IntakeSettings, kafka: KafkaSettings) -> FastAPI:
         topology.get("referral_events").name,
         startup_timeout_seconds=settings.startup_timeout_seconds,
     )
+    alerts = KafkaAlertView(
+        kafka,
+        topology.get("alert_events").name,
+        startup_timeout_seconds=settings.startup_timeout_seconds,
+    )
     intake = Intake(
         publisher,
         store,
         source_name=settings.source_name,
         sync_timeout_seconds=settings.sync_timeout_seconds,
         referrals=referrals,
+        alerts=alerts,
+        auditor=auditor,
     )
     timeline = TimelineQuery(kafka, topology, timeout_seconds=settings.timeline_timeout_seconds)
-    return create_app(intake, settings, timeline)
+    return create_app(intake, settings, timeline, verifier=verifier)

@@ -16,10 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from homeward.alert_lifecycle import AlertStep, next_state
+from homeward.audit import AuditEntry, Auditor, AuditOutcome, MemoryAuditor
+from homeward.auth import Forbidden, Principal, current_roles
 from homeward.errors import HomewardError
-from homeward.events import Event, ReferralAnswered
+from homeward.events import AlertCancelled, CancelReason, Event, ReferralAnswered, RescueNotified
 from homeward.metrics import EVENTS_PRODUCED
 from homeward_intake import answers
+from homeward_intake.alert_view import MemoryAlertView
 from homeward_intake.idempotency import (
     KEY_HEADER,
     Decision,
@@ -47,6 +51,10 @@ SOURCE_PREFIX = "/homeward/intake/"
 
 class IdempotencyConflict(HomewardError):
     """The key was already used for a different request (answered as 409)."""
+
+
+class AlertsUnavailable(HomewardError):
+    """The alert log could not be read up to now (answered as 503)."""
 
 
 @dataclass(frozen=True)
@@ -79,15 +87,21 @@ class Intake:
         source_name: str,
         sync_timeout_seconds: float = 2.0,
         referrals: ReferralView | None = None,
+        alerts: MemoryAlertView | None = None,
+        auditor: Auditor | None = None,
     ) -> None:
         self.publisher = publisher
         self.store = store
         self.referrals: ReferralView = referrals or MemoryReferralView()
+        self.alerts = alerts or MemoryAlertView()
+        # Production passes the Kafka auditor (app.build_kafka_app); unit tests read these.
+        self.auditor: Auditor = auditor or MemoryAuditor()
         self.source = SOURCE_PREFIX + source_name
         self.sync_timeout = sync_timeout_seconds
         self.locks = KeyLocks()
         # Taken before a key's lock, never after, and a set of its own: no cycle.
         self.referral_locks = KeyLocks()
+        self.case_locks = KeyLocks()
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -96,11 +110,18 @@ class Intake:
         self.publisher.start()
         self.store.start()
         self.referrals.start()
+        self.alerts.start()
 
     def ready(self) -> bool:
-        return self.publisher.ready() and self.store.ready() and self.referrals.ready()
+        return (
+            self.publisher.ready()
+            and self.store.ready()
+            and self.referrals.ready()
+            and self.alerts.ready()
+        )
 
     def close(self) -> None:
+        self.alerts.close()
         self.referrals.close()
         self.store.close()
         self.publisher.close()
@@ -112,6 +133,8 @@ class Intake:
         body: dict[str, Any],
         key: str | None,
         *,
+        principal: Principal,
+        action: str,
         extra: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """Publish `event` to the topic its type goes to (or replay the answer
@@ -122,10 +145,62 @@ class Intake:
         (and replayed with it), e.g. a generated report id.
         """
         topic_id = topic_id_for(event)
-        return self._accept(event, body, key, lambda: topic_id, extra=extra)
+        audit = (principal, action)
+        if isinstance(event, RescueNotified) and event.closes_alert:
+            # Closing the alert is the case's owner's (or supervisor's) call.
+            return self.accept_alert_step(
+                event, body, key, principal=principal, action=action, step=AlertStep.CANCEL
+            )
+        return self._accept(event, body, key, lambda: topic_id, extra=extra, audit=audit)
+
+    def accept_alert_step(
+        self,
+        event: Event,
+        body: dict[str, Any],
+        key: str | None,
+        *,
+        principal: Principal,
+        action: str,
+        step: AlertStep,
+    ) -> Outcome:
+        """Publish a step of an alert's life once the alert log says it is legal
+        and the caller's unit owns the case (or supervises its owner)."""
+        case_id = event.case_id
+        table = self.alerts.table
+        reason = event.reason if isinstance(event, AlertCancelled) else None
+        if isinstance(event, RescueNotified):
+            reason = CancelReason.FOUND
+
+        def plan() -> str:
+            if not self.alerts.sync(self.sync_timeout):
+                raise AlertsUnavailable(
+                    "the alert log on Kafka is not read up to now; retry shortly"
+                )
+            case = table.get(case_id)
+            next_state(case.state if case else None, step, reason)  # 409 if out of turn
+            if case is not None and not current_roles().may_act_on_case(principal, case.owner):
+                raise Forbidden(
+                    f"case {case_id} belongs to {case.owner or 'another unit'}; "
+                    f"{principal.agency_id} neither issued it nor supervises its unit",
+                    field="case_id",
+                )
+            return topic_id_for(event)
+
+        def published(_event_id: str) -> None:
+            table.apply(event if not isinstance(event, RescueNotified) else _found(event))
+
+        with self.case_locks.hold(case_id):
+            return self._accept(
+                event, body, key, plan, on_published=published, audit=(principal, action)
+            )
 
     def answer_referral(
-        self, answer: ReferralAnswered, body: dict[str, Any], key: str | None
+        self,
+        answer: ReferralAnswered,
+        body: dict[str, Any],
+        key: str | None,
+        *,
+        principal: Principal,
     ) -> Outcome:
         """Publish an agency's answer once the read model says the step is legal.
 
@@ -153,7 +228,14 @@ class Intake:
         # One answer per referral at a time in this instance: the second is judged
         # against the first (pending), not against the same old status.
         with self.referral_locks.hold(f"{case_id}\n{referral_id}"):
-            return self._accept(answer, body, key, plan, on_published=published)
+            return self._accept(
+                answer,
+                body,
+                key,
+                plan,
+                on_published=published,
+                audit=(principal, "referral.answer"),
+            )
 
     def referral(
         self, case_id: str, referral_id: str
@@ -177,11 +259,15 @@ class Intake:
         *,
         extra: Mapping[str, Any] | None = None,
         on_published: Callable[[str], None] | None = None,
+        audit: tuple[Principal, str],
     ) -> Outcome:
         def publish(event_id: str) -> dict[str, Any]:
             accepted = self._publish(event, plan(), event_id)
             if on_published is not None:
                 on_published(accepted.event_id)
+            # Answered only once it is on the record too: a failure here is a 503,
+            # and the retry (same key, same event id) publishes and records again.
+            self._audit(audit, event, accepted)
             return {**accepted.model_dump(mode="json"), **(extra or {})}
 
         if key is None:
@@ -221,6 +307,28 @@ class Intake:
                 log.warning("could not store the idempotency record", exc_info=True)
             return Outcome(answer, False)
 
+    def _audit(self, audit: tuple[Principal, str], event: Event, accepted: Accepted) -> None:
+        principal, action = audit
+        entry = AuditEntry(
+            entry_id=f"write:{accepted.event_id}",
+            at=accepted.accepted_at,
+            service="intake",
+            action=action,
+            outcome=AuditOutcome.ACCEPTED,
+            principal=principal.name,
+            subject=principal.subject,
+            agency_id=principal.agency_id,
+            case_id=event.case_id,
+            event_id=accepted.event_id,
+            event_type=event.ce_type(),
+            status=202,
+            detail={"topic": accepted.topic},
+        )
+        try:
+            self.auditor.record(entry)
+        except Exception as exc:
+            raise PublishUnavailable(f"the audit record could not be written: {exc}") from exc
+
     def _publish(self, event: Event, topic_id: str, event_id: str) -> Accepted:
         # Checked here, not on entry: a replay needs no Kafka and is still answered.
         if not self.publisher.ready():
@@ -237,3 +345,8 @@ class Intake:
             accepted_at=accepted_at,
             topic=published.topic,
         )
+
+
+def _found(rescue: RescueNotified) -> AlertCancelled:
+    """What a rescue that closes its alert does to the alert (the router sends it)."""
+    return AlertCancelled(case_id=rescue.case_id, reason=CancelReason.FOUND, actor=rescue.actor)

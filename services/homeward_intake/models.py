@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from homeward.events import (
     AlertCancelled,
+    AlertIssued,
     AlertUpdated,
     DnaComparisonRecorded,
     MandatoryReportFiled,
@@ -57,6 +58,18 @@ def without_case_id(
     return model
 
 
+AlertIssueRequest = without_case_id(
+    AlertIssued,
+    "AlertIssueRequest",
+    "A new missing-child alert. Leave case_id out and intake assigns one in the issuing "
+    "agency's namespace (<agency id>-<date>-<hex>); one given must start with <agency id>-.",
+    add={
+        "case_id": (
+            str | None,
+            Field(default=None, min_length=1, max_length=CASE_ID_MAX, pattern=CASE_ID_PATTERN),
+        )
+    },
+)
 AlertUpdateRequest = without_case_id(
     AlertUpdated, "AlertUpdateRequest", "New information on an open alert."
 )

@@ -10,19 +10,28 @@ the event loop (or /healthz).
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from homeward.alert_lifecycle import AlertStep
+from homeward.audit import AuditEntry, AuditOutcome
+from homeward.auth import Action, Forbidden, Principal
+from homeward.errors import ValidationError
 from homeward.events import AlertCancelled, AlertIssued, AlertUpdated, Event, SightingReported
+from homeward_intake.auth import Caller, actor_of, allowed, authorize
 from homeward_intake.handlers import Intake, Outcome
 from homeward_intake.idempotency import KEY_HEADER, KEY_MAX
 from homeward_intake.models import (
     CASE_ID_MAX,
     CASE_ID_PATTERN,
     Accepted,
+    AlertIssueRequest,
     AlertUpdateRequest,
     CancellationRequest,
     ErrorBody,
@@ -35,7 +44,13 @@ router = APIRouter()
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not valid JSON."},
-    409: {"model": ErrorBody, "description": f"{KEY_HEADER} reused for a different request."},
+    401: {"model": ErrorBody, "description": "No valid bearer token (the header names why)."},
+    403: {"model": ErrorBody, "description": "The roles table does not allow this caller it."},
+    409: {
+        "model": ErrorBody,
+        "description": f"{KEY_HEADER} reused for a different request, or a step the alert's "
+        "lifecycle does not allow (a second alert for a case, an update after the end).",
+    },
     413: {"model": ErrorBody, "description": "The body is over the size cap."},
     415: {"model": ErrorBody, "description": "The body is not application/json."},
     422: {"model": ErrorBody, "description": "Fields are missing or invalid; each is named."},
@@ -88,9 +103,66 @@ def accept(
     body: BaseModel,
     key: str | None,
     *,
+    caller: Principal,
+    action: Action,
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    return answer(intake.accept(event, hashed(body), key, extra=extra))
+    """Publish `event` as the caller's: its actor is the token's, never the body's."""
+    return answer(
+        intake.accept(
+            as_caller(event, caller),
+            hashed(body),
+            key,
+            principal=caller,
+            action=action.value,
+            extra=extra,
+        )
+    )
+
+
+def as_caller(event: Event, caller: Principal) -> Event:
+    if event.actor is not None:
+        raise ValidationError("is set by the bearer token, not by the request", field="actor")
+    return event.model_copy(update={"actor": actor_of(caller)})
+
+
+# A clock a few minutes fast at a police station is not a report from the future.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def not_in_future(value: datetime | None, field: str) -> None:
+    if value is not None and value > datetime.now(UTC) + CLOCK_SKEW:
+        raise ValidationError("is in the future", field=field)
+
+
+def alert_step(
+    intake: Intake,
+    event: Event,
+    body: BaseModel,
+    key: str | None,
+    *,
+    caller: Principal,
+    action: Action,
+    step: AlertStep,
+) -> JSONResponse:
+    return answer(
+        intake.accept_alert_step(
+            as_caller(event, caller),
+            hashed(body),
+            key,
+            principal=caller,
+            action=action.value,
+            step=step,
+        )
+    )
+
+
+def new_case_id(agency_id: str, key: str | None) -> str:
+    """A case id inside the issuing agency's namespace. From the Idempotency-Key
+    when there is one, so a retry names the same case."""
+    seed = key or uuid.uuid4().hex
+    digest = hashlib.sha256(f"{agency_id}\n{seed}".encode()).hexdigest()[:12]
+    return f"{agency_id}-{datetime.now(UTC):%Y%m%d}-{digest}"
 
 
 def plain(body: BaseModel) -> dict[str, Any]:
@@ -111,9 +183,39 @@ def with_case(event_cls: type[Event], case_id: str, body: BaseModel) -> Event:
     tags=["alerts"],
 )
 def issue_alert(
-    body: AlertIssued, intake: IntakeDep, idempotency_key: IdempotencyKey = None
+    body: AlertIssueRequest,  # type: ignore[valid-type]
+    request: Request,
+    caller: Caller,
+    intake: IntakeDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return accept(intake, body, body, idempotency_key)
+    authorize(request, caller, Action.ALERT_ISSUE)
+    fields = plain(body)
+    if fields["public_summary"] and not allowed(caller, Action.ALERT_RELEASE_PUBLIC):
+        # Media and online platforms publish it: a supervisor's decision.
+        raise Forbidden(
+            "releasing a public summary needs alert.release_public (a supervisor); send it "
+            "empty to reach agencies only",
+            field="public_summary",
+        )
+    not_in_future(fields["last_seen_at"], "last_seen_at")
+    case_id = fields.pop("case_id") or new_case_id(caller.agency_id, idempotency_key)
+    if not case_id.startswith(f"{caller.agency_id}-"):
+        raise ValidationError(
+            f"must start with {caller.agency_id}- (the issuing agency's own namespace), or "
+            "be left out for intake to assign one",
+            field="case_id",
+        )
+    event = AlertIssued.model_validate({**fields, "case_id": case_id})
+    return alert_step(
+        intake,
+        event,
+        body,
+        idempotency_key,
+        caller=caller,
+        action=Action.ALERT_ISSUE,
+        step=AlertStep.ISSUE,
+    )
 
 
 @router.post(
@@ -127,10 +229,21 @@ def issue_alert(
 def update_alert(
     case_id: CaseId,
     body: AlertUpdateRequest,  # type: ignore[valid-type]
+    request: Request,
+    caller: Caller,
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return accept(intake, with_case(AlertUpdated, case_id, body), body, idempotency_key)
+    authorize(request, caller, Action.ALERT_UPDATE)
+    return alert_step(
+        intake,
+        with_case(AlertUpdated, case_id, body),
+        body,
+        idempotency_key,
+        caller=caller,
+        action=Action.ALERT_UPDATE,
+        step=AlertStep.UPDATE,
+    )
 
 
 @router.post(
@@ -144,10 +257,22 @@ def update_alert(
 def report_sighting(
     case_id: CaseId,
     body: SightingRequest,  # type: ignore[valid-type]
+    request: Request,
+    caller: Caller,
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return accept(intake, with_case(SightingReported, case_id, body), body, idempotency_key)
+    authorize(request, caller, Action.ALERT_SIGHTING)
+    not_in_future(body.seen_at, "seen_at")  # type: ignore[attr-defined]
+    return alert_step(
+        intake,
+        with_case(SightingReported, case_id, body),
+        body,
+        idempotency_key,
+        caller=caller,
+        action=Action.ALERT_SIGHTING,
+        step=AlertStep.SIGHTING,
+    )
 
 
 @router.post(
@@ -161,10 +286,21 @@ def report_sighting(
 def cancel_alert(
     case_id: CaseId,
     body: CancellationRequest,  # type: ignore[valid-type]
+    request: Request,
+    caller: Caller,
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return accept(intake, with_case(AlertCancelled, case_id, body), body, idempotency_key)
+    authorize(request, caller, Action.ALERT_CANCEL)
+    return alert_step(
+        intake,
+        with_case(AlertCancelled, case_id, body),
+        body,
+        idempotency_key,
+        caller=caller,
+        action=Action.ALERT_CANCEL,
+        step=AlertStep.CANCEL,
+    )
 
 
 @router.get("/healthz", tags=["operations"], summary="Liveness: the process serves HTTP")
@@ -187,3 +323,29 @@ async def readyz(intake: IntakeDep) -> JSONResponse:
         "referral_log": intake.referrals.ready(),
     }
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def audit_read(
+    request: Request,
+    intake: Intake,
+    caller: Principal,
+    action: Action,
+    case_id: str,
+    **detail: str,
+) -> None:
+    """A read of police-only or victim data goes on the record before it is answered."""
+    intake.auditor.record(
+        AuditEntry(
+            entry_id=f"read:{uuid.uuid4()}",
+            at=datetime.now(UTC),
+            service="intake",
+            action=action.value,
+            outcome=AuditOutcome.READ,
+            principal=caller.name,
+            subject=caller.subject,
+            agency_id=caller.agency_id,
+            case_id=case_id,
+            status=200,
+            detail={"path": request.url.path, **detail},
+        )
+    )

@@ -4,12 +4,14 @@ routes.py, with the same error body and Idempotency-Key behaviour."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 
+from homeward.auth import Action
 from homeward.events import DnaComparisonRecorded, ReferralAnswered, RescueNotified
 from homeward_intake.answers import ReferralNotFound, agency_next
+from homeward_intake.auth import Caller, allowed, authorize, own_agency
 from homeward_intake.models import (
     CASE_ID_MAX,
     CASE_ID_PATTERN,
@@ -26,6 +28,8 @@ from homeward_intake.routes import (
     IntakeDep,
     accept,
     answer,
+    as_caller,
+    audit_read,
     hashed,
     plain,
     with_case,
@@ -75,9 +79,16 @@ class TimelineSource(Protocol):
     tags=["rescues"],
 )
 def notify_rescue(
-    body: RescueNotified, intake: IntakeDep, idempotency_key: IdempotencyKey = None
+    body: RescueNotified,
+    request: Request,
+    caller: Caller,
+    intake: IntakeDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return accept(intake, body, body, idempotency_key)
+    authorize(request, caller, Action.RESCUE_REPORT)
+    if body.closes_alert:  # closing the alert as found is a step of the alert's own
+        authorize(request, caller, Action.ALERT_CANCEL)
+    return accept(intake, body, body, idempotency_key, caller=caller, action=Action.RESCUE_REPORT)
 
 
 @router.post(
@@ -91,10 +102,14 @@ def notify_rescue(
 def record_dna_comparison(
     case_id: CaseId,
     body: DnaComparisonRequest,  # type: ignore[valid-type]
+    request: Request,
+    caller: Caller,
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return accept(intake, with_case(DnaComparisonRecorded, case_id, body), body, idempotency_key)
+    authorize(request, caller, Action.DNA_RECORD)
+    event = with_case(DnaComparisonRecorded, case_id, body)
+    return accept(intake, event, body, idempotency_key, caller=caller, action=Action.DNA_RECORD)
 
 
 @router.post(
@@ -109,14 +124,23 @@ def answer_referral(
     case_id: CaseId,
     referral_id: ReferralId,
     body: ReferralAnswerRequest,  # type: ignore[valid-type]
+    request: Request,
+    caller: Caller,
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
+    authorize(request, caller, Action.REFERRAL_ANSWER)
     event = ReferralAnswered.model_validate(
         {**plain(body), "case_id": case_id, "referral_id": referral_id}
     )
+    own_agency(caller, event.agency_id, "agency_id")
     return answer(
-        intake.answer_referral(event, hashed(body, referral_id=referral_id), idempotency_key)
+        intake.answer_referral(
+            as_caller(event, caller),
+            hashed(body, referral_id=referral_id),
+            idempotency_key,
+            principal=caller,
+        )
     )
 
 
@@ -127,10 +151,16 @@ def answer_referral(
     summary="A referral's current status, agency and offer, as the router recorded it",
     tags=["referrals"],
 )
-def get_referral(case_id: CaseId, referral_id: ReferralId, intake: IntakeDep) -> Any:
+def get_referral(
+    case_id: CaseId, referral_id: ReferralId, request: Request, caller: Caller, intake: IntakeDep
+) -> Any:
+    authorize(request, caller, Action.REFERRAL_READ)
     state, pending = intake.referral(case_id, referral_id)
-    if state is None:
+    overseer = caller.is_police or allowed(caller, Action.TIMELINE_READ)
+    if state is None or not (overseer or state.agency_id == caller.agency_id):
+        # Another agency's referral is "not found", not "forbidden": ids are not probed.
         raise ReferralNotFound(f"no referral {referral_id} in case {case_id}", field="referral_id")
+    audit_read(request, intake, caller, Action.REFERRAL_READ, case_id, referral_id=referral_id)
     return ReferralState(
         case_id=state.case_id,
         referral_id=state.referral_id,
@@ -154,20 +184,16 @@ def get_referral(case_id: CaseId, referral_id: ReferralId, intake: IntakeDep) ->
     summary="Every event of a case, in order, alert to referrals",
     tags=["timeline"],
 )
-def case_timeline(
-    case_id: CaseId,
-    request: Request,
-    clearance: Annotated[
-        Literal["police"] | None,
-        Query(
-            description="`police` shows police-only entries' summaries; without it they "
-            "show their type and time only."
-        ),
-    ] = None,
-) -> Any:
+def case_timeline(case_id: CaseId, request: Request, caller: Caller, intake: IntakeDep) -> Any:
+    """Police-only entries show their summaries only to a principal with
+    police_only.read; to everyone else, their type and time only."""
     # A plain def: FastAPI runs it in the thread pool, so reading the partitions
     # never blocks the event loop.
+    authorize(request, caller, Action.TIMELINE_READ)
     source: TimelineSource | None = request.app.state.timeline
     if source is None:
         raise TimelineUnavailable("no timeline source is configured", field=None)
-    return source(case_id, police=clearance == "police")
+    police = allowed(caller, Action.POLICE_ONLY_READ)
+    timeline = source(case_id, police=police)
+    audit_read(request, intake, caller, Action.TIMELINE_READ, case_id, police=str(police))
+    return timeline

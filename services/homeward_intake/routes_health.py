@@ -8,16 +8,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from homeward.auth import Action
 from homeward.events import (
     AdmissionRegistered,
     BirthCertificateIssued,
     DeliveryRecorded,
     DischargeRecorded,
 )
+from homeward_intake.auth import Caller, authorize, own_agency
 from homeward_intake.models import Accepted
 from homeward_intake.routes import ERRORS, IdempotencyKey, IntakeDep, accept
+
+
+def record(body: Any, request: Request, caller: Caller, intake: IntakeDep, key: str | None) -> Any:
+    """A hospital records only its own events: a forged record of another
+    hospital's could hide an anomaly."""
+    authorize(request, caller, Action.HEALTH_RECORD)
+    own_agency(caller, body.hospital_id, "hospital_id")
+    return accept(intake, body, body, key, caller=caller, action=Action.HEALTH_RECORD)
+
 
 router = APIRouter()
 
@@ -31,9 +42,13 @@ router = APIRouter()
     tags=["health"],
 )
 def register_admission(
-    body: AdmissionRegistered, intake: IntakeDep, idempotency_key: IdempotencyKey = None
+    body: AdmissionRegistered,
+    request: Request,
+    caller: Caller,
+    intake: IntakeDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return accept(intake, body, body, idempotency_key)
+    return record(body, request, caller, intake, idempotency_key)
 
 
 @router.post(
@@ -45,9 +60,13 @@ def register_admission(
     tags=["health"],
 )
 def record_delivery(
-    body: DeliveryRecorded, intake: IntakeDep, idempotency_key: IdempotencyKey = None
+    body: DeliveryRecorded,
+    request: Request,
+    caller: Caller,
+    intake: IntakeDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return accept(intake, body, body, idempotency_key)
+    return record(body, request, caller, intake, idempotency_key)
 
 
 @router.post(
@@ -59,9 +78,13 @@ def record_delivery(
     tags=["health"],
 )
 def issue_birth_certificate(
-    body: BirthCertificateIssued, intake: IntakeDep, idempotency_key: IdempotencyKey = None
+    body: BirthCertificateIssued,
+    request: Request,
+    caller: Caller,
+    intake: IntakeDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return accept(intake, body, body, idempotency_key)
+    return record(body, request, caller, intake, idempotency_key)
 
 
 @router.post(
@@ -73,6 +96,10 @@ def issue_birth_certificate(
     tags=["health"],
 )
 def record_discharge(
-    body: DischargeRecorded, intake: IntakeDep, idempotency_key: IdempotencyKey = None
+    body: DischargeRecorded,
+    request: Request,
+    caller: Caller,
+    intake: IntakeDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return accept(intake, body, body, idempotency_key)
+    return record(body, request, caller, intake, idempotency_key)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
+from homeward.auth import Action
 from homeward.events import MandatoryReportFiled, ReportAcknowledged
+from homeward_intake.auth import Caller, authorize, own_agency
 from homeward_intake.idempotency import report_id_for
 from homeward_intake.models import (
     CASE_ID_MAX,
@@ -47,15 +49,26 @@ ReportId = Annotated[
 )
 def file_report(
     body: ReportRequest,  # type: ignore[valid-type]
+    request: Request,
+    caller: Caller,
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
+    authorize(request, caller, Action.REPORT_FILE)
     fields = plain(body)
     report_id = fields.pop("report_id") or report_id_for(
         idempotency_key, MandatoryReportFiled.ce_type(), hashed(body)
     )
     event = MandatoryReportFiled.model_validate({**fields, "case_id": report_id})
-    return accept(intake, event, body, idempotency_key, extra={"report_id": report_id})
+    return accept(
+        intake,
+        event,
+        body,
+        idempotency_key,
+        caller=caller,
+        action=Action.REPORT_FILE,
+        extra={"report_id": report_id},
+    )
 
 
 @router.post(
@@ -69,7 +82,14 @@ def file_report(
 def acknowledge_report(
     report_id: ReportId,
     body: ReportAckRequest,  # type: ignore[valid-type]
+    request: Request,
+    caller: Caller,
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return accept(intake, with_case(ReportAcknowledged, report_id, body), body, idempotency_key)
+    authorize(request, caller, Action.REPORT_ACKNOWLEDGE)
+    event = with_case(ReportAcknowledged, report_id, body)
+    own_agency(caller, event.agency_id, "agency_id")  # type: ignore[attr-defined]
+    return accept(
+        intake, event, body, idempotency_key, caller=caller, action=Action.REPORT_ACKNOWLEDGE
+    )

@@ -1,0 +1,137 @@
+"""Intake's read model of the alerts: per case, the agency that issued it and
+where its lifecycle stands (homeward.alert_lifecycle), rebuilt from
+alerts.events.v1 with the same LogFollower as the referral view.
+
+A decision syncs the view up to now first, under the case's lock, so a
+second AlertIssued for a case, an update from another unit, or an update
+after the cancellation is refused before anything is published.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from homeward.alert_lifecycle import AlertState, AlertStep, AlertTransitionError, next_state
+from homeward.codec import Codec
+from homeward.deadletter import describe
+from homeward.events import AlertCancelled, Event
+from homeward.settings import KafkaSettings
+from homeward_intake.log_follower import LogFollower
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AlertCase:
+    owner: str  # the issuing agency's id ("" for an alert from before actors)
+    state: AlertState
+
+
+class AlertTable:
+    def __init__(self) -> None:
+        self._cases: dict[str, AlertCase] = {}
+        self._lock = threading.Lock()
+
+    def get(self, case_id: str) -> AlertCase | None:
+        with self._lock:
+            return self._cases.get(case_id)
+
+    def apply(self, event: Event) -> None:
+        """Fold one event of the alert topic in; out-of-turn ones change nothing
+        (the fan-out dead-letters them), and re-applying one is harmless."""
+        try:
+            step = AlertStep(event.ce_type())
+        except ValueError:
+            return
+        reason = event.reason if isinstance(event, AlertCancelled) else None
+        with self._lock:
+            case = self._cases.get(event.case_id)
+            if case is None and step is not AlertStep.ISSUE:
+                return
+            if case is not None and step is AlertStep.ISSUE:
+                return
+            try:
+                state = next_state(case.state if case else None, step, reason)
+            except AlertTransitionError:
+                return
+            owner = case.owner if case else (event.actor.agency_id if event.actor else "")
+            self._cases[event.case_id] = AlertCase(owner, state)
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+
+class MemoryAlertView:
+    """The table alone (unit tests, and the shape KafkaAlertView adds a log to)."""
+
+    def __init__(self, table: AlertTable | None = None) -> None:
+        self.table = table or AlertTable()
+
+    def start(self) -> None:
+        return None
+
+    def ready(self) -> bool:
+        return True
+
+    def sync(self, timeout: float) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+
+class KafkaAlertView(MemoryAlertView):
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        topic: str,
+        *,
+        codec: Codec | None = None,
+        startup_timeout_seconds: float = 30.0,
+    ) -> None:
+        super().__init__()
+        self.topic = topic
+        self.codec = codec or Codec()
+        self.skipped = 0
+        self.follower = LogFollower(
+            settings,
+            topic,
+            self._apply_record,
+            name="alerts",
+            startup_timeout_seconds=startup_timeout_seconds,
+        )
+
+    def start(self) -> None:
+        if self.follower.running():
+            return
+        self.follower.start()
+        log.info("alert log %s read: %d cases known", self.topic, len(self.table))
+
+    def ready(self) -> bool:
+        return self.follower.ready()
+
+    def sync(self, timeout: float) -> bool:
+        return self.follower.sync(timeout)
+
+    def close(self) -> None:
+        self.follower.close()
+
+    def _apply_record(self, rec: Any) -> None:
+        try:
+            decoded = self.codec.decode(rec.value, rec.headers)
+        except Exception as exc:  # the fan-out dead-letters its input; skip, never crash
+            self.skipped += 1
+            field, reason = describe(exc)
+            log.warning(
+                "skipping %s[%d]@%d: field=%s reason=%s",
+                rec.topic,
+                rec.partition,
+                rec.offset,
+                field or "-",
+                reason,
+            )
+            return
+        self.table.apply(decoded.event)

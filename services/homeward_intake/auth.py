@@ -1,0 +1,55 @@
+"""Who is calling, and may they: the FastAPI side of homeward.auth.
+
+Every route but the probes, metrics and docs takes a `Caller` (the verified
+bearer token's principal) and asks the roles table for its action before it
+does anything, so a refusal (401, 403) never publishes. The principal is kept
+on the request so a refusal further in is audited with it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from homeward.auth import Action, Forbidden, Principal, current_roles
+from homeward.auth.jwt_verifier import TokenVerifier, bearer
+from homeward.events import Actor
+
+
+def get_principal(request: Request) -> Principal:
+    # A plain def: FastAPI runs it in its thread pool, so a JWKS fetch after a
+    # key rotation never blocks the event loop.
+    verifier: TokenVerifier = request.app.state.verifier
+    principal = verifier.verify(bearer(request.headers.get("authorization")))
+    request.state.principal = principal
+    return principal
+
+
+Caller = Annotated[Principal, Depends(get_principal)]
+
+
+def authorize(request: Request, caller: Principal, action: Action) -> None:
+    """The roles table's check; the action is kept for the audit of a refusal."""
+    request.state.action = action.value
+    current_roles().require(caller, action)
+
+
+def allowed(caller: Principal, action: Action) -> bool:
+    return current_roles().allows(caller, action)
+
+
+def own_agency(caller: Principal, agency_id: str, field: str) -> None:
+    """Acting for an agency means being that agency."""
+    if agency_id != caller.agency_id:
+        raise Forbidden(f"{caller.name} acts for {caller.agency_id}, not {agency_id}", field=field)
+
+
+def actor_of(caller: Principal) -> Actor:
+    return Actor(
+        principal=caller.name,
+        subject=caller.subject,
+        kind=caller.kind.value,
+        agency_id=caller.agency_id,
+        agency_type=caller.agency_type.value,
+    )
