@@ -19,10 +19,6 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from homeward.events import (
-    AuditChained,
-    AuditCheckpoint,
-    AuditDetail,
-    AuditEntry,
     AdmissionRegistered,
     AgencyAcknowledgement,
     AlertCancelled,
@@ -30,6 +26,10 @@ from homeward.events import (
     AlertIssued,
     AlertUpdated,
     AnomalyRule,
+    AuditChained,
+    AuditCheckpoint,
+    AuditDetail,
+    AuditEntry,
     Baby,
     BirthCertificateIssued,
     CancelReason,
@@ -227,10 +227,18 @@ _BABY = Baby(baby_id="BABY-1", sex="female", weight_g=3200)
 _CHECKED = IdentityCheck(document_match=True, face_match=True)
 
 _AUDIT = AuditEntry(
-    case_id="CASE-0001", entry_id="AUD-1", at=T0, service="intake", action="alert.issue",
-    outcome="accepted", principal="svc-test-police", agency_id="POL-0001", case="CASE-0001",
-    status=202, detail=[AuditDetail(name="topic", value="alerts.events.v1")],
-)  # fmt: skip
+    case_id="CASE-0001",
+    entry_id="AUD-1",
+    at=T0,
+    service="intake",
+    action="alert.issue",
+    outcome="accepted",
+    principal="svc-test-police",
+    agency_id="POL-0001",
+    case="CASE-0001",
+    status=202,
+    detail=[AuditDetail(name="topic", value="alerts.events.v1")],
+)
 
 
 def samples() -> dict[str, Event]:
@@ -427,12 +435,21 @@ def samples() -> dict[str, Event]:
         ),
         _AUDIT,
         AuditChained(
-            case_id="CASE-0001", partition=0, seq=0, prev_hash="0" * 64, hash="a" * 64,
+            case_id="CASE-0001",
+            partition=0,
+            seq=0,
+            prev_hash="0" * 64,
+            hash="a" * 64,
             entry=_AUDIT,
-        ),  # fmt: skip
+        ),
         AuditCheckpoint(
-            case_id="checkpoint:0", partition=0, seq=0, hash="a" * 64, at=T0,
-            key_id="0123456789abcdef", signature="b" * 128,
-        ),  # fmt: skip
+            case_id="checkpoint:0",
+            partition=0,
+            seq=0,
+            hash="a" * 64,
+            at=T0,
+            key_id="0123456789abcdef",
+            signature="b" * 128,
+        ),
     ]
     return {e.avro_name: e for e in events}

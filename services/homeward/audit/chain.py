@@ -270,14 +270,20 @@ def _verify_partition(
                 return bad(i, item, item.seq, Problem.BAD_SIGNATURE, f"key id {item.key_id}")
             if item.seq not in hashes:
                 return bad(
-                    i, item, expected, Problem.MISSING,
+                    i,
+                    item,
+                    expected,
+                    Problem.MISSING,
                     f"checkpoint signs seq {item.seq}, the chain ends at {expected - 1}",
-                )  # fmt: skip
+                )
             if hashes[item.seq] != item.hash:
                 return bad(
-                    i, item, item.seq, Problem.CHECKPOINT_MISMATCH,
+                    i,
+                    item,
+                    item.seq,
+                    Problem.CHECKPOINT_MISMATCH,
                     f"signed hash {item.hash[:12]}… but the chain has {hashes[item.seq][:12]}…",
-                )  # fmt: skip
+                )
             rep.checkpoints += 1
             continue
         if entry_hash(item.partition, item.seq, item.prev_hash, item.entry) != item.hash:
@@ -289,24 +295,33 @@ def _verify_partition(
         if item.seq > expected:
             if any(isinstance(x, Chained) and x.seq == expected for x in later):
                 return bad(
-                    i, item, item.seq, Problem.REORDERED,
+                    i,
+                    item,
+                    item.seq,
+                    Problem.REORDERED,
                     f"seq {item.seq} where {expected} belongs (it comes later)",
-                )  # fmt: skip
+                )
             return bad(i, item, expected, Problem.MISSING, f"seq {expected} never appears")
         if item.prev_hash != prev:
             return bad(
-                i, item, item.seq, Problem.BROKEN_LINK,
+                i,
+                item,
+                item.seq,
+                Problem.BROKEN_LINK,
                 f"prev_hash is not seq {item.seq - 1}'s hash (it or this entry was rewritten)",
-            )  # fmt: skip
+            )
         # An entry may be well formed at its place and still be a forgery slipped in
         # before the real one: the genuine one is what the rest of the chain leads through.
         if any(isinstance(x, Chained) and x.seq == item.seq for x in later):
             vouched = _genuine(items, i + 1, item.seq)
             if vouched is not None and vouched != item.hash:
                 return bad(
-                    i, item, item.seq, Problem.INSERTED,
+                    i,
+                    item,
+                    item.seq,
+                    Problem.INSERTED,
                     f"seq {item.seq} twice; the chain goes on from the other one",
-                )  # fmt: skip
+                )
         hashes[item.seq] = item.hash
         expected, prev = item.seq + 1, item.hash
         rep.entries += 1
@@ -342,15 +357,24 @@ def from_json(d: Mapping[str, Any]) -> Item:
     try:
         if d["kind"] == "entry":
             return Chained(
-                int(d["partition"]), int(d["seq"]), str(d["prev_hash"]), str(d["hash"]),
-                entry_from_dict(d["entry"]), int(d.get("offset", -1)),
-            )  # fmt: skip
+                int(d["partition"]),
+                int(d["seq"]),
+                str(d["prev_hash"]),
+                str(d["hash"]),
+                entry_from_dict(d["entry"]),
+                int(d.get("offset", -1)),
+            )
         if d["kind"] == "checkpoint":
             at = datetime.fromisoformat(str(d["at"]).replace("Z", "+00:00"))
             return Checkpoint(
-                int(d["partition"]), int(d["seq"]), str(d["hash"]), at, str(d["key_id"]),
-                str(d["signature"]), int(d.get("offset", -1)),
-            )  # fmt: skip
+                int(d["partition"]),
+                int(d["seq"]),
+                str(d["hash"]),
+                at,
+                str(d["key_id"]),
+                str(d["signature"]),
+                int(d.get("offset", -1)),
+            )
     except (KeyError, TypeError, ValueError) as exc:
         raise ChainError(f"{type(exc).__name__}: {exc}") from exc
     raise ChainError(f"kind: {d.get('kind')!r} is neither 'entry' nor 'checkpoint'")
