@@ -40,7 +40,23 @@ def _need(path: Path | None, setting: str) -> bytes:
         raise ChainError(f"{setting}: cannot read {path}: {exc.strerror}") from exc
 
 
+def demo_key(settings: AuditSettings) -> None:
+    """The throwaway key of generate_key, made once (a restart keeps signing with it)."""
+    path = settings.signing_key_file
+    if not settings.generate_key or path is None or path.exists():
+        return
+    signer = Signer.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(signer.private_pem())
+    path.chmod(0o600)
+    if settings.public_keys_file is not None:
+        with settings.public_keys_file.open("ab") as f:
+            f.write(signer.public_pem())
+    log.warning("generated a throwaway signing key %s at %s (demo only)", signer.key_id, path)
+
+
 def run(settings: AuditSettings) -> int:
+    demo_key(settings)
     signer = Signer.from_pem(_need(settings.signing_key_file, "signing_key_file"))
     kafka_settings = KafkaSettings()
     sequencer = Sequencer(settings, kafka_settings, signer)

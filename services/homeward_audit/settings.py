@@ -28,6 +28,12 @@ class AuditSettings(BaseSettings):
         description="PEM bundle of every public key whose checkpoints verify accepts "
         "(keep retired keys in it after a rotation)",
     )
+    generate_key: bool = Field(
+        default=False,
+        description="Demo only: when signing_key_file does not exist, write a throwaway key "
+        "there (and its public key to public_keys_file); never in production, where a "
+        "lost key file must stop the service, not replace the key",
+    )
     checkpoint_every: int = Field(
         default=100, ge=1, description="Sign a checkpoint after this many entries on a partition"
     )
