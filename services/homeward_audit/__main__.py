@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+import pydantic
+
 from homeward.audit.chain import ChainError, Item, Signer, from_json, load_public_keys, to_json
 from homeward.audit.chain import verify as verify_items
 from homeward.errors import HomewardError
@@ -161,10 +163,17 @@ def main(argv: list[str] | None = None) -> int:
             return keygen(args.directory)
         settings = AuditSettings()
         if args.command == "verify":
+            # Its output is the report: the client's connection chatter would bury it.
+            logging.getLogger("kafka").setLevel(logging.WARNING)
             return verify(settings, args.file, args.dump)
         return run(settings)
     except (ChainError, HomewardError) as exc:
         print(f"homeward_audit: {exc}", file=sys.stderr)
+        return 2
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = "HOMEWARD_AUDIT_" + "_".join(str(p) for p in first["loc"]).upper()
+        print(f"homeward_audit: {where.rstrip('_')}: {first['msg']}", file=sys.stderr)
         return 2
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from homeward.settings import MetricsPort
@@ -52,3 +52,14 @@ class AuditSettings(BaseSettings):
     max_poll_records: int = Field(default=500, ge=1, le=10_000)
     source: str = Field(default="/homeward/audit", description="ce_source of what it writes")
     metrics_port: MetricsPort = 0
+
+    @model_validator(mode="after")
+    def _tail_covers_a_batch(self) -> AuditSettings:
+        # What a crash can make it re-read is at most one uncommitted batch; ids
+        # older than the tail read back would be chained a second time.
+        if self.tail_records < self.max_poll_records:
+            raise ValueError(
+                f"tail_records ({self.tail_records}) must be at least max_poll_records "
+                f"({self.max_poll_records}), or a re-read batch could be chained twice"
+            )
+        return self
