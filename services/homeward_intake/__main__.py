@@ -16,6 +16,8 @@ import threading
 
 import uvicorn
 
+from homeward.audit import AuditEntry
+from homeward.audit.writer import KafkaAuditor
 from homeward.settings import KafkaSettings
 from homeward_intake.app import build_kafka_app
 from homeward_intake.handlers import Intake
@@ -70,6 +72,23 @@ def announce(server: uvicorn.Server, intake: Intake, url: str) -> None:
             return
 
 
+class LazyKafkaAuditor:
+    """The Kafka auditor, connected on first use: intake starts (and answers its
+    probes) while the broker is still coming up, as the Connector lets it."""
+
+    def __init__(self, kafka: KafkaSettings, source_name: str) -> None:
+        self.kafka = kafka
+        self.source = f"/homeward/intake/{source_name}"
+        self._auditor: KafkaAuditor | None = None
+        self._lock = threading.Lock()
+
+    def record(self, entry: AuditEntry) -> None:
+        with self._lock:
+            if self._auditor is None:
+                self._auditor = KafkaAuditor(self.kafka, source=self.source)
+        self._auditor.record(entry)
+
+
 def main() -> int:
     settings = IntakeSettings()
     kafka = KafkaSettings()
@@ -83,7 +102,7 @@ def main() -> int:
         logging.getLogger("kafka").setLevel(logging.WARNING)
     sock = bind(settings.host, settings.port)
     port = sock.getsockname()[1]
-    app = build_kafka_app(settings, kafka)
+    app = build_kafka_app(settings, kafka, auditor=LazyKafkaAuditor(kafka, settings.source_name))
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -8,7 +8,7 @@
         intake.answer_referral(case_id, referral_id, "AG-1", "rejected", reason="no_capacity")
         filed = intake.file_report(sector="education", ...)   # filed.report_id
         intake.acknowledge_report(filed.report_id, "Test Unit 1", "PS-1")
-        intake.timeline(case_id, police=True).entries
+        intake.timeline(case_id).entries
         intake.record_delivery(delivery)               # a DeliveryRecorded (hospitals)
 
 Each logical call gets one Idempotency-Key, reused on the client's own retries
@@ -31,6 +31,7 @@ import httpx
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from homeward.auth.tokens import TokenProvider
 from homeward.events import (
     AlertIssued,
     CancelReason,
@@ -147,7 +148,11 @@ class IntakeClient:
         max_backoff_seconds: float = 2.0,
         http: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        token_provider: TokenProvider | None = None,
     ) -> None:
+        """`token_provider` gives the bearer token for every call (e.g.
+        homeward.auth.oidc_client.ClientCredentials); intake refuses calls without."""
+        self.token_provider = token_provider
         self.base_url = base_url.rstrip("/")
         self.attempts = max(1, attempts)
         self.backoff = backoff_seconds
@@ -331,9 +336,10 @@ class IntakeClient:
     def record_discharge(self, discharge: BaseModel, /, **kw: Any) -> Accepted:
         return self.record_health(discharge, kind="discharges", **kw)
 
-    def timeline(self, case_id: str, *, police: bool = False) -> Timeline:
-        """GET /v1/cases/{case_id}/timeline; police=True asks for police clearance."""
-        params = {"clearance": "police"} if police else None
+    def timeline(self, case_id: str) -> Timeline:
+        """GET /v1/cases/{case_id}/timeline; police-only entries in full only when the
+        token's principal may read them."""
+        params = None
         doc = self._get(self._path("cases", case_id, "timeline"), params)
         return Timeline.model_validate(doc)
 
@@ -380,9 +386,12 @@ class IntakeClient:
         headers = {KEY_HEADER: key} if key else {}
         url = self.base_url + path
         last: IntakeError | None = None
+        refreshed = False
         for attempt in range(self.attempts):
             if attempt:
                 self._sleep(self._delay(attempt, last))
+            if self.token_provider is not None:
+                headers["Authorization"] = f"Bearer {self.token_provider.token()}"
             try:
                 resp = self._http.request(method, url, json=body, headers=headers, params=params)
             except httpx.TransportError as exc:
@@ -393,6 +402,14 @@ class IntakeClient:
             if resp.is_success:
                 return resp.json()
             error = self._error(resp)
+            if resp.status_code == 401 and not refreshed and self.token_provider is not None:
+                # The token may have expired in flight or the key rotated: once, afresh.
+                invalidate = getattr(self.token_provider, "invalidate", None)
+                if invalidate is not None:
+                    invalidate()
+                    refreshed = True
+                    last = error
+                    continue
             if resp.status_code not in RETRY_STATUSES:
                 raise error
             last = error

@@ -15,6 +15,8 @@ configuration alone.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -57,8 +59,49 @@ def claim(claims: dict[str, Any], path: str) -> Any:
     return value
 
 
+class JwksKeys:
+    """The issuer's signing keys by kid: fetched once, fetched again when a token
+    names a kid not held (the provider rotated), at most every `min_refetch`
+    seconds so a flood of made-up kids cannot make us hammer the provider."""
+
+    def __init__(
+        self, fetch: Callable[[], dict[str, Any]], *, min_refetch_seconds: float = 10.0
+    ) -> None:
+        self._fetch = fetch
+        self._min_refetch = min_refetch_seconds
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def _refresh(self) -> None:
+        try:
+            jwks = jwt.PyJWKSet.from_dict(self._fetch())
+        except (jwt.PyJWKSetError, jwt.InvalidKeyError, httpx.HTTPError, ValueError) as exc:
+            raise Unauthenticated(
+                f"the issuer's keys could not be read: {exc}", field="kid"
+            ) from exc
+        self._keys = {k.key_id: k for k in jwks.keys if k.key_id}
+        self._fetched_at = time.monotonic()
+
+    def get(self, kid: str | None) -> jwt.PyJWK:
+        if not kid:
+            raise Unauthenticated("missing: the token names no signing key", field="kid")
+        with self._lock:
+            key = self._keys.get(kid)
+            if key is None and time.monotonic() - self._fetched_at >= self._min_refetch:
+                self._refresh()
+                key = self._keys.get(kid)
+        if key is None:
+            raise Unauthenticated(f"no key {kid!r} of the issuer signs it", field="kid")
+        return key
+
+    def load(self) -> None:
+        with self._lock:
+            self._refresh()
+
+
 class TokenVerifier:
-    def __init__(self, settings: OidcVerifierSettings) -> None:
+    def __init__(self, settings: OidcVerifierSettings, keys: JwksKeys | None = None) -> None:
         if not settings.issuer:
             raise ConfigError(
                 "an OpenID Connect issuer is required: every caller is authenticated",
@@ -66,17 +109,14 @@ class TokenVerifier:
             )
         self.settings = settings
         self.issuer = settings.issuer.rstrip("/")
-        self._jwks: jwt.PyJWKClient | None = None
-        self._lock = threading.Lock()
+        self.keys = keys or JwksKeys(self._fetch_jwks)
+        self._jwks_uri = settings.jwks_url
 
-    def _jwks_client(self) -> jwt.PyJWKClient:
-        with self._lock:
-            if self._jwks is None:
-                url = self.settings.jwks_url or self._discover_jwks_uri()
-                # lifespan: cached keys are trusted for 5 minutes; an unknown kid
-                # refetches at once (PyJWKClient), which is what a rotation needs.
-                self._jwks = jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=10)
-            return self._jwks
+    def _fetch_jwks(self) -> dict[str, Any]:
+        if not self._jwks_uri:
+            self._jwks_uri = self._discover_jwks_uri()
+        body: dict[str, Any] = httpx.get(self._jwks_uri, timeout=10).raise_for_status().json()
+        return body
 
     def _discover_jwks_uri(self) -> str:
         url = f"{self.issuer}/.well-known/openid-configuration"
@@ -93,8 +133,9 @@ class TokenVerifier:
         return jwks_uri
 
     def ready(self) -> bool:
+        """Whether the issuer's keys can be read (tried at start; a token retries)."""
         try:
-            self._jwks_client()
+            self.keys.load()
         except HomewardError:
             return False
         return True
@@ -107,10 +148,7 @@ class TokenVerifier:
             raise Unauthenticated(f"not a JWT: {exc}", field="Authorization") from None
         if header.get("alg") not in ALGORITHMS:
             raise Unauthenticated(f"algorithm {header.get('alg')!r} is not accepted", field="alg")
-        try:
-            key = self._jwks_client().get_signing_key_from_jwt(token)
-        except jwt.PyJWKClientError as exc:
-            raise Unauthenticated(f"no key of the issuer signs it: {exc}", field="kid") from None
+        key = self.keys.get(header.get("kid"))
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

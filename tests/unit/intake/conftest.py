@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from homeward.audit.record import MemoryAuditor
 from homeward.codec import Codec
 from homeward.events import Classification
 from homeward_intake.app import create_app
@@ -18,6 +19,17 @@ from homeward_intake.publisher import MemoryPublisher
 from homeward_intake.referral_view import MemoryReferralView
 from homeward_intake.settings import IntakeSettings
 from homeward_timeline.query import TIMELINE_TOPICS, Timeline, assemble
+from tests.unit.intake.idp import PersonaAuth, TestIdp
+
+
+@pytest.fixture(scope="session")
+def idp() -> TestIdp:
+    return TestIdp()
+
+
+@pytest.fixture
+def auditor() -> MemoryAuditor:
+    return MemoryAuditor()
 
 
 @dataclass
@@ -79,20 +91,33 @@ def timeline(publisher: MemoryPublisher) -> MemoryTimeline:
 
 @pytest.fixture
 def intake(
-    publisher: MemoryPublisher, store: MemoryIdempotencyStore, referrals: MemoryReferralView
+    publisher: MemoryPublisher,
+    store: MemoryIdempotencyStore,
+    referrals: MemoryReferralView,
+    auditor: MemoryAuditor,
 ) -> Intake:
-    return Intake(publisher, store, source_name="unit-test", referrals=referrals)
+    return Intake(
+        publisher, store, source_name="unit-test", referrals=referrals, auditor=auditor
+    )
 
 
 @pytest.fixture
-def app(intake: Intake, timeline: MemoryTimeline) -> FastAPI:
+def app(intake: Intake, timeline: MemoryTimeline, idp: TestIdp, auditor: MemoryAuditor) -> FastAPI:
     settings = IntakeSettings(source_name="unit-test", max_body_bytes=64 * 1024)
-    return create_app(intake, settings, timeline)
+    return create_app(intake, settings, timeline, verifier=idp.verifier())
 
 
 @pytest.fixture
-def http(app: FastAPI) -> Iterator[TestClient]:
+def http(app: FastAPI, idp: TestIdp) -> Iterator[TestClient]:
     # raise_server_exceptions=False: a bug must show as the 500 a caller would
     # see, so tests can assert there is none.
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.auth = PersonaAuth(idp)
+        yield client
+
+
+@pytest.fixture
+def anon(app: FastAPI) -> Iterator[TestClient]:
+    """A client that sends no token unless a test gives one."""
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client

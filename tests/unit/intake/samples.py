@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-CASE_ID = "CASE-TEST-0001"
+CASE_ID = "PS-TEST-1-CASE-0001"
 
 
 def alert(case_id: str = CASE_ID, **overrides: Any) -> dict[str, Any]:

@@ -35,8 +35,8 @@ ROUTES = [
 REFUSED = {400, 404, 409, 413, 415, 422}
 # A valid body per route family, for the one-field-of-junk test.
 VALID = {
-    "/v1/alerts": lambda: samples.alert(case_id="CASE-FUZZ"),
-    "/v1/rescues": lambda: samples.rescue(case_id="CASE-FUZZ"),
+    "/v1/alerts": lambda: samples.alert(case_id="PS-TEST-1-CASE-FUZZ"),
+    "/v1/rescues": lambda: samples.rescue(case_id="PS-TEST-1-CASE-FUZZ"),
     "/v1/reports": samples.report,
     "/v1/referrals/C1/R1/answers": lambda: {
         "agency_id": "HL-FUZZ",

@@ -68,13 +68,13 @@ def test_issue_alert_publishes_one_event_and_answers_202(
 def test_case_routes_take_the_case_from_the_path(
     http: TestClient, publisher: MemoryPublisher, path: str, body: dict[str, Any], model: Any
 ) -> None:
-    resp = http.post(f"/v1/alerts/CASE-9/{path}", json=body)
+    resp = http.post(f"/v1/alerts/PS-TEST-1-CASE-9/{path}", json=body)
     assert resp.status_code == 202, resp.text
-    assert resp.json()["case_id"] == "CASE-9"
+    assert resp.json()["case_id"] == "PS-TEST-1-CASE-9"
     assert resp.json()["type"] == model.avro_name
     [record] = publisher.events()
     event = Codec().decode(record.value, record.headers).event
-    assert event == model.model_validate({**body, "case_id": "CASE-9"})
+    assert event == model.model_validate({**body, "case_id": "PS-TEST-1-CASE-9"})
 
 
 @pytest.mark.parametrize("reason", ["FOUND", "FALSE_REPORT", "WITHDRAWN"])

@@ -25,7 +25,7 @@ def test_the_timeline_lists_the_cases_events_in_order_and_hides_police_only_summ
     http: TestClient, timeline: MemoryTimeline
 ) -> None:
     assert http.post("/v1/alerts", json=samples.alert()).status_code == 202
-    assert http.post("/v1/alerts", json=samples.alert(case_id="CASE-OTHER")).status_code == 202
+    assert http.post("/v1/alerts", json=samples.alert(case_id="PS-TEST-1-CASE-OTHER")).status_code == 202
     assert http.post("/v1/rescues", json=samples.rescue()).status_code == 202
     assert (
         http.post(f"/v1/alerts/{CASE}/cancellation", json=samples.cancellation()).status_code == 202
@@ -63,7 +63,7 @@ def test_the_timeline_lists_the_cases_events_in_order_and_hides_police_only_summ
 
 
 def test_an_unknown_case_has_an_empty_timeline(http: TestClient) -> None:
-    body = http.get("/v1/cases/CASE-NOTHING/timeline").json()
+    body = http.get("/v1/cases/PS-TEST-1-CASE-NOTHING/timeline").json()
     assert body["entries"] == [] and body["skipped"] == 0
 
 
