@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from urllib.parse import quote
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -334,8 +335,12 @@ class Intake:
         if not self.publisher.ready():
             raise PublishUnavailable("not connected to Kafka yet; retry shortly")
         accepted_at = now_ms()
+        # ce_source names the system that sent it, through this intake instance.
+        source = self.source
+        if event.actor is not None:
+            source += "/" + quote(event.actor.principal, safe="-._~")
         published = self.publisher.publish(
-            event, topic_id=topic_id, event_id=event_id, source=self.source, time=accepted_at
+            event, topic_id=topic_id, event_id=event_id, source=source, time=accepted_at
         )
         EVENTS_PRODUCED.labels("intake", published.topic, event.avro_name).inc()
         return Accepted(

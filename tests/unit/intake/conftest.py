@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from homeward.audit.record import MemoryAuditor
 from homeward.codec import Codec
 from homeward.events import Classification
+from homeward_intake.alert_view import MemoryAlertView
 from homeward_intake.app import create_app
 from homeward_intake.handlers import Intake
 from homeward_intake.idempotency import MemoryIdempotencyStore
@@ -90,14 +91,25 @@ def timeline(publisher: MemoryPublisher) -> MemoryTimeline:
 
 
 @pytest.fixture
+def alerts() -> MemoryAlertView:
+    return MemoryAlertView()
+
+
+@pytest.fixture
 def intake(
     publisher: MemoryPublisher,
     store: MemoryIdempotencyStore,
     referrals: MemoryReferralView,
     auditor: MemoryAuditor,
+    alerts: MemoryAlertView,
 ) -> Intake:
     return Intake(
-        publisher, store, source_name="unit-test", referrals=referrals, auditor=auditor
+        publisher,
+        store,
+        source_name="unit-test",
+        referrals=referrals,
+        auditor=auditor,
+        alerts=alerts,
     )
 
 

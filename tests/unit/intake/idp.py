@@ -137,8 +137,8 @@ class PersonaAuth(httpx.Auth):
         if "authorization" not in request.headers:
             try:
                 body = json.loads(request.content or b"null")
-            except ValueError:
-                body = None
+            except (ValueError, RecursionError, httpx.RequestNotRead):
+                body = None  # not JSON, too deep, or streamed: the default caller
             claims = persona(self.idp, request.method, request.url.path, body)
             request.headers["Authorization"] = f"Bearer {self.idp.mint(**claims)}"
         yield request

@@ -127,3 +127,49 @@ def report(**overrides: Any) -> dict[str, Any]:
 
 def report_ack(**overrides: Any) -> dict[str, Any]:
     return {"police_unit": "Sampleville Police Test Unit", "agency_id": "PS-TEST-1", **overrides}
+
+
+def police_principal(agency_id: str = "PS-TEST-1") -> Any:
+    """The police case system's principal, as the token verifier would build it."""
+    from homeward.agency_types import AgencyType
+    from homeward.auth import Principal, PrincipalKind
+
+    return Principal(
+        subject="sub-police-case-system",
+        name="police-case-system",
+        kind=PrincipalKind.SYSTEM,
+        agency_id=agency_id,
+        agency_type=AgencyType.POLICE,
+        roles=frozenset({"police_officer", "police_supervisor"}),
+        client_id="police-case-system",
+    )
+
+
+def agency_principal(agency_id: str, agency_type: str = "civil_affairs") -> Any:
+    """An agency's system, as the token verifier would build it."""
+    from homeward.agency_types import AgencyType
+    from homeward.auth import Principal, PrincipalKind
+
+    return Principal(
+        subject=f"sub-{agency_id}",
+        name=f"agency-system-{agency_id.lower()}",
+        kind=PrincipalKind.SYSTEM,
+        agency_id=agency_id,
+        agency_type=AgencyType(agency_type),
+        roles=frozenset({"agency_caseworker"}),
+    )
+
+
+def seed_alert(view: Any, case_id: str = CASE_ID, owner: str = "PS-TEST-1") -> None:
+    """An alert already on the bus for `case_id`, issued by `owner` (the read model
+    intake would have built from alerts.events.v1)."""
+    from homeward.events import Actor, AlertIssued
+
+    body = {k: v for k, v in alert(case_id).items()}
+    actor = Actor(principal="police-case-system", agency_id=owner, agency_type="police")
+    view.table.apply(AlertIssued.model_validate({**body, "actor": actor}))
+
+
+def bare(event: Any) -> Any:
+    """The event without its actor (which the token decides), for comparing bodies."""
+    return event.model_copy(update={"actor": None})

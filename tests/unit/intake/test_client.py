@@ -300,7 +300,7 @@ def test_reads_are_retried_without_a_key() -> None:
     assert [r.method for r in script.requests] == ["GET", "GET"]
 
 
-def test_timeline_asks_for_police_clearance_when_told() -> None:
+def test_timeline_leaves_clearance_to_the_token() -> None:
     empty = {
         "case_id": "C1",
         "clearance": "police",
@@ -310,14 +310,16 @@ def test_timeline_asks_for_police_clearance_when_told() -> None:
         "skipped": 0,
     }
     script = Script(httpx.Response(200, json=empty))
-    got = script.client().timeline("C1", police=True)
+    got = script.client().timeline("C1")
     assert got.entries == [] and got.clearance == "police"
-    assert script.requests[0].url.params["clearance"] == "police"
+    # No clearance parameter any more: the bearer token's roles decide.
+    assert "clearance" not in script.requests[0].url.params
 
 
 def test_client_and_app_agree_on_the_new_routes(
-    http: TestClient, publisher: MemoryPublisher, referrals: Any
+    http: TestClient, publisher: MemoryPublisher, referrals: Any, alerts: Any
 ) -> None:
+    samples.seed_alert(alerts)  # the rescue closes it
     from homeward.events import RescueNotified
     from tests.unit.intake.test_routes_referrals import changed, record
 
@@ -346,7 +348,7 @@ def test_client_and_app_agree_on_the_new_routes(
     ack = client.acknowledge_report(filed.report_id, "Sampleville Police Test Unit", "PS-TEST-1")
     assert ack.case_id == filed.report_id and ack.topic == "test.police.reports.v1"
 
-    timeline = client.timeline(rescue.case_id, police=True)
+    timeline = client.timeline(rescue.case_id)
     kinds = [e.type.rsplit(".", 1)[1] for e in timeline.entries]
     # Other agencies' answers are on the timeline as the router records them
     # (ReferralStatusChanged); their own topic is not read.

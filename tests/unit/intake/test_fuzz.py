@@ -20,6 +20,7 @@ from homeward_intake.publisher import MemoryPublisher
 from homeward_intake.referral_view import MemoryReferralView
 from homeward_intake.settings import IntakeSettings
 from tests.unit.intake import samples
+from tests.unit.intake.idp import PersonaAuth, TestIdp
 
 ROUTES = [
     "/v1/alerts",
@@ -84,8 +85,10 @@ def rig() -> Iterator[tuple[TestClient, MemoryPublisher]]:
         "e-fuzz",
     )
     intake = Intake(publisher, MemoryIdempotencyStore(), source_name="fuzz", referrals=referrals)
-    app = create_app(intake, IntakeSettings(source_name="fuzz"))
+    idp = TestIdp()
+    app = create_app(intake, IntakeSettings(source_name="fuzz"), verifier=idp.verifier())
     with TestClient(app, raise_server_exceptions=False) as client:
+        client.auth = PersonaAuth(idp)
         yield client, publisher
 
 

@@ -132,7 +132,7 @@ def test_spelled_out_defaults_are_the_same_request(
     http: TestClient, publisher: MemoryPublisher
 ) -> None:
     first = http.post("/v1/alerts", json=samples.alert(), headers=KEY)
-    full = AlertIssued.model_validate(samples.alert()).model_dump(mode="json")
+    full = AlertIssued.model_validate(samples.alert()).model_dump(mode="json", exclude={"actor"})
     assert full["details"] == "" and "details" not in samples.alert()
     again = http.post("/v1/alerts", json=full, headers=KEY)
     assert again.status_code == 202
@@ -160,8 +160,8 @@ def test_same_key_on_another_route_is_409(http: TestClient, publisher: MemoryPub
 
 
 def test_without_a_key_every_request_is_new(http: TestClient, publisher: MemoryPublisher) -> None:
-    a = http.post("/v1/alerts", json=samples.alert()).json()
-    b = http.post("/v1/alerts", json=samples.alert()).json()
+    a = http.post("/v1/alerts", json=samples.alert("PS-TEST-1-A")).json()
+    b = http.post("/v1/alerts", json=samples.alert("PS-TEST-1-B")).json()
     assert a["event_id"] != b["event_id"]
     assert len(publisher.events()) == 2
 
@@ -198,7 +198,13 @@ def test_two_instances_racing_on_one_retry_publish_the_same_ce_id() -> None:
         pub = MemoryPublisher()
         intake = Intake(pub, MemoryIdempotencyStore(), source_name=name)
         event = AlertIssued.model_validate(samples.alert())
-        intake.accept(event, samples.alert(), "shared-key")
+        intake.accept(
+            event,
+            samples.alert(),
+            "shared-key",
+            principal=samples.police_principal(),
+            action="alert.issue",
+        )
         [record] = pub.events()
         ids.append(codec.decode(record.value, record.headers).meta.id)
     assert ids[0] == ids[1]
@@ -229,7 +235,15 @@ def test_concurrent_requests_with_one_key_publish_once() -> None:
     answers: list[dict[str, Any]] = []
 
     def call() -> None:
-        answers.append(intake.accept(event, samples.alert(), "concurrent-key").answer)
+        answers.append(
+            intake.accept(
+                event,
+                samples.alert(),
+                "concurrent-key",
+                principal=samples.police_principal(),
+                action="alert.issue",
+            ).answer
+        )
 
     threads = [threading.Thread(target=call) for _ in range(8)]
     for t in threads:

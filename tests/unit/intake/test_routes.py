@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from homeward.codec import Codec
 from homeward.events import AlertCancelled, AlertIssued, AlertUpdated, SightingReported
+from homeward_intake.alert_view import MemoryAlertView
 from homeward_intake.publisher import MemoryPublisher
 from tests.unit.intake import samples
 
@@ -49,10 +50,14 @@ def test_issue_alert_publishes_one_event_and_answers_202(
 
     [record] = publisher.events()
     decoded = Codec().decode(record.value, record.headers)
-    assert decoded.event == AlertIssued.model_validate(body)
+    assert samples.bare(decoded.event) == AlertIssued.model_validate(body)
+    assert decoded.event.actor is not None
+    assert decoded.event.actor.agency_id == "PS-TEST-1"
+    assert decoded.event.actor.principal == "police-case-system"
     assert record.key == samples.CASE_ID.encode()
     assert decoded.meta.id == answer["event_id"]
-    assert decoded.meta.source == "/homeward/intake/unit-test"
+    # The system that sent it, through this intake instance.
+    assert decoded.meta.source == "/homeward/intake/unit-test/police-case-system"
     assert decoded.meta.subject == decoded.meta.correlation_id == samples.CASE_ID
     assert decoded.meta.time == datetime.fromisoformat(answer["accepted_at"])
 
@@ -66,20 +71,30 @@ def test_issue_alert_publishes_one_event_and_answers_202(
     ],
 )
 def test_case_routes_take_the_case_from_the_path(
-    http: TestClient, publisher: MemoryPublisher, path: str, body: dict[str, Any], model: Any
+    http: TestClient,
+    publisher: MemoryPublisher,
+    alerts: MemoryAlertView,
+    path: str,
+    body: dict[str, Any],
+    model: Any,
 ) -> None:
+    samples.seed_alert(alerts, "PS-TEST-1-CASE-9")
     resp = http.post(f"/v1/alerts/PS-TEST-1-CASE-9/{path}", json=body)
     assert resp.status_code == 202, resp.text
     assert resp.json()["case_id"] == "PS-TEST-1-CASE-9"
     assert resp.json()["type"] == model.avro_name
     [record] = publisher.events()
     event = Codec().decode(record.value, record.headers).event
-    assert event == model.model_validate({**body, "case_id": "PS-TEST-1-CASE-9"})
+    assert samples.bare(event) == model.model_validate({**body, "case_id": "PS-TEST-1-CASE-9"})
+    assert event.actor.agency_id == "PS-TEST-1"
 
 
 @pytest.mark.parametrize("reason", ["FOUND", "FALSE_REPORT", "WITHDRAWN"])
-def test_every_cancel_reason_is_accepted(http: TestClient, reason: str) -> None:
-    resp = http.post("/v1/alerts/C1/cancellation", json=samples.cancellation(reason))
+def test_every_cancel_reason_is_accepted(
+    http: TestClient, alerts: MemoryAlertView, reason: str
+) -> None:
+    samples.seed_alert(alerts, "PS-TEST-1-C1")
+    resp = http.post("/v1/alerts/PS-TEST-1-C1/cancellation", json=samples.cancellation(reason))
     assert resp.status_code == 202, resp.text
 
 
@@ -272,8 +287,8 @@ def test_non_json_content_type_is_415(
 def test_json_with_charset_and_vendor_suffix_is_accepted(http: TestClient) -> None:
     import json
 
-    raw = json.dumps(samples.alert()).encode()
-    for ct in ("application/json; charset=utf-8", "application/vnd.homeward+json"):
+    for i, ct in enumerate(("application/json; charset=utf-8", "application/vnd.homeward+json")):
+        raw = json.dumps(samples.alert(f"PS-TEST-1-CT-{i}")).encode()
         resp = http.post("/v1/alerts", content=raw, headers={"content-type": ct})
         assert resp.status_code == 202, (ct, resp.text)
 

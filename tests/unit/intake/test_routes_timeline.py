@@ -16,22 +16,31 @@ from homeward_intake.publisher import MemoryPublisher
 from homeward_intake.routing import EVENT_TOPICS, topic_id_for
 from tests.unit.intake import samples
 from tests.unit.intake.conftest import MemoryTimeline
+from tests.unit.intake.idp import PersonaAuth, TestIdp, bearer
 from tests.unit.intake.test_routes import assert_error_shape, fields_of
 
 CASE = samples.CASE_ID
 
 
 def test_the_timeline_lists_the_cases_events_in_order_and_hides_police_only_summaries(
-    http: TestClient, timeline: MemoryTimeline
+    http: TestClient, timeline: MemoryTimeline, idp: TestIdp
 ) -> None:
     assert http.post("/v1/alerts", json=samples.alert()).status_code == 202
-    assert http.post("/v1/alerts", json=samples.alert(case_id="PS-TEST-1-CASE-OTHER")).status_code == 202
-    assert http.post("/v1/rescues", json=samples.rescue()).status_code == 202
+    assert (
+        http.post("/v1/alerts", json=samples.alert(case_id="PS-TEST-1-CASE-OTHER")).status_code
+        == 202
+    )
+    rescue = samples.rescue(closes_alert=False)  # closed below, explicitly
+    assert http.post("/v1/rescues", json=rescue).status_code == 202
     assert (
         http.post(f"/v1/alerts/{CASE}/cancellation", json=samples.cancellation()).status_code == 202
     )
 
-    resp = http.get(f"/v1/cases/{CASE}/timeline")
+    # The coordination office reads timelines, not police-only content.
+    office = idp.mint(
+        agency_id="CO-TEST-1", agency_type="coordination_office", roles=["coordination_officer"]
+    )
+    resp = http.get(f"/v1/cases/{CASE}/timeline", headers=bearer(office))
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["case_id"] == CASE and body["clearance"] == "none"
@@ -52,7 +61,8 @@ def test_the_timeline_lists_the_cases_events_in_order_and_hides_police_only_summ
     assert {k for k, v in rescue.items() if v is not None} == {"time", "type", "classification"}
     assert "Test Child" not in resp.text and samples.DNA_CANARY not in resp.text
 
-    police = http.get(f"/v1/cases/{CASE}/timeline", params={"clearance": "police"}).json()
+    # Police's token (police_only.read) shows police-only summaries; no parameter asks.
+    police = http.get(f"/v1/cases/{CASE}/timeline").json()
     assert police["clearance"] == "police"
     [rescue] = [e for e in police["entries"] if e["type"].endswith("RescueNotified")]
     assert rescue["summary"].startswith("rescue RESCUE-TEST-1 by Sampleville Police Test Unit")
@@ -71,7 +81,6 @@ def test_an_unknown_case_has_an_empty_timeline(http: TestClient) -> None:
     ("path", "params", "field"),
     [
         ("/v1/cases/bad id/timeline", {}, "case_id"),
-        (f"/v1/cases/{CASE}/timeline", {"clearance": "admin"}, "clearance"),
     ],
 )
 def test_a_bad_timeline_request_is_422_naming_the_field(
@@ -82,8 +91,10 @@ def test_a_bad_timeline_request_is_422_naming_the_field(
     assert fields_of(resp) == [field]
 
 
-def test_without_a_timeline_source_the_route_is_503(intake: Intake) -> None:
-    with TestClient(create_app(intake), raise_server_exceptions=False) as client:
+def test_without_a_timeline_source_the_route_is_503(intake: Intake, idp: TestIdp) -> None:
+    app = create_app(intake, verifier=idp.verifier())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.auth = PersonaAuth(idp)
         resp = client.get(f"/v1/cases/{CASE}/timeline")
     assert_error_shape(resp, 503, "unavailable")
 
