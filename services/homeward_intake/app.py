@@ -64,8 +64,8 @@ the same answer and never a second event.
 
 HTTP_CODES = {
     400: "invalid_json",
-    401: "unauthenticated",
-    403: "forbidden",
+    401: "invalid_token",  # RFC 6750's error codes
+    403: "insufficient_scope",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
@@ -151,7 +151,7 @@ def install_error_handlers(app: FastAPI) -> None:
         desc = f"{exc.field}: {exc.reason}".replace('"', "'") if exc.field else exc.reason
         return error_response(
             401,
-            "unauthenticated",
+            "invalid_token",
             [{"field": exc.field, "reason": exc.reason}],
             headers={
                 "WWW-Authenticate": f'Bearer realm="homeward", error="invalid_token", '
@@ -162,7 +162,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Forbidden)
     async def on_forbidden(request: Request, exc: Forbidden) -> JSONResponse:
         audit_refusal(request, 403, exc.field, exc.reason)
-        return error_response(403, "forbidden", [{"field": exc.field, "reason": exc.reason}])
+        return error_response(
+            403,
+            "insufficient_scope",
+            [{"field": exc.field, "reason": exc.reason}],
+            headers={"WWW-Authenticate": 'Bearer realm="homeward", error="insufficient_scope"'},
+        )
 
     @app.exception_handler(AlertTransitionError)
     async def on_alert_step(request: Request, exc: AlertTransitionError) -> JSONResponse:

@@ -8,16 +8,25 @@ on the request so a refusal further in is audited with it.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from homeward.auth import Action, Forbidden, Principal, current_roles
 from homeward.auth.jwt_verifier import TokenVerifier, bearer
 from homeward.events import Actor
 
+# Declared for OpenAPI (the bearer scheme on every route that takes a Caller);
+# the check itself is the verifier's, with its own 401 answers.
+_SCHEME = HTTPBearer(
+    auto_error=False, description="An OAuth 2.0 access token (JWT) from the OIDC provider"
+)
 
-def get_principal(request: Request) -> Principal:
+
+def get_principal(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_SCHEME)]
+) -> Principal:
     # A plain def: FastAPI runs it in its thread pool, so a JWKS fetch after a
     # key rotation never blocks the event loop.
     verifier: TokenVerifier = request.app.state.verifier
@@ -33,6 +42,16 @@ def authorize(request: Request, caller: Principal, action: Action) -> None:
     """The roles table's check; the action is kept for the audit of a refusal."""
     request.state.action = action.value
     current_roles().require(caller, action)
+
+
+def needs(action: Action) -> Any:
+    """A route dependency: the caller may do `action`. It runs before the body is
+    validated, so a caller without the right learns nothing of the body's shape."""
+
+    def check(request: Request, caller: Caller) -> None:
+        authorize(request, caller, action)
+
+    return Depends(check)
 
 
 def allowed(caller: Principal, action: Action) -> bool:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from urllib.parse import quote
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from homeward.alert_lifecycle import AlertStep, next_state
 from homeward.audit import AuditEntry, Auditor, AuditOutcome, MemoryAuditor

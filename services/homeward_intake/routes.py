@@ -24,7 +24,7 @@ from homeward.audit import AuditEntry, AuditOutcome
 from homeward.auth import Action, Forbidden, Principal
 from homeward.errors import ValidationError
 from homeward.events import AlertCancelled, AlertIssued, AlertUpdated, Event, SightingReported
-from homeward_intake.auth import Caller, actor_of, allowed, authorize
+from homeward_intake.auth import Caller, actor_of, allowed, needs
 from homeward_intake.handlers import Intake, Outcome
 from homeward_intake.idempotency import KEY_HEADER, KEY_MAX
 from homeward_intake.models import (
@@ -176,6 +176,7 @@ def with_case(event_cls: type[Event], case_id: str, body: BaseModel) -> Event:
 
 @router.post(
     "/v1/alerts",
+    dependencies=[needs(Action.ALERT_ISSUE)],
     status_code=202,
     response_model=Accepted,
     responses=ERRORS,
@@ -189,7 +190,6 @@ def issue_alert(
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    authorize(request, caller, Action.ALERT_ISSUE)
     fields = plain(body)
     if fields["public_summary"] and not allowed(caller, Action.ALERT_RELEASE_PUBLIC):
         # Media and online platforms publish it: a supervisor's decision.
@@ -220,6 +220,7 @@ def issue_alert(
 
 @router.post(
     "/v1/alerts/{case_id}/updates",
+    dependencies=[needs(Action.ALERT_UPDATE)],
     status_code=202,
     response_model=Accepted,
     responses=ERRORS,
@@ -234,7 +235,6 @@ def update_alert(
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    authorize(request, caller, Action.ALERT_UPDATE)
     return alert_step(
         intake,
         with_case(AlertUpdated, case_id, body),
@@ -248,6 +248,7 @@ def update_alert(
 
 @router.post(
     "/v1/alerts/{case_id}/sightings",
+    dependencies=[needs(Action.ALERT_SIGHTING)],
     status_code=202,
     response_model=Accepted,
     responses=ERRORS,
@@ -262,7 +263,6 @@ def report_sighting(
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    authorize(request, caller, Action.ALERT_SIGHTING)
     not_in_future(body.seen_at, "seen_at")  # type: ignore[attr-defined]
     return alert_step(
         intake,
@@ -277,6 +277,7 @@ def report_sighting(
 
 @router.post(
     "/v1/alerts/{case_id}/cancellation",
+    dependencies=[needs(Action.ALERT_CANCEL)],
     status_code=202,
     response_model=Accepted,
     responses=ERRORS,
@@ -291,7 +292,6 @@ def cancel_alert(
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    authorize(request, caller, Action.ALERT_CANCEL)
     return alert_step(
         intake,
         with_case(AlertCancelled, case_id, body),

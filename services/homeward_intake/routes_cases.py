@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Request
 from homeward.auth import Action
 from homeward.events import DnaComparisonRecorded, ReferralAnswered, RescueNotified
 from homeward_intake.answers import ReferralNotFound, agency_next
-from homeward_intake.auth import Caller, allowed, authorize, own_agency
+from homeward_intake.auth import Caller, allowed, authorize, needs, own_agency
 from homeward_intake.models import (
     CASE_ID_MAX,
     CASE_ID_PATTERN,
@@ -72,6 +72,7 @@ class TimelineSource(Protocol):
 
 @router.post(
     "/v1/rescues",
+    dependencies=[needs(Action.RESCUE_REPORT)],
     status_code=202,
     response_model=Accepted,
     responses=ERRORS,
@@ -85,7 +86,6 @@ def notify_rescue(
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    authorize(request, caller, Action.RESCUE_REPORT)
     if body.closes_alert:  # closing the alert as found is a step of the alert's own
         authorize(request, caller, Action.ALERT_CANCEL)
     return accept(intake, body, body, idempotency_key, caller=caller, action=Action.RESCUE_REPORT)
@@ -93,6 +93,7 @@ def notify_rescue(
 
 @router.post(
     "/v1/cases/{case_id}/dna-comparisons",
+    dependencies=[needs(Action.DNA_RECORD)],
     status_code=202,
     response_model=Accepted,
     responses=ERRORS,
@@ -107,13 +108,13 @@ def record_dna_comparison(
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    authorize(request, caller, Action.DNA_RECORD)
     event = with_case(DnaComparisonRecorded, case_id, body)
     return accept(intake, event, body, idempotency_key, caller=caller, action=Action.DNA_RECORD)
 
 
 @router.post(
     "/v1/referrals/{case_id}/{referral_id}/answers",
+    dependencies=[needs(Action.REFERRAL_ANSWER)],
     status_code=202,
     response_model=Accepted,
     responses=ANSWER_ERRORS,
@@ -129,7 +130,6 @@ def answer_referral(
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    authorize(request, caller, Action.REFERRAL_ANSWER)
     event = ReferralAnswered.model_validate(
         {**plain(body), "case_id": case_id, "referral_id": referral_id}
     )
@@ -146,6 +146,7 @@ def answer_referral(
 
 @router.get(
     "/v1/referrals/{case_id}/{referral_id}",
+    dependencies=[needs(Action.REFERRAL_READ)],
     response_model=ReferralState,
     responses=READ_ERRORS,
     summary="A referral's current status, agency and offer, as the router recorded it",
@@ -154,7 +155,6 @@ def answer_referral(
 def get_referral(
     case_id: CaseId, referral_id: ReferralId, request: Request, caller: Caller, intake: IntakeDep
 ) -> Any:
-    authorize(request, caller, Action.REFERRAL_READ)
     state, pending = intake.referral(case_id, referral_id)
     overseer = caller.is_police or allowed(caller, Action.TIMELINE_READ)
     if state is None or not (overseer or state.agency_id == caller.agency_id):
@@ -179,6 +179,7 @@ def get_referral(
 
 @router.get(
     "/v1/cases/{case_id}/timeline",
+    dependencies=[needs(Action.TIMELINE_READ)],
     response_model=Timeline,
     responses={k: v for k, v in READ_ERRORS.items() if k != 404},
     summary="Every event of a case, in order, alert to referrals",
@@ -189,7 +190,6 @@ def case_timeline(case_id: CaseId, request: Request, caller: Caller, intake: Int
     police_only.read; to everyone else, their type and time only."""
     # A plain def: FastAPI runs it in the thread pool, so reading the partitions
     # never blocks the event loop.
-    authorize(request, caller, Action.TIMELINE_READ)
     source: TimelineSource | None = request.app.state.timeline
     if source is None:
         raise TimelineUnavailable("no timeline source is configured", field=None)

@@ -17,7 +17,7 @@ from homeward.events import (
     DeliveryRecorded,
     DischargeRecorded,
 )
-from homeward_intake.auth import Caller, authorize, own_agency
+from homeward_intake.auth import Caller, needs, own_agency
 from homeward_intake.models import Accepted
 from homeward_intake.routes import ERRORS, IdempotencyKey, IntakeDep, accept
 
@@ -25,7 +25,6 @@ from homeward_intake.routes import ERRORS, IdempotencyKey, IntakeDep, accept
 def record(body: Any, request: Request, caller: Caller, intake: IntakeDep, key: str | None) -> Any:
     """A hospital records only its own events: a forged record of another
     hospital's could hide an anomaly."""
-    authorize(request, caller, Action.HEALTH_RECORD)
     own_agency(caller, body.hospital_id, "hospital_id")
     return accept(intake, body, body, key, caller=caller, action=Action.HEALTH_RECORD)
 
@@ -35,6 +34,7 @@ router = APIRouter()
 
 @router.post(
     "/v1/health/admissions",
+    dependencies=[needs(Action.HEALTH_RECORD)],
     status_code=202,
     response_model=Accepted,
     responses=ERRORS,
@@ -53,6 +53,7 @@ def register_admission(
 
 @router.post(
     "/v1/health/deliveries",
+    dependencies=[needs(Action.HEALTH_RECORD)],
     status_code=202,
     response_model=Accepted,
     responses=ERRORS,
@@ -71,6 +72,7 @@ def record_delivery(
 
 @router.post(
     "/v1/health/birth-certificates",
+    dependencies=[needs(Action.HEALTH_RECORD)],
     status_code=202,
     response_model=Accepted,
     responses=ERRORS,
@@ -89,6 +91,7 @@ def issue_birth_certificate(
 
 @router.post(
     "/v1/health/discharges",
+    dependencies=[needs(Action.HEALTH_RECORD)],
     status_code=202,
     response_model=Accepted,
     responses=ERRORS,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Request
 
 from homeward.auth import Action
 from homeward.events import MandatoryReportFiled, ReportAcknowledged
-from homeward_intake.auth import Caller, authorize, own_agency
+from homeward_intake.auth import Caller, needs, own_agency
 from homeward_intake.idempotency import report_id_for
 from homeward_intake.models import (
     CASE_ID_MAX,
@@ -41,6 +41,7 @@ ReportId = Annotated[
 
 @router.post(
     "/v1/reports",
+    dependencies=[needs(Action.REPORT_FILE)],
     status_code=202,
     response_model=ReportAccepted,
     responses=ERRORS,
@@ -54,7 +55,6 @@ def file_report(
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    authorize(request, caller, Action.REPORT_FILE)
     fields = plain(body)
     report_id = fields.pop("report_id") or report_id_for(
         idempotency_key, MandatoryReportFiled.ce_type(), hashed(body)
@@ -73,6 +73,7 @@ def file_report(
 
 @router.post(
     "/v1/reports/{report_id}/acknowledgement",
+    dependencies=[needs(Action.REPORT_ACKNOWLEDGE)],
     status_code=202,
     response_model=Accepted,
     responses=ERRORS,
@@ -87,7 +88,6 @@ def acknowledge_report(
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    authorize(request, caller, Action.REPORT_ACKNOWLEDGE)
     event = with_case(ReportAcknowledged, report_id, body)
     own_agency(caller, event.agency_id, "agency_id")  # type: ignore[attr-defined]
     return accept(

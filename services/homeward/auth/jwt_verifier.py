@@ -65,9 +65,14 @@ class JwksKeys:
     seconds so a flood of made-up kids cannot make us hammer the provider."""
 
     def __init__(
-        self, fetch: Callable[[], dict[str, Any]], *, min_refetch_seconds: float = 10.0
+        self,
+        fetch: Callable[[], dict[str, Any]],
+        *,
+        min_refetch_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fetch = fetch
+        self._clock = clock
         self._min_refetch = min_refetch_seconds
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
@@ -81,14 +86,14 @@ class JwksKeys:
                 f"the issuer's keys could not be read: {exc}", field="kid"
             ) from exc
         self._keys = {k.key_id: k for k in jwks.keys if k.key_id}
-        self._fetched_at = time.monotonic()
+        self._fetched_at = self._clock()
 
     def get(self, kid: str | None) -> jwt.PyJWK:
         if not kid:
             raise Unauthenticated("missing: the token names no signing key", field="kid")
         with self._lock:
             key = self._keys.get(kid)
-            if key is None and time.monotonic() - self._fetched_at >= self._min_refetch:
+            if key is None and self._clock() - self._fetched_at >= self._min_refetch:
                 self._refresh()
                 key = self._keys.get(kid)
         if key is None:
@@ -145,7 +150,7 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError as exc:
-            raise Unauthenticated(f"not a JWT: {exc}", field="Authorization") from None
+            raise Unauthenticated(f"not a JWT: {exc}", field="token") from None
         if header.get("alg") not in ALGORITHMS:
             raise Unauthenticated(f"algorithm {header.get('alg')!r} is not accepted", field="alg")
         key = self.keys.get(header.get("kid"))
@@ -161,6 +166,8 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired", field="exp") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthenticated("the token is not valid yet", field="nbf") from None
         except jwt.InvalidAudienceError:
             raise Unauthenticated(
                 f"the token is not for {self.settings.audience!r}", field="aud"
@@ -172,7 +179,7 @@ class TokenVerifier:
         except jwt.MissingRequiredClaimError as exc:
             raise Unauthenticated("missing", field=exc.claim) from None
         except jwt.InvalidTokenError as exc:
-            raise Unauthenticated(f"invalid token: {exc}", field="Authorization") from None
+            raise Unauthenticated(f"invalid token: {exc}", field="token") from None
         return self.principal(claims)
 
     def principal(self, claims: dict[str, Any]) -> Principal:
