@@ -82,7 +82,9 @@ def _realm(args: argparse.Namespace) -> int:
     if args.check:
         current = target.read_text(encoding="utf-8") if target.is_file() else ""
         if current != text:
-            print(f"error: {target} is not current: run python -m homeward.idp realm", file=sys.stderr)
+            print(
+                f"error: {target} is not current: run python -m homeward.idp realm", file=sys.stderr
+            )
             return 1
         print(f"{target} is current")
         return 0
