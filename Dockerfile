@@ -41,4 +41,4 @@ USER 10001:10001
 
 # intake's HTTP API (with /metrics); the fan-out's, the referral router's and
 # the detector's /metrics, /healthz and /readyz (HOMEWARD_*_METRICS_PORT).
-EXPOSE 8080 9101 9102 9103
+EXPOSE 8080 9101 9102 9103 9104

@@ -141,6 +141,40 @@ SDK_REFUSED = Counter(
 )
 
 
+# -- audit ---------------------------------------------------------------------
+
+AUDIT_ENTRIES_WRITTEN = Counter(
+    "homeward_audit_entries_written_total",
+    "Audit entries an entry point put on audit.entries.v1 (acknowledged by the broker)",
+    ["service", "outcome"],
+)
+AUDIT_CHAINED = Counter(
+    "homeward_audit_chained_total",
+    "Audit entries the sequencer appended to the chain on audit.log.v1",
+    ["partition"],
+)
+AUDIT_DUPLICATES = Counter(
+    "homeward_audit_duplicates_total",
+    "Audit entries dropped by the sequencer as already chained (input read twice)",
+    ["partition"],
+)
+AUDIT_UNREADABLE = Counter(
+    "homeward_audit_unreadable_total",
+    "Records on audit.entries.v1 the sequencer could not decode and skipped",
+    ["reason"],
+)
+AUDIT_CHECKPOINTS = Counter(
+    "homeward_audit_checkpoints_total",
+    "Signed checkpoints the sequencer appended to audit.log.v1",
+    ["partition"],
+)
+AUDIT_CHAIN_SEQ = Gauge(
+    "homeward_audit_chain_seq",
+    "Seq of the last entry chained on a partition of audit.log.v1 by this sequencer",
+    ["partition"],
+)
+
+
 def homeward_version() -> str:
     try:
         return package_version("homeward")

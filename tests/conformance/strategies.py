@@ -26,6 +26,10 @@ from homeward.events import (
     AlertIssued,
     AlertUpdated,
     AnomalyRule,
+    AuditChained,
+    AuditCheckpoint,
+    AuditDetail,
+    AuditEntry,
     Baby,
     BirthCertificateIssued,
     CancelReason,
@@ -222,6 +226,20 @@ _MOTHER = PersonIdentity(id_type="resident_id", id_number="TEST-ID-0007", name="
 _BABY = Baby(baby_id="BABY-1", sex="female", weight_g=3200)
 _CHECKED = IdentityCheck(document_match=True, face_match=True)
 
+_AUDIT = AuditEntry(
+    case_id="CASE-0001",
+    entry_id="AUD-1",
+    at=T0,
+    service="intake",
+    action="alert.issue",
+    outcome="accepted",
+    principal="svc-test-police",
+    agency_id="POL-0001",
+    case="CASE-0001",
+    status=202,
+    detail=[AuditDetail(name="topic", value="alerts.events.v1")],
+)
+
 
 def samples() -> dict[str, Event]:
     """One valid instance of every event type, by Avro full name."""
@@ -414,6 +432,24 @@ def samples() -> dict[str, Event]:
             evidence=["evt-certificate-1"],
             detected_at=T0 + timedelta(days=1, hours=6),
             summary="Certificate CERT-0001 cites no delivery of this mother at this hospital.",
+        ),
+        _AUDIT,
+        AuditChained(
+            case_id="CASE-0001",
+            partition=0,
+            seq=0,
+            prev_hash="0" * 64,
+            hash="a" * 64,
+            entry=_AUDIT,
+        ),
+        AuditCheckpoint(
+            case_id="checkpoint:0",
+            partition=0,
+            seq=0,
+            hash="a" * 64,
+            at=T0,
+            key_id="0123456789abcdef",
+            signature="b" * 128,
         ),
     ]
     return {e.avro_name: e for e in events}

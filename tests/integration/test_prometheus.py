@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 
 from homeward.agencies import AgencyType, dump_directory
+from homeward.audit.record import AuditEntry, AuditOutcome
+from homeward.audit.writer import KafkaAuditor
 from homeward.codec import Codec
 from homeward.events import (
     AdmissionRegistered,
@@ -186,8 +188,9 @@ def play_wave(n: int, bus: Bus, client: IntakeClient, reader: TopicReader) -> No
         (offer,) = events(reader, ReferralRequested, case_id=case, rule_id=ANSWERED_RULE)
         client.answer_referral(case, offer.referral_id, offer.agency_id, "accepted")
         client.record_admission(admission(n))
-        for topic_id in ("alert_events", "rescues", "health_records"):
+        for topic_id in ("alert_events", "rescues", "health_records", "audit_entries"):
             p.send(bus.topic(topic_id), key=b"CASE-PM-X", value=GARBAGE).get(30)
+        audit_wave(n, bus)
 
         # Once the answer is on the router's log, time passes for this case only.
         reader.until(
@@ -202,6 +205,26 @@ def play_wave(n: int, bus: Bus, client: IntakeClient, reader: TopicReader) -> No
         send_all(p, [(bus.topic("referral_ticks"), rec)])
     finally:
         p.close()
+
+
+def audit_wave(n: int, bus: Bus) -> None:
+    """Audit entries for the sequencer to chain, one of them sent twice (dropped)."""
+    auditor = KafkaAuditor(bus.settings, topology=bus.topology)
+    try:
+        for k in (0, 1, 2, 0):
+            auditor.record(
+                AuditEntry(
+                    entry_id=f"AUD-PM-{n}-{k}",
+                    at=utcnow(),
+                    service="test",
+                    action="alert.issue",
+                    outcome=AuditOutcome.ACCEPTED,
+                    principal="svc-test-police",
+                    case_id=f"CASE-PM-A{n}",
+                )
+            )
+    finally:
+        auditor.close()
 
 
 def seen(prom: Prometheus) -> dict[str, float]:
@@ -236,7 +259,9 @@ def site(
     tmp: Path = tmp_path_factory.mktemp("prometheus")
     directory = str(tmp / "agencies.csv")
     dump_directory(AGENCIES, directory)
-    ports = {name: free_port() for name in ("fanout", "referrals", "detector", "prometheus")}
+    ports = {
+        name: free_port() for name in ("fanout", "referrals", "detector", "audit", "prometheus")
+    }
     services: list[ServiceProcess] = []
     prom: Prometheus | None = None
 
@@ -269,9 +294,20 @@ def site(
             "DETECTOR_READY",
             HOMEWARD_DETECTOR_METRICS_PORT=str(ports["detector"]),
         )
+        start(
+            "homeward_audit",
+            "AUDIT_READY",
+            HOMEWARD_AUDIT_METRICS_PORT=str(ports["audit"]),
+            HOMEWARD_AUDIT_SIGNING_KEY_FILE=str(tmp / "audit-keys" / "signing.pem"),
+            HOMEWARD_AUDIT_PUBLIC_KEYS_FILE=str(tmp / "audit-keys" / "public.pem"),
+            HOMEWARD_AUDIT_GENERATE_KEY="true",
+            HOMEWARD_AUDIT_CHECKPOINT_SECONDS="0.5",
+        )
         intake = start("homeward_intake", "INTAKE_READY", HOMEWARD_INTAKE_PORT="0")
         url = intake.ready_line().split()[-1]
-        targets = {f"homeward-{name}": name for name in ("fanout", "referrals", "detector")}
+        targets = {
+            f"homeward-{name}": name for name in ("fanout", "referrals", "detector", "audit")
+        }
         config = scrape_config(
             {
                 "homeward-intake": [url.split("://", 1)[1].rstrip("/")],

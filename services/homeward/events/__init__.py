@@ -17,6 +17,7 @@ from homeward.events.alerts import (
     ResponsibleOfficer,
     SightingReported,
 )
+from homeward.events.audit import AuditChained, AuditCheckpoint, AuditDetail, AuditEntry
 from homeward.events.base import Actor, Classification, Event
 from homeward.events.health import (
     AdmissionRegistered,
@@ -86,6 +87,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         BirthCertificateIssued,
         DischargeRecorded,
         HealthAnomalyDetected,
+        AuditEntry,
+        AuditChained,
+        AuditCheckpoint,
     )
 }
 
@@ -99,6 +103,10 @@ __all__ = [
     "AlertIssued",
     "AlertUpdated",
     "AnomalyRule",
+    "AuditChained",
+    "AuditCheckpoint",
+    "AuditDetail",
+    "AuditEntry",
     "Baby",
     "BirthCertificateIssued",
     "CancelReason",

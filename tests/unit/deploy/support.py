@@ -40,13 +40,20 @@ GRAFANA_DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 
 # The ports every deployment agrees on: intake's HTTP port (its /metrics too),
 # and each Faust service's /metrics, /healthz and /readyz.
-AGREED_PORTS = {"intake": 8080, "fanout": 9101, "referrals": 9102, "detector": 9103}
+AGREED_PORTS = {
+    "intake": 8080,
+    "fanout": 9101,
+    "referrals": 9102,
+    "detector": 9103,
+    "audit": 9104,
+}
 # The variable that sets each service's port.
 PORT_ENV = {
     "intake": "HOMEWARD_INTAKE_PORT",
     "fanout": "HOMEWARD_FANOUT_METRICS_PORT",
     "referrals": "HOMEWARD_REFERRALS_METRICS_PORT",
     "detector": "HOMEWARD_DETECTOR_METRICS_PORT",
+    "audit": "HOMEWARD_AUDIT_METRICS_PORT",
 }
 ROLES = sorted(SERVICE_ROLES)
 

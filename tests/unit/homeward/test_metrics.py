@@ -32,6 +32,12 @@ CATALOGUE: dict[str, tuple[type, tuple[str, ...]]] = {
     "homeward_http_request_seconds": (Histogram, ("route", "method")),
     "homeward_sdk_sent": (Counter, ("sdk", "topic", "type")),
     "homeward_sdk_refused": (Counter, ("sdk", "field")),
+    "homeward_audit_entries_written": (Counter, ("service", "outcome")),
+    "homeward_audit_chained": (Counter, ("partition",)),
+    "homeward_audit_duplicates": (Counter, ("partition",)),
+    "homeward_audit_unreadable": (Counter, ("reason",)),
+    "homeward_audit_checkpoints": (Counter, ("partition",)),
+    "homeward_audit_chain_seq": (Gauge, ("partition",)),
 }
 
 # Anything that names one case, person, agency or event: unbounded and personal.

@@ -1,0 +1,1 @@
+"""The audit sequencer: chains audit.entries.v1 into audit.log.v1 (docs/audit.md)."""
