@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from homeward.actors import agency_actor
 from homeward.agencies import Agency, AgencyType, dump_directory
 from homeward.codec import Codec
 from homeward.events import (
@@ -278,7 +279,10 @@ def test_unacknowledged_delivery_is_resent_then_escalated_to_the_coordination_of
         for d in deliveries(reader, alert_id):
             if d.agency_id != "TST-00002":
                 ack = AgencyAcknowledgement(
-                    case_id=d.case_id, delivery_id=d.delivery_id, agency_id=d.agency_id
+                    case_id=d.case_id,
+                    delivery_id=d.delivery_id,
+                    agency_id=d.agency_id,
+                    actor=agency_actor(d.agency_id, d.agency_type),
                 )
                 rec, _ = codec.encode(ack, key=d.case_id, source=f"/agency/{d.agency_id}")
                 send_all(p, [(bus.topic("alert_acks"), rec)])
