@@ -222,10 +222,14 @@ def _widen(
     return out
 
 
+_KEPT: dict[str, type[AlertUpdated | SightingReported]] = {
+    UPDATE: AlertUpdated,
+    SIGHTING: SightingReported,
+}
+
+
 class _History:
     """The case's kept updates and sightings, parsed once per widening."""
-
-    KINDS = {UPDATE: AlertUpdated, SIGHTING: SightingReported}
 
     def __init__(self, state: CaseState) -> None:
         self.state = state
@@ -234,7 +238,7 @@ class _History:
     def events(self) -> list[tuple[str, datetime, str, Event]]:
         if self._events is None:
             self._events = [
-                (eid, from_ms(ms), kind, self.KINDS[kind].model_validate(doc))
+                (eid, from_ms(ms), kind, _KEPT[kind].model_validate(doc))
                 for eid, ms, kind, doc in self.state.history
             ]
         return self._events

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from homeward.actors import agency_actor
-from homeward.alert_lifecycle import AlertTransitionError
 from homeward.agencies import AgencyType
+from homeward.alert_lifecycle import AlertTransitionError
 from homeward.codec import Codec
 from homeward.events import (
     AgencyAcknowledgement,

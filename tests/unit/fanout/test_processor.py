@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from homeward.actors import agency_actor
 from homeward import processing
+from homeward.actors import agency_actor
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
 from homeward.errors import CodecError

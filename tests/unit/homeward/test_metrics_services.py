@@ -20,8 +20,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from homeward.actors import agency_actor
 from homeward import processing
+from homeward.actors import agency_actor
 from homeward.codec import Codec, Record
 from homeward.errors import CodecError
 from homeward.events import AgencyAcknowledgement, ReferralStatusChanged, TaskStatus
