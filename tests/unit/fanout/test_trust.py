@@ -264,3 +264,24 @@ def test_what_the_fanout_decides_carries_its_own_actor() -> None:
         assert o.event.actor == Actor(
             principal="homeward-fanout", kind="system", agency_id="OPS-1", agency_type=""
         )
+
+
+def test_a_public_notice_keeps_the_actor_of_what_it_tells() -> None:
+    issued = alert(0.5).model_copy(update={"actor": POLICE})
+    res = handle_event(
+        None,
+        issued,
+        event_id="ev-1",
+        accepted_ms=to_ms(T0),
+        now_ms=to_ms(T0),
+        agencies=AGENCIES,
+        policy=POLICY,
+    )
+    assert res.state is not None
+    out = widen(res.state, 4.0)
+    (media,) = [
+        o.event
+        for o in out
+        if isinstance(o.event, AlertDelivery) and isinstance(o.event.event, PublicNotice)
+    ]
+    assert media.event.actor == POLICE and media.actor == service_actor("fanout")
