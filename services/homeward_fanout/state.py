@@ -34,7 +34,7 @@ from homeward_fanout.rules import RadiusSchedule
 
 MS_PER_HOUR = 3_600_000
 FORMAT = 2
-# What a widening catches a newly reached agency up on (planner._catch_up):
+# What a widening catches a newly reached agency up on (planner._History.catch_up):
 # every update (few) and the latest sightings (possibly many: capped).
 UPDATES_KEPT = 32
 SIGHTINGS_KEPT = 32
