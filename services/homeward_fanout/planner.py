@@ -341,6 +341,7 @@ def handle_tick(
         previous = state.radius_km
         hours = state.hours_since_last_seen(now_ms, policy)
         out.extend(_widen(state, target, agencies, policy, now_ms))
+        state.stage = next_state(_stage(state), AlertStep.WIDEN).value
         eid = expansion_event_id(state.case_id, target)
         expanded = RadiusExpanded(
             case_id=state.case_id,

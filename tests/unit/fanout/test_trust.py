@@ -171,6 +171,7 @@ def test_an_agency_reached_by_a_widening_gets_the_updates_and_sightings_so_far()
     upd = feed(state, update(), "u-1").out
     sig = feed(state, sighting(1), "s-1").out
     out = widen(state, 2.0)  # 300 km
+    assert state.stage == AlertState.WIDENED
     hotel = [
         o.event
         for o in out
