@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from homeward.actors import agency_actor
 from homeward.agencies import AgencyType, dump_directory
 from homeward.audit.record import AuditEntry, AuditOutcome
 from homeward.audit.writer import KafkaAuditor
@@ -170,7 +171,10 @@ def play_wave(n: int, bus: Bus, client: IntakeClient, reader: TopicReader) -> No
         )
         acks = [
             AgencyAcknowledgement(
-                case_id=d.case_id, delivery_id=d.delivery_id, agency_id=d.agency_id
+                case_id=d.case_id,
+                delivery_id=d.delivery_id,
+                agency_id=d.agency_id,
+                actor=agency_actor(d.agency_id, d.agency_type),
             )
             for d in events(reader, AlertDelivery, source_event_id=alert_id, attempt=1)
             if d.agency_id != SILENT
