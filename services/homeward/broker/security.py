@@ -116,6 +116,15 @@ class ScramSecurity:
             "HOMEWARD_KAFKA_SASL_PASSWORD": self.admin_password,
         }
 
+    def admin_env_kw(self) -> dict[str, str]:
+        """homeward.settings.KafkaSettings keyword arguments of the admin."""
+        return {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": MECHANISM,
+            "sasl_username": self.admin_user,
+            "sasl_password": self.admin_password,
+        }
+
     def write_admin_file(self, run_dir: Path, bootstrap: str) -> Path:
         """Kafka client properties of the admin (for Kafka's own tools), mode 0600."""
         path = run_dir / ADMIN_FILE_NAME

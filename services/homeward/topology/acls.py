@@ -16,15 +16,18 @@ holds which roles and groups. Every grant is ALLOW (the broker denies the rest:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
 from kafka.admin import (
     ACL,
+    ACLFilter,
     ACLOperation,
     ACLPermissionType,
     ACLResourcePatternType,
     ResourcePattern,
+    ResourcePatternFilter,
     ResourceType,
 )
 
@@ -82,15 +85,23 @@ def apply_acls(
     topology: Topology,
     settings: KafkaSettings | None = None,
     principals: list[KafkaPrincipal] | None = None,
+    wait_seconds: float = 30.0,
 ) -> list[Grant]:
     """Create the planned ACLs (idempotent in Kafka). Needs a broker with an authorizer and
-    an admin principal (ALTER on the cluster, or a super user)."""
+    an admin principal (ALTER on the cluster, or a super user). Returns once the broker it
+    asked enforces them (brokers apply new ACLs from the metadata log a moment later), so a
+    client started next is not refused."""
     grants = plan(topology, principals)
     admin = KafkaAdminClient(
         client_id="homeward-topology", **(settings or KafkaSettings()).kafka_python()
     )
     try:
         result = admin.create_acls([g.acl() for g in grants])
+        failed = result.get("failed", []) if isinstance(result, dict) else []
+        if not failed:
+            _wait_visible(admin, grants, wait_seconds)
+    except HomewardError:
+        raise
     except Exception as exc:
         raise HomewardError(
             f"the broker refused the ACLs ({type(exc).__name__}: {exc}); is an authorizer "
@@ -99,7 +110,40 @@ def apply_acls(
         ) from exc
     finally:
         admin.close()
-    failed = result.get("failed", []) if isinstance(result, dict) else []
     if failed:
         raise HomewardError(f"{len(failed)} ACLs failed: {failed[:3]}", field="acls")
     return grants
+
+
+def _wait_visible(admin: KafkaAdminClient, grants: list[Grant], wait_seconds: float) -> None:
+    everything = ACLFilter(
+        principal=None,
+        host=None,
+        operation=ACLOperation.ANY,
+        permission_type=ACLPermissionType.ANY,
+        resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
+    )
+    want = {(g.principal, g.operation, g.resource, g.pattern, g.name) for g in grants}
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        acls, _error = admin.describe_acls(everything)
+        seen = {
+            (
+                a.principal,
+                a.operation.name,
+                a.resource_pattern.resource_type.name,
+                a.resource_pattern.pattern_type.name,
+                a.resource_pattern.resource_name,
+            )
+            for a in acls
+        }
+        missing = want - seen
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise HomewardError(
+                f"{len(missing)} ACLs created but not enforced after {wait_seconds:.0f}s, "
+                f"e.g. {sorted(missing)[0]}",
+                field="acls",
+            )
+        time.sleep(0.05)  # the broker applies the metadata log asynchronously

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -82,8 +83,10 @@ def apply_users(
     principals: list[KafkaPrincipal],
     secrets: Mapping[str, str],
     settings: KafkaSettings | None = None,
+    wait_seconds: float = 30.0,
 ) -> list[str]:
-    """Create or update every principal's SCRAM user; returns the user names."""
+    """Create or update every principal's SCRAM user; returns the user names once the broker
+    asked knows every one (it reads them from the metadata log a moment later)."""
     upserts = [
         UserScramCredentialUpsertion(p.name, MECHANISM, secrets[p.name], iterations=ITERATIONS)
         for p in principals
@@ -93,6 +96,10 @@ def apply_users(
     )
     try:
         result = admin.alter_user_scram_credentials(upserts)
+        if not any(result.values()):
+            _wait_visible(admin, [p.name for p in principals], wait_seconds)
+    except HomewardError:
+        raise
     except Exception as exc:
         raise HomewardError(
             f"the broker refused the SCRAM users ({type(exc).__name__}: {exc}); are these "
@@ -105,3 +112,16 @@ def apply_users(
     if failed:
         raise HomewardError(f"{len(failed)} users failed: {failed}", field="users")
     return [p.name for p in principals]
+
+
+def _wait_visible(admin: KafkaAdminClient, users: list[str], wait_seconds: float) -> None:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        known = admin.describe_user_scram_credentials(users)
+        missing = [u for u in users if not (known.get(u) or {}).get("credential_infos")]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise HomewardError(f"users not visible after {wait_seconds:.0f}s: {missing}",
+                                field="users")
+        time.sleep(0.05)  # the broker applies the metadata log asynchronously
