@@ -166,7 +166,9 @@ def test_every_principal_gets_exactly_what_topology_declares(secured_bus: Bus) -
             want = any(group.startswith(bus.prefix + g) for g in p.group_prefixes())
             counts["allowed" if want else "refused"] += 1
             if got_groups.get(group) is not want:
-                wrong.append(f"{p.user} group {group}: got {got_groups.get(group)}, declared {want}")
+                wrong.append(
+                    f"{p.user} group {group}: got {got_groups.get(group)}, declared {want}"
+                )
     total = counts["allowed"] + counts["refused"]
     print(
         f"\nACL matrix: {len(principals)} principals x {len(names)} topics x read/write + "
@@ -179,9 +181,7 @@ def test_every_principal_gets_exactly_what_topology_declares(secured_bus: Bus) -
 
 def test_plan_has_one_prefixed_police_grant_and_no_transactional_grant(secured_bus: Bus) -> None:
     grants = plan(secured_bus.topology)
-    prefixed_police = [
-        g for g in grants if g.pattern == "PREFIXED" and g.name.endswith("police.")
-    ]
+    prefixed_police = [g for g in grants if g.pattern == "PREFIXED" and g.name.endswith("police.")]
     assert [g.principal for g in prefixed_police] == ["User:police"]
     assert {g.resource for g in grants} == {"TOPIC", "GROUP"}  # no cluster, no transactional id
 

@@ -47,9 +47,7 @@ class ScramSecurity:
 
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     broker_password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
-    controller_password: str = field(
-        default_factory=lambda: secrets.token_urlsafe(24), repr=False
-    )
+    controller_password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     admin_user: str = ADMIN_USER
 
     @property

@@ -90,9 +90,7 @@ def load_principals(path: Path | None = None) -> list[KafkaPrincipal]:
                 "roles": [str(r).format(agency_type=value) for r in template.get("roles", [])],
                 **(overrides.get(value) or {}),
             }
-            out.append(
-                _principal(value, spec, f"agency_types.{value}", agency_type=value)
-            )
+            out.append(_principal(value, spec, f"agency_types.{value}", agency_type=value))
     stray = sorted(set(overrides) - {t.value for t in AgencyType})
     if stray:
         raise ConfigError(f"not agency types: {stray}", field="agency_types.overrides")

@@ -122,6 +122,7 @@ def _wait_visible(admin: KafkaAdminClient, users: list[str], wait_seconds: float
         if not missing:
             return
         if time.monotonic() > deadline:
-            raise HomewardError(f"users not visible after {wait_seconds:.0f}s: {missing}",
-                                field="users")
+            raise HomewardError(
+                f"users not visible after {wait_seconds:.0f}s: {missing}", field="users"
+            )
         time.sleep(0.05)  # the broker applies the metadata log asynchronously
