@@ -17,7 +17,7 @@ import yaml
 from homeward import paths
 from homeward.agencies import AgencyType
 from homeward.errors import ConfigError
-from homeward.topology.model import SERVICE_ROLES
+from homeward.topology.model import GRANTED_SERVICE_ROLES as SERVICE_ROLES
 
 KINDS = ("service", "institutional")
 
