@@ -123,7 +123,9 @@ class Subscriber(InboxClients, AnswersReferrals):
         self.actor = agency_actor(
             agency_id, self.agency_type.value, principal or self.settings.sasl_username
         )
-        self.group_id = group_id or group_id_for(agency_id)
+        # Under the topic prefix, like every topic: systems sharing a cluster under
+        # different prefixes keep apart offsets (and the grants are per prefix).
+        self.group_id = group_id or self.settings.topic_prefix + group_id_for(agency_id)
         self.topology = topology or Topology.load(prefix=self.settings.topic_prefix)
         self.topic = self.topology.inbox(self.agency_type).name
         self.acks_topic = self.topology.get("alert_acks").name

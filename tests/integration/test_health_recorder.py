@@ -37,7 +37,7 @@ def test_records_land_keyed_by_the_person_with_cloudevents_headers(bus: Bus) -> 
     two = birth("IT2", DEMO_HOSPITALS[1], START)
     # A certificate under another mother's delivery is keyed by its own mother.
     mismatch = planted("certificate_mother_mismatch", "IT3", DEMO_HOSPITALS, START, "")
-    with HealthRecorder(bus.settings, topology=bus.topology) as recorder:
+    with HealthRecorder(bus.settings_for("health"), topology=bus.topology) as recorder:
         done = [recorder.record(r) for r in one]
         done += recorder.record_many([*two, *mismatch.records])
         bad = two[0].model_dump()

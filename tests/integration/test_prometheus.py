@@ -50,7 +50,7 @@ from homeward.events.base import utcnow
 from homeward.kafka import producer, send_all
 from homeward_demo.processes import ServiceProcess
 from homeward_intake.client import IntakeClient
-from tests.fixtures.bus import Bus
+from tests.fixtures.bus import Bus, principal_of
 from tests.fixtures.prometheus import (
     Prometheus,
     Query,
@@ -270,7 +270,7 @@ def site(
     prom: Prometheus | None = None
 
     def start(module: str, marker: str, **env: str) -> ServiceProcess:
-        svc = service(["-m", module], bus.env(**env), tmp / f"{module}.log")
+        svc = service(["-m", module], bus.env(principal_of(module), **env), tmp / f"{module}.log")
         services.append(svc)
         return svc.start(marker)
 

@@ -116,6 +116,7 @@ def router(bus_factory_module: Any, tmp_path_factory: Any) -> Iterator[Router]:
     tmp: Path = tmp_path_factory.mktemp("referrals")
     dump_directory(list(AGENCIES), tmp / "agencies.csv")
     env = bus.env(
+        "referrals",
         HOMEWARD_REFERRALS_DIRECTORY=str(tmp / "agencies.csv"),
         HOMEWARD_REFERRALS_TICK_INTERVAL_SECONDS="0.5",
         F_DATADIR=str(tmp / "faust-data"),
