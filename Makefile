@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 export PIP_CACHE_DIR
 
-.PHONY: setup kafka demo test unit integration lint typecheck validate topology format clean bench-detector bench
+.PHONY: setup kafka idp realm demo test unit integration lint typecheck validate topology format clean bench-detector bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,13 @@ setup: $(VENV)/.installed
 kafka: setup            ## fetch the pinned Apache Kafka jars with Maven (cached outside the repo)
 	$(PY) -m homeward.broker fetch
 
-demo: kafka             ## the main job: a synthetic case end to end on a local broker
+idp: setup              ## fetch and build the pinned Keycloak with Maven, seed its realm database (cached outside the repo); finds or installs Java 21+
+	$(PY) -m homeward.idp fetch
+
+realm: setup            ## regenerate deploy/keycloak/homeward-realm.json from the demo directory and roles table
+	$(PY) -m homeward.idp realm
+
+demo: kafka idp         ## the main job: a synthetic case end to end on a local broker
 	$(PY) -m homeward_demo
 
 bench-detector: kafka   ## benchmark (not a test): detector vs raw consumer on 1M health records
@@ -31,13 +37,13 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 bench: kafka $(VENV)/.bench-installed   ## benchmark suite (not a test): codec, fan-out, pipeline, memory vs raw; BENCH_ARGS="--quick"
 	$(PY) benchmarks/suite.py $(BENCH_ARGS)
 
-test: kafka lint typecheck validate   ## everything CI runs
+test: kafka idp lint typecheck validate   ## everything CI runs
 	$(PY) -m pytest -q
 
 unit: setup
 	$(PY) -m pytest -q tests/unit tests/conformance
 
-integration: kafka
+integration: kafka idp
 	$(PY) -m pytest -q tests/integration
 
 lint: setup

@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.bus", "tests.fixtures.intake"]
+pytest_plugins = [
+    "tests.fixtures.kafka",
+    "tests.fixtures.bus",
+    "tests.fixtures.intake",
+    "tests.fixtures.idp",
+]

@@ -24,9 +24,11 @@ from typing import Any
 from kafka import KafkaProducer
 
 from homeward import kafka, lifecycle
+from homeward.actors import agency_actor
 from homeward.codec import Codec, Record
 from homeward.errors import HomewardError
 from homeward.events import (
+    Actor,
     Outcome,
     ReferralAnswered,
     ReferralAnswerRefused,
@@ -118,8 +120,11 @@ def answer_record(
     outcome: Outcome | None = None,
     note: str = "",
     causation_id: str | None = None,
+    actor: Actor | None = None,
 ) -> tuple[Record, ReferralAnswered, str]:
-    """The ReferralAnswered record, keyed by case id; with its event id."""
+    """The ReferralAnswered record, keyed by case id; with its event id. Its
+    actor is the agency's (the router refuses an answer whose actor is not of
+    the agency answering); by default agency_actor(agency_id, "")."""
     event = ReferralAnswered(
         case_id=case_id,
         referral_id=referral_id,
@@ -128,6 +133,7 @@ def answer_record(
         reason=reason,
         outcome=outcome,
         note=note,
+        actor=actor or agency_actor(agency_id, ""),
     )
     event_id = str(uuid.uuid4())
     record, _meta = codec.encode(
@@ -155,6 +161,7 @@ def prepare(
     note: str = "",
     current: TaskStatus | str | None = None,
     causation_id: str | None = None,
+    actor: Actor | None = None,
 ) -> tuple[Record, SentAnswer]:
     """Check an answer and build its record (nothing is sent here).
 
@@ -177,6 +184,7 @@ def prepare(
         outcome=result,
         note=note,
         causation_id=causation_id,
+        actor=actor,
     )
     return record, SentAnswer(event, event_id, topic)
 
@@ -244,6 +252,7 @@ class AnswersReferrals:
     needs of the Subscriber is declared here."""
 
     agency_id: str
+    actor: Actor
     codec: Codec
     referrals: ReferralMemory
     answers_topic: str
@@ -312,6 +321,7 @@ class AnswersReferrals:
                 note=note,
                 current=current,
                 causation_id=causation_id,
+                actor=self.actor,
             )
         except HomewardError as exc:
             SDK_REFUSED.labels(SDK, exc.field or "answer").inc()

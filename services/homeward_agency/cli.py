@@ -60,6 +60,12 @@ def build_parser(defaults: AgencySettings) -> argparse.ArgumentParser:
         help="this agency's type, which picks the inbox (env HOMEWARD_AGENCY_AGENCY_TYPE)",
     )
     parser.add_argument(
+        "--principal",
+        default=defaults.principal,
+        help="the principal its acks and answers name as their actor "
+        "(env HOMEWARD_AGENCY_PRINCIPAL; default its Kafka user, else agency:<id>)",
+    )
+    parser.add_argument(
         "--group-id",
         default=defaults.group_id,
         help="consumer group for offsets (default homeward-agency-<id>)",
@@ -164,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             KafkaSettings(),
             group_id=args.group_id,
             seen_capacity=defaults.seen_capacity,
+            principal=args.principal,
         )
     except (HomewardError, KafkaError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol, cast
 
+from homeward.actors import agency_actor
 from homeward.codec import Codec, EventMeta, Record
 from homeward.errors import CodecError
 from homeward.events import (
+    Actor,
     AgencyAcknowledgement,
     AlertDelivery,
     DeliveryEscalated,
@@ -204,14 +206,24 @@ def source_for(agency_id: str) -> str:
 
 
 def acknowledgement(
-    codec: Codec, delivery: Delivery, agency_id: str, note: str = ""
+    codec: Codec,
+    delivery: Delivery,
+    agency_id: str,
+    note: str = "",
+    actor: Actor | None = None,
 ) -> tuple[Record, AgencyAcknowledgement]:
     """The acknowledgement record for a delivery: keyed by case id, caused by
-    the delivery record, correlated by case."""
+    the delivery record, correlated by case. Its actor is the agency's (the
+    fan-out stops a resend only for an ack whose actor is the agency's own);
+    by default agency_actor(agency_id, the delivery's agency type)."""
     if not isinstance(delivery.event, AlertDelivery):
         raise ValueError(f"a {delivery.kind} is not acknowledged")
     ack = AgencyAcknowledgement(
-        case_id=delivery.case_id, delivery_id=delivery.delivery_id, agency_id=agency_id, note=note
+        case_id=delivery.case_id,
+        delivery_id=delivery.delivery_id,
+        agency_id=agency_id,
+        note=note,
+        actor=actor or agency_actor(agency_id, delivery.event.agency_type),
     )
     record, _meta = codec.encode(
         ack,

@@ -30,10 +30,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from homeward.actors import agency_actor
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
 from homeward.deadletter import describe
-from homeward.events import ReferralRequested
+from homeward.events import AlertDelivery, ReferralRequested
 from homeward.lifecycle import TransitionError
 from homeward.metrics import SDK_REFUSED
 from homeward.settings import KafkaSettings
@@ -128,8 +129,12 @@ class Fleet(InboxClients):
         codec: Codec | None = None,
         seen_capacity: int = FLEET_SEEN_CAPACITY,
         answer_policy: AnswerPolicy | None = None,
+        principal: str | None = None,
     ) -> None:
         self.settings = settings or KafkaSettings()
+        # Each simulated agency acts as itself (its own agency id and type in
+        # every ack and answer), under the fleet's one principal.
+        self.principal = principal or self.settings.sasl_username
         self.topology = topology or Topology.load(prefix=self.settings.topic_prefix)
         types = [AgencyType(t) for t in (agency_types or AgencyType)]
         self.topics = [self.topology.inbox(t).name for t in types]
@@ -268,6 +273,7 @@ class Fleet(InboxClients):
                 outcome=answer.outcome,
                 note=answer.note,
                 causation_id=delivery.meta.id,
+                actor=agency_actor(agency, referral.agency_type, self.principal),
             )
         except TransitionError as exc:
             field, reason = describe(exc)
@@ -288,7 +294,9 @@ class Fleet(InboxClients):
             self._answers[sent.event.status.value] += 1
 
     def _ack(self, agency: str, delivery: Delivery) -> None:
-        record, _ack = acknowledgement(self.codec, delivery, agency)
+        assert isinstance(delivery.event, AlertDelivery)  # only those are acknowledged
+        actor = agency_actor(agency, delivery.event.agency_type, self.principal)
+        record, _ack = acknowledgement(self.codec, delivery, agency, actor=actor)
         self._outbox.send(self.acks_topic, record)
         self.seen.mark_acked((agency, delivery.dedup_key))
         with self._lock:

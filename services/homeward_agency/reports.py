@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from homeward import kafka
+from homeward.actors import agency_actor
+from homeward.agencies import AgencyType
 from homeward.codec import Codec, EventMeta
 from homeward.events import MandatoryReportFiled, ReportAcknowledged
 from homeward.metrics import SDK_SENT
@@ -59,8 +61,12 @@ class ReportDesk(InboxClients):
         topology: Topology | None = None,
         codec: Codec | None = None,
         seen_capacity: int = DEFAULT_CAPACITY,
+        principal: str | None = None,
     ) -> None:
         self.settings = settings or KafkaSettings()
+        # Acknowledgements name the police agency given to acknowledge(), under
+        # the desk's principal: the router counts only police acknowledgements.
+        self.principal = principal or self.settings.sasl_username
         self.topology = topology or Topology.load(prefix=self.settings.topic_prefix)
         self.topic = self.topology.get("reports").name
         self.dead_letter_topic = self.topology.get("dead_letters").name
@@ -133,7 +139,11 @@ class ReportDesk(InboxClients):
         filed = report.report if isinstance(report, FiledReport) else report
         causation = report.meta.id if isinstance(report, FiledReport) else None
         ack = ReportAcknowledged(
-            case_id=filed.case_id, police_unit=police_unit, agency_id=agency_id, note=note
+            case_id=filed.case_id,
+            police_unit=police_unit,
+            agency_id=agency_id,
+            note=note,
+            actor=agency_actor(agency_id, AgencyType.POLICE.value, self.principal),
         )
         record, _meta = self.codec.encode(
             ack,

@@ -21,6 +21,11 @@ class AgencySettings(ServiceSettings):
     agency_type: AgencyType | None = Field(
         default=None, description="This agency's type; picks the inbox (--agency-type)."
     )
+    principal: str | None = Field(
+        default=None,
+        description="The principal its acks and answers name as their actor "
+        "(--principal); default its Kafka user, else agency:<agency_id>.",
+    )
     group_id: str | None = Field(
         default=None,
         description="Consumer group for committed offsets; default homeward-agency-<agency_id>.",

@@ -34,6 +34,7 @@ from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from homeward import kafka
+from homeward.actors import agency_actor
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
 from homeward.deadletter import describe
@@ -101,6 +102,7 @@ class Subscriber(InboxClients, AnswersReferrals):
         codec: Codec | None = None,
         seen_capacity: int = DEFAULT_CAPACITY,
         metadata_timeout: float = 30.0,
+        principal: str | None = None,
     ) -> None:
         if not AGENCY_ID.match(agency_id):
             raise ConfigError(
@@ -116,7 +118,14 @@ class Subscriber(InboxClients, AnswersReferrals):
             ) from None
         self.agency_id = agency_id
         self.settings = settings or KafkaSettings()
-        self.group_id = group_id or group_id_for(agency_id)
+        # Who its acks and answers say wrote them: this agency, under the
+        # principal it authenticates as (its Kafka user, unless told otherwise).
+        self.actor = agency_actor(
+            agency_id, self.agency_type.value, principal or self.settings.sasl_username
+        )
+        # Under the topic prefix, like every topic: systems sharing a cluster under
+        # different prefixes keep apart offsets (and the grants are per prefix).
+        self.group_id = group_id or self.settings.topic_prefix + group_id_for(agency_id)
         self.topology = topology or Topology.load(prefix=self.settings.topic_prefix)
         self.topic = self.topology.inbox(self.agency_type).name
         self.acks_topic = self.topology.get("alert_acks").name
@@ -244,7 +253,7 @@ class Subscriber(InboxClients, AnswersReferrals):
         everything else sent since the last one, before any offset moves."""
         if not delivery.needs_ack:
             return
-        record, _ack = acknowledgement(self.codec, delivery, self.agency_id, note)
+        record, _ack = acknowledgement(self.codec, delivery, self.agency_id, note, self.actor)
         self._outbox.send(self.acks_topic, record)
         self.seen.mark_acked(delivery.dedup_key)
         self._counts["acks_sent"] += 1

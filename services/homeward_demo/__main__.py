@@ -26,11 +26,14 @@ from homeward.agencies import AgencyType, load_directory
 from homeward.broker import KafkaCluster
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
+from homeward.topology.acls import apply_acls
 from homeward.topology.admin import apply
+from homeward.topology.principals import load_principals
+from homeward.topology.users import apply_users, password_env_name
 from homeward_agency.fleet import Fleet
 from homeward_demo import health, reports, rescue, summary
 from homeward_demo.monitor import Monitor
-from homeward_demo.processes import ServiceProcess
+from homeward_demo.processes import KafkaIdentities, ServiceProcess
 from homeward_demo.scenario import CENTRE, Scenario
 from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
 from homeward_health import HealthRecorder
@@ -57,6 +60,20 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _identities(settings: KafkaSettings, topology: Topology) -> KafkaIdentities:
+    """Create every declared principal (passwords from HOMEWARD_KAFKA_PASSWORD_<NAME>, else
+    random for this run) and its grants, when the admin is a SASL user; else none."""
+    if not settings.sasl_username:
+        return KafkaIdentities(settings)
+    principals = load_principals()
+    passwords = {
+        p.name: os.environ.get(password_env_name(p.name)) or uuid.uuid4().hex for p in principals
+    }
+    apply_users(principals, passwords, settings)
+    apply_acls(topology, settings, principals)
+    return KafkaIdentities(settings, passwords)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     # SIGTERM (a supervisor, `kill`) stops as cleanly as Ctrl-C does.
@@ -77,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
             if external:
                 bootstrap = external
+                admin = KafkaSettings(bootstrap_servers=bootstrap)  # HOMEWARD_KAFKA_*: the admin
                 prefix = (
                     os.environ.get("HOMEWARD_TOPIC_PREFIX")
                     or f"homeward-demo-{uuid.uuid4().hex[:6]}."
@@ -84,17 +102,28 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"using the Kafka at {bootstrap}, topics under {prefix!r}")
             else:
                 say("starting a local Apache Kafka broker (KRaft) from its jars ...")
-                cluster = KafkaCluster(run_dir=run_dir / "kafka").start()
+                # Secured: SCRAM users, the standard authorizer, deny by default.
+                cluster = KafkaCluster(run_dir=run_dir / "kafka", security="scram").start()
                 stack.callback(cluster.stop)
                 bootstrap, prefix = cluster.bootstrap_servers, ""
+                assert cluster.security is not None
+                admin = KafkaSettings(
+                    bootstrap_servers=bootstrap, **cluster.security.admin_env_kw()
+                )
                 say(f"Kafka {cluster.version} at {bootstrap} (logs in {cluster.run_dir})")
-            settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
+            settings = admin.model_copy(update={"topic_prefix": prefix})
             topology = Topology.load(prefix=prefix)
             report = apply(topology, settings)
             say(
                 f"topology applied: {len(report.created)} topics created, {len(report.existing)} present"
                 + (f", DRIFT: {report.drift}" if report.drift else "")
             )
+            kafka = _identities(settings, topology)
+            if kafka.secured:
+                say(
+                    f"{len(kafka.passwords)} Kafka principals created with their grants; "
+                    "every service runs as its own"
+                )
 
             env = dict(
                 os.environ,
@@ -116,26 +145,38 @@ def main(argv: list[str] | None = None) -> int:
                 HOMEWARD_DETECTOR_TICK_INTERVAL_SECONDS=health.TICK_INTERVAL,
             )
             intake = ServiceProcess(
-                "intake", ["-m", "homeward_intake"], env, run_dir / "intake.log"
+                "intake",
+                ["-m", "homeward_intake"],
+                kafka.env(env, "intake"),
+                run_dir / "intake.log",
             )
             stack.callback(intake.stop)
             intake.start("INTAKE_READY")
             url = intake.ready_line().split()[-1]
             say(f"intake serving {url} (OpenAPI at {url}/docs)")
             fanout = ServiceProcess(
-                "fanout", ["-m", "homeward_fanout"], env, run_dir / "fanout.log"
+                "fanout",
+                ["-m", "homeward_fanout"],
+                kafka.env(env, "fanout"),
+                run_dir / "fanout.log",
             )
             stack.callback(fanout.stop)
             fanout.start("FANOUT_READY")
             say(f"fan-out worker started with {len(agencies)} agencies")
             router = ServiceProcess(
-                "referrals", ["-m", "homeward_referrals"], env, run_dir / "referrals.log"
+                "referrals",
+                ["-m", "homeward_referrals"],
+                kafka.env(env, "referrals"),
+                run_dir / "referrals.log",
             )
             stack.callback(router.stop)
             router.start("REFERRALS_READY")
             say("referral router started (rules: topology/referrals.yaml)")
             detector = ServiceProcess(
-                "detector", ["-m", "homeward_detector"], env, run_dir / "detector.log"
+                "detector",
+                ["-m", "homeward_detector"],
+                kafka.env(env, "detector"),
+                run_dir / "detector.log",
             )
             stack.callback(detector.stop)
             detector.start("DETECTOR_READY")
@@ -152,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             rng = random.Random(7)
             delays = {a.id: rng.uniform(0.05, 1.5) for a in agencies}
             fleet = Fleet(
+                # The simulated agencies of every type in one client, so as the admin: no
+                # declared principal serves every type (a real site runs one per type).
                 settings,
                 topology=topology,
                 silent=silent,
@@ -167,13 +210,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"{', '.join(sorted(silent))}"
             )
 
-            desk = reports.PoliceDesk(settings, topology, f"{prefix}homeward-demo-police-desk")
+            desk = reports.PoliceDesk(
+                kafka.settings("police"), topology, f"{prefix}homeward-police-report-desk"
+            )
             desk.start()
             stack.callback(desk.stop)
             watch = health.AnomalyWatch(settings, topology).start()
             stack.callback(watch.stop)
             # The hospitals' records go first: the detector works on them while the case plays.
-            recorder = stack.enter_context(HealthRecorder(settings, topology=topology))
+            recorder = stack.enter_context(
+                HealthRecorder(kafka.settings("health"), topology=topology)
+            )
             hospital = health.play(recorder, say)
             client = stack.enter_context(IntakeClient(url))
             marks = Scenario(client, monitor, agencies, schedule, desk=desk).play(silent)

@@ -12,6 +12,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
 
 
 @dataclass
@@ -87,3 +90,52 @@ class ServiceProcess:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+# -- Kafka identities: each service process runs as its own principal --------------------
+
+KAFKA_CREDENTIAL_ENV = (
+    "HOMEWARD_KAFKA_SECURITY_PROTOCOL",
+    "HOMEWARD_KAFKA_SASL_MECHANISM",
+    "HOMEWARD_KAFKA_SASL_USERNAME",
+    "HOMEWARD_KAFKA_SASL_PASSWORD",
+)
+
+
+@dataclass(frozen=True)
+class KafkaIdentities:
+    """The admin's settings and, on a secured broker, every declared principal's password."""
+
+    admin: Any  # homeward.settings.KafkaSettings (the admin's, with the topic prefix)
+    passwords: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def secured(self) -> bool:
+        return bool(self.passwords)
+
+    def env(self, base: dict[str, str], principal: str) -> dict[str, str]:
+        """`base` with the Kafka credentials of `principal` (the admin's when unsecured)."""
+        env = {k: v for k, v in base.items() if k not in KAFKA_CREDENTIAL_ENV}
+        if not self.secured:
+            env["HOMEWARD_KAFKA_SECURITY_PROTOCOL"] = self.admin.security_protocol
+            return env
+        env.update(
+            HOMEWARD_KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT",
+            HOMEWARD_KAFKA_SASL_MECHANISM="SCRAM-SHA-512",
+            HOMEWARD_KAFKA_SASL_USERNAME=principal,
+            HOMEWARD_KAFKA_SASL_PASSWORD=self.passwords[principal],
+        )
+        return env
+
+    def settings(self, principal: str) -> Any:
+        """In-process client settings of `principal`."""
+        if not self.secured:
+            return self.admin
+        return self.admin.model_copy(
+            update={
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "sasl_username": principal,
+                "sasl_password": SecretStr(self.passwords[principal]),
+            }
+        )

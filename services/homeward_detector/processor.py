@@ -16,9 +16,11 @@ from typing import Literal
 
 import pydantic
 
+from homeward.actors import require_agency, service_actor, stamped
 from homeward.codec import Codec, Decoded, Record
 from homeward.errors import HomewardError, ValidationError
 from homeward.events import (
+    Actor,
     BirthCertificateIssued,
     ClockTick,
     DeliveryRecorded,
@@ -64,8 +66,10 @@ class DetectorProcessor:
         source: str,
         codec: Codec | None = None,
         clock: Callable[[], float] = time.time,
+        actor: Actor | None = None,
     ) -> None:
         self.windows = windows
+        self.actor = actor or service_actor(SERVICE)
         self.tables: dict[Side, Table] = {"person": persons, "index": index}
         self.emitter = Emitter(
             send, service=SERVICE, dead_letter_topic=topology.get("dead_letters").name
@@ -207,6 +211,11 @@ class DetectorProcessor:
             return text
         if name not in self._record_kinds[topic] or not isinstance(event, HEALTH_RECORDS):
             raise ValidationError(f"{name} does not belong on {topic}", field="ce_type")
+        # A hospital records for itself: a record whose actor is not of the
+        # hospital it names is no evidence of anything (a forged delivery record
+        # could hide a certificate anomaly), so it is dead-lettered, not judged.
+        # The index view's copies are the records themselves, actor and all.
+        require_agency(event, event.hospital_id, f"the {name} of hospital {event.hospital_id!r}")
         if side == "person":
             expected = [planner.subject_of(event)]
             what = "the person's id number"
@@ -242,7 +251,7 @@ class DetectorProcessor:
     ) -> list[tuple[str, Record, str]]:
         out: list[tuple[str, Record, str]] = []
         for a in outcome.anomalies:
-            event = a.event()
+            event = stamped(a.event(), self.actor)
             record, _ = self.codec.encode(
                 event,
                 key=event.case_id,
@@ -331,7 +340,7 @@ class DetectorProcessor:
         now_ms = int(self.clock() * 1000)
         now = from_ms(now_ms)
         record, _ = self.codec.encode(
-            ClockTick(case_id=key[:TICK_ID_MAX], now=now),
+            ClockTick(case_id=key[:TICK_ID_MAX], now=now, actor=self.actor),
             key=key,
             source=self.source,
             event_id=derive_id(key, "tick", str(now_ms)),

@@ -13,23 +13,32 @@ A role gets only the event kinds topology/projections.yaml lists for it under
 `AlertDelivery.event`: public channels (media, online platforms) get the
 alert's public part as a PublicNotice (public.py) instead of the alert, and
 nothing for what tells the public nothing (sightings, internal updates).
+
+The alert's lifecycle is homeward.alert_lifecycle's table, checked here from
+the case's own state: an update, sighting or cancellation of a closed or
+unknown case, or a second AlertIssued, raises AlertTransitionError and the
+processor dead-letters the record with the reason; nothing is delivered.
+
+An agency first reached by a widening gets the alert and then, in order,
+every update and sighting the case has kept (state.py caps them), each its
+own AlertDelivery with the id an agency reached earlier got for it: the wire
+is the same as for an agency that was in range all along.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
-from functools import cached_property, partial
 from itertools import islice
 
-from homeward.agencies import Agency, AgencyType, Directory
+from homeward.actors import require_agency
+from homeward.agencies import Agency, AgencyType
+from homeward.alert_lifecycle import AlertState, AlertStep, next_state
 from homeward.errors import ValidationError
 from homeward.events import (
     AgencyAcknowledgement,
     AlertCancelled,
-    AlertDelivery,
     AlertIssued,
     AlertUpdated,
     DeliveryEscalated,
@@ -38,126 +47,35 @@ from homeward.events import (
     SightingReported,
 )
 from homeward.geo import haversine_km
-from homeward.projections import Projections, default_projections
+from homeward_fanout.outbound import (
+    NAMESPACE,
+    Outbound,
+    Outcome,
+    Policy,
+    deliver,
+    delivery_id,
+    directory_of,
+    distance_km,
+    expansion_event_id,
+)
 from homeward_fanout.public import RoleViews
-from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
-from homeward_fanout.state import CaseState, from_ms, to_ms
+from homeward_fanout.rules import agencies_in_ring
+from homeward_fanout.state import SIGHTING, UPDATE, CaseState, from_ms, to_ms
 
-__all__ = ["CaseState", "Outbound", "Outcome", "Policy", "from_ms", "to_ms"]
+__all__ = [
+    "NAMESPACE",
+    "CaseState",
+    "Outbound",
+    "Outcome",
+    "Policy",
+    "delivery_id",
+    "directory_of",
+    "expansion_event_id",
+    "from_ms",
+    "to_ms",
+]
 
-NAMESPACE = uuid.UUID("5b0c8a52-3d1e-4c61-9a7e-2f6f3b8f9d10")
 SEEN_EVENTS_KEPT = 256
-
-
-def delivery_id(source_event_id: str, agency_id: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{source_event_id}/{agency_id}"))
-
-
-def expansion_event_id(case_id: str, radius_km: int) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{case_id}/radius/{radius_km}"))
-
-
-@dataclass(frozen=True)
-class Policy:
-    schedule: RadiusSchedule = field(default_factory=RadiusSchedule)
-    ack_timeout_ms: int = 10 * 60 * 1000
-    max_resends: int = 1
-    # >1 compresses the clock for demos: one real second counts as `speed` seconds
-    # of time since the child was last seen. Always 1 in production.
-    clock_speed: float = 1.0
-    # Which alert event kinds each agency role may receive.
-    projections: Projections = field(default_factory=default_projections, repr=False)
-
-
-@dataclass
-class Outbound:
-    """One record to produce: to an agency type's inbox, or back on the alert stream.
-
-    The event is built when first asked for: a widening to thousands of
-    agencies is decided at once, but built, encoded and sent in chunks
-    (processor.py), so the broker writes the first while the last are built."""
-
-    build: Callable[[], Event]
-    key: str
-    inbox: AgencyType | None  # None: the alert events topic
-    event_id: str
-    causation_id: str | None
-
-    @classmethod
-    def of(
-        cls, event: Event, key: str, inbox: AgencyType | None, event_id: str, cause: str | None
-    ) -> Outbound:
-        return cls(lambda: event, key, inbox, event_id, cause)
-
-    @cached_property
-    def event(self) -> Event:
-        return self.build()
-
-
-@dataclass
-class Outcome:
-    state: CaseState | None
-    out: list[Outbound] = field(default_factory=list)
-    note: str = ""
-    # False when the state is as it was: nothing to store.
-    changed: bool = True
-
-
-def directory_of(agencies: Sequence[Agency]) -> Directory:
-    return agencies if isinstance(agencies, Directory) else Directory(list(agencies))
-
-
-def _delivery(
-    case_id: str,
-    did: str,
-    agency_id: str,
-    agency_type: str,
-    attempt: int,
-    ring_km: int,
-    distance_km: float,
-    accepted_at: datetime,
-    source_event_id: str,
-    event: Event,
-) -> AlertDelivery:
-    return AlertDelivery(
-        case_id=case_id,
-        delivery_id=did,
-        agency_id=agency_id,
-        agency_type=agency_type,
-        attempt=attempt,
-        ring_km=ring_km,
-        distance_km=round(distance_km, 3),
-        accepted_at=accepted_at,
-        source_event_id=source_event_id,
-        event=event,  # type: ignore[arg-type]
-    )
-
-
-def _deliver(
-    state: CaseState,
-    agency: Agency,
-    ring_km: int,
-    distance_km: float,
-    event: Event,
-    source_event_id: str,
-    accepted_at: datetime,
-    attempt: int = 1,
-) -> Outbound:
-    did = delivery_id(source_event_id, agency.id)
-    build = partial(
-        _delivery,
-        state.case_id,
-        did,
-        agency.id,
-        agency.type.value,
-        attempt,
-        ring_km,
-        distance_km,
-        accepted_at,
-        source_event_id,
-        event,
-    )
-    return Outbound(build, agency.id, agency.type, did, source_event_id)
 
 
 def _widen(
@@ -175,6 +93,7 @@ def _widen(
     state.sent_ms.setdefault(radius_km, now_ms)
     due = (1, now_ms + policy.ack_timeout_ms)
     accepted_at = from_ms(state.accepted_ms)
+    history = _History(state)
     out = []
     for hit in ring:
         a = hit.agency
@@ -186,21 +105,67 @@ def _widen(
         state.recipients[a.id] = radius_km
         state.pending[a.id] = due
         out.append(
-            _deliver(state, a, radius_km, hit.distance_km, event, state.alert_event_id, accepted_at)
+            deliver(
+                state,
+                a,
+                radius_km,
+                hit.distance_km,
+                event,
+                state.alert_event_id,
+                accepted_at,
+                actor=policy.actor,
+            )
         )
+        out += history.catch_up(a, radius_km, hit.distance_km, policy)
     state.radius_km = max(state.radius_km, radius_km)
     return out
 
 
-def _distance_km(alert: AlertIssued, agency: Agency) -> float:
-    where = alert.last_seen
-    return haversine_km(where.latitude, where.longitude, agency.latitude, agency.longitude)
+_KEPT: dict[str, type[AlertUpdated | SightingReported]] = {
+    UPDATE: AlertUpdated,
+    SIGHTING: SightingReported,
+}
+
+
+class _History:
+    """The case's kept updates and sightings, parsed once per widening."""
+
+    def __init__(self, state: CaseState) -> None:
+        self.state = state
+        self._events: list[tuple[str, datetime, str, Event]] | None = None
+
+    def events(self) -> list[tuple[str, datetime, str, Event]]:
+        if self._events is None:
+            self._events = [
+                (eid, from_ms(ms), kind, _KEPT[kind].model_validate(doc))
+                for eid, ms, kind, doc in self.state.history
+            ]
+        return self._events
+
+    def catch_up(
+        self, agency: Agency, ring_km: int, distance_km: float, policy: Policy
+    ) -> list[Outbound]:
+        """What an agency reached only now would have had since the alert, in
+        order, as it was sent to the agencies in range then (same delivery ids).
+        A public channel gets none: its notice already shows the current public
+        part, and sightings and updates are not for it (projections.yaml)."""
+        if not self.state.history:
+            return []
+        kinds = policy.projections.allowed("AlertDelivery.event", agency.type.value)
+        return [
+            deliver(self.state, agency, ring_km, distance_km, event, eid, at, actor=policy.actor)
+            for eid, at, kind, event in self.events()
+            if kind in kinds
+        ]
 
 
 def awaited(state: CaseState | None, event: Event) -> str | None:
     """The agency whose alert delivery `event` acknowledges, if that delivery is
-    still awaiting its acknowledgement: the first ack of it stops its clock."""
+    still awaiting its acknowledgement: the first ack of it stops its clock.
+    An ack whose actor is not of the acknowledging agency stops nothing."""
     if state is None or not isinstance(event, AgencyAcknowledgement):
+        return None
+    if event.actor is None or event.actor.agency_id != event.agency_id:
         return None
     aid = event.agency_id
     if aid in state.pending and event.delivery_id == delivery_id(state.alert_event_id, aid):
@@ -217,6 +182,20 @@ def _owner(state: CaseState, did: str) -> str | None:
         for aid in islice(state.recipients, len(owners), None):
             owners[delivery_id(state.alert_event_id, aid)] = aid
     return owners.get(did)
+
+
+def step_of(event: Event) -> AlertStep:
+    """The lifecycle step an alert-stream event takes."""
+    try:
+        return AlertStep(event.avro_name)
+    except ValueError:
+        raise ValidationError(
+            f"{event.avro_name} is not handled by the fan-out", field="ce_type"
+        ) from None
+
+
+def _stage(state: CaseState) -> AlertState:
+    return AlertState(state.stage)
 
 
 def _remember(state: CaseState, event_id: str) -> None:
@@ -238,8 +217,8 @@ def handle_event(
     if state is not None and event_id in state.seen_events:
         return Outcome(state, note="duplicate event: already handled", changed=False)
     if isinstance(event, AlertIssued):
-        if state is not None:
-            raise ValidationError("an alert was already issued for this case", field="case_id")
+        # A second AlertIssued for the case raises AlertTransitionError.
+        issued = next_state(_stage(state) if state is not None else None, AlertStep.ISSUE)
         state = CaseState(
             case_id=event.case_id,
             status="active",
@@ -250,9 +229,16 @@ def handle_event(
         )
         hours = state.hours_since_last_seen(accepted_ms, policy)
         out = _widen(state, policy.schedule.radius_km(hours), agencies, policy, now_ms)
+        state.stage = next_state(issued, AlertStep.DELIVER).value
         _remember(state, event_id)
         return Outcome(state, out)
+    if isinstance(event, AgencyAcknowledgement):
+        # Only the agency itself stops its delivery's clock (and its escalation):
+        # an ack without an actor of that agency is dead-lettered, changing nothing.
+        require_agency(event, event.agency_id, "the acknowledgement")
     if state is None:
+        if not isinstance(event, AgencyAcknowledgement):
+            next_state(None, step_of(event))  # raises: nothing was issued for this case
         raise ValidationError("no alert has been issued for this case", field="case_id")
     if isinstance(event, AgencyAcknowledgement):
         # Not remembered in seen_events: acks are idempotent, and a case's many
@@ -269,11 +255,13 @@ def handle_event(
             return Outcome(state, changed=False)  # an update's, a copy, or a late one
         del state.pending[aid]
         return Outcome(state)
-    if state.status != "active":
-        _remember(state, event_id)
-        return Outcome(state, note=f"case is {state.status}: nothing to deliver")
+    step = step_of(event)
+    reason = event.reason if isinstance(event, AlertCancelled) else None
+    # A closed case takes nothing more: AlertTransitionError, dead-lettered.
+    stage = next_state(_stage(state), step, reason)
     if isinstance(event, RadiusExpanded):
         out = _widen(state, event.radius_km, agencies, policy, now_ms)
+        state.stage = stage.value
         _remember(state, event_id)
         return Outcome(state, out)
     if isinstance(event, AlertUpdated | SightingReported | AlertCancelled):
@@ -290,11 +278,20 @@ def handle_event(
                 continue
             seen = views.for_role(agency.type.value)
             if seen is not None:
-                km = _distance_km(alert, agency)
-                out.append(_deliver(state, agency, ring, km, seen, event_id, accepted_at))
+                km = distance_km(alert, agency)
+                out.append(
+                    deliver(
+                        state, agency, ring, km, seen, event_id, accepted_at, actor=policy.actor
+                    )
+                )
         if isinstance(event, AlertUpdated) and event.public_summary is not None:
             part = state.public_part.after(event)
             state.public = {"summary": part.summary, "photo_ref": part.photo_ref}
+        if isinstance(event, AlertUpdated | SightingReported):
+            # For agencies a later widening reaches (_History.catch_up).
+            kind = UPDATE if isinstance(event, AlertUpdated) else SIGHTING
+            state.record(event_id, accepted_ms, kind, event.model_dump(mode="json"))
+        state.stage = stage.value
         if isinstance(event, AlertCancelled):
             # Keep what de-duplication needs and nothing about the child: the
             # state lives on in the changelog.
@@ -304,6 +301,7 @@ def handle_event(
             state.sent_ms.clear()
             state.alert = {}
             state.public = {}
+            state.history = []
         _remember(state, event_id)
         note = f"{gone} recipients are no longer in the directory" if gone else ""
         return Outcome(state, out, note)
@@ -343,12 +341,14 @@ def handle_tick(
         previous = state.radius_km
         hours = state.hours_since_last_seen(now_ms, policy)
         out.extend(_widen(state, target, agencies, policy, now_ms))
+        state.stage = next_state(_stage(state), AlertStep.WIDEN).value
         eid = expansion_event_id(state.case_id, target)
         expanded = RadiusExpanded(
             case_id=state.case_id,
             previous_radius_km=previous,
             radius_km=target,
             hours_since_last_seen=round(hours, 4),
+            actor=policy.actor,
         )
         # The widening is recorded on the alert stream for the audit trail; when
         # it comes back to this agent it is already in seen_events and does nothing.
@@ -371,15 +371,16 @@ def handle_tick(
         if attempts <= policy.max_resends:
             state.pending[aid] = (attempts + 1, now_ms + policy.ack_timeout_ms)
             out.append(
-                _deliver(
+                deliver(
                     state,
                     agency,
                     state.recipients[aid],
-                    _distance_km(alert, agency),
+                    distance_km(alert, agency),
                     resend,
                     state.alert_event_id,
                     accepted_at,
                     attempts + 1,
+                    actor=policy.actor,
                 )
             )
             continue
@@ -392,6 +393,7 @@ def handle_tick(
             agency_type=agency.type.value,
             attempts=attempts,
             first_sent_at=from_ms(state.first_sent_ms(aid)),
+            actor=policy.actor,
         )
         office = _office_in_charge(alert, coordination_offices)
         if office is not None:

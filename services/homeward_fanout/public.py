@@ -14,7 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from homeward.events import AlertCancelled, AlertIssued, AlertUpdated, Event, PublicNotice
+from homeward.events import (
+    Actor,
+    AlertCancelled,
+    AlertIssued,
+    AlertUpdated,
+    Event,
+    PublicNotice,
+)
 from homeward.projections import Projections
 
 Status = Literal["active", "updated", "closed"]
@@ -33,7 +40,11 @@ class PublicPart:
         return PublicPart(update.public_summary, update.photo_ref or self.photo_ref)
 
 
-def notice(alert: AlertIssued, status: Status, part: PublicPart | None = None) -> PublicNotice:
+def notice(
+    alert: AlertIssued, status: Status, part: PublicPart | None = None, actor: Actor | None = None
+) -> PublicNotice:
+    """The notice; `actor` is who caused what it tells (the alert's issuer, the
+    updater, the canceller): a notice is a copy of their event, not the fan-out's."""
     part = part or PublicPart()
     child = alert.child
     return PublicNotice(
@@ -49,6 +60,7 @@ def notice(alert: AlertIssued, status: Status, part: PublicPart | None = None) -
         last_seen_area=alert.last_seen.description,
         last_seen_at=alert.last_seen_at,
         contact=alert.issuing_unit,
+        actor=actor,
     )
 
 
@@ -64,14 +76,14 @@ def public_notice(
     """
     part = part or PublicPart()
     if isinstance(event, AlertIssued):
-        return notice(event, "active", part)
+        return notice(event, "active", part, event.actor)
     if isinstance(event, AlertUpdated):
         if event.public_summary is None:
             return None
-        return notice(alert, "updated", part.after(event))
+        return notice(alert, "updated", part.after(event), event.actor)
     if isinstance(event, AlertCancelled):
         # The same public part, closed: publishers find and withdraw what they ran.
-        return notice(alert, "closed", part)
+        return notice(alert, "closed", part, event.actor)
     return None
 
 

@@ -12,6 +12,12 @@ while its alert delivery awaits an acknowledgement, [id, attempts, due ms],
 so each id is written once. store.py compresses it. Version 1 (one JSON
 object with [type, ring, km] per recipient and a pending entry per delivery
 id, about 270 bytes per agency) is still read.
+
+Two keys were added to version 2 without a new version, as both sides read
+them safely: "stage" (the alert's homeward.alert_lifecycle state; absent, it
+is derived from "status") and "history" (the updates and sightings so far, for
+agencies first reached by a widening; absent, none). A previous version
+ignores both.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from homeward.alert_lifecycle import AlertState
 from homeward.errors import HomewardError
 from homeward.events import AlertIssued
 from homeward_fanout.public import PublicPart
@@ -27,6 +34,11 @@ from homeward_fanout.rules import RadiusSchedule
 
 MS_PER_HOUR = 3_600_000
 FORMAT = 2
+# What a widening catches a newly reached agency up on (planner._History.catch_up):
+# every update (few) and the latest sightings (possibly many: capped).
+UPDATES_KEPT = 32
+SIGHTINGS_KEPT = 32
+UPDATE, SIGHTING = "AlertUpdated", "SightingReported"
 
 
 def to_ms(t: datetime) -> int:
@@ -70,6 +82,10 @@ class CaseState:
     sent_ms: dict[int, int] = field(default_factory=dict)
     seen_events: list[str] = field(default_factory=list)
     public: dict[str, Any] = field(default_factory=dict)  # PublicPart after public updates
+    # The alert's lifecycle state (homeward.alert_lifecycle.AlertState value).
+    stage: str = AlertState.ACTIVE.value
+    # [event id, accepted ms, kind (UPDATE | SIGHTING), event JSON] in arrival order.
+    history: list[list[Any]] = field(default_factory=list)
     # Alert delivery id -> agency id of the first len(owners) recipients, built
     # when an acknowledgement needs it (planner._owner); never stored.
     owners: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -100,7 +116,18 @@ class CaseState:
             dict(self.sent_ms),
             list(self.seen_events),
             self.public,
+            self.stage,
+            list(self.history),
         )
+
+    def record(self, event_id: str, accepted_ms: int, kind: str, event: dict[str, Any]) -> None:
+        """Keep an update or sighting for agencies a later widening reaches;
+        past its kind's cap the oldest of that kind goes."""
+        self.history.append([event_id, accepted_ms, kind, event])
+        cap = UPDATES_KEPT if kind == UPDATE else SIGHTINGS_KEPT
+        same = [i for i, h in enumerate(self.history) if h[2] == kind]
+        for i in reversed(same[:-cap]):
+            del self.history[i]
 
     def hours_since_last_seen(self, now_ms: int, policy: Timing) -> float:
         last_seen_ms = to_ms(datetime.fromisoformat(self.alert["last_seen_at"]))
@@ -139,6 +166,8 @@ class CaseState:
             "rings": [[km, self.sent_ms.get(km), ids] for km, ids in rings.items()],
             "seen_events": self.seen_events,
             "public": self.public,
+            "stage": self.stage,
+            "history": self.history,
         }
 
     @classmethod
@@ -157,6 +186,8 @@ class CaseState:
             data["radius_km"],
             seen_events=data["seen_events"],
             public=data["public"],
+            stage=data.get("stage") or _stage_of(data["status"]),
+            history=list(data.get("history", [])),
         )
         recipients, pending = state.recipients, state.pending
         for km, sent, entries in data["rings"]:
@@ -186,6 +217,7 @@ def _from_v1(data: dict[str, Any]) -> CaseState:
             recipients={aid: int(info[1]) for aid, info in data.get("recipients", {}).items()},
             seen_events=list(data.get("seen_events", [])),
             public=data.get("public", {}),
+            stage=_stage_of(data["status"]),
         )
         for p in data.get("pending", {}).values():
             state.pending[p["agency_id"]] = (p["attempts"], p["due_ms"])
@@ -197,3 +229,11 @@ def _from_v1(data: dict[str, Any]) -> CaseState:
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise StateFormatError(f"unreadable case state (format 1): {exc!r}") from exc
     return state
+
+
+def _stage_of(status: str) -> str:
+    """The lifecycle state of a state stored before "stage" was: an open case
+    was active (issued, widened or updated tell nothing more to the fan-out);
+    a cancelled one is closed, its reason unknown (every closed state refuses
+    the same steps)."""
+    return AlertState.ACTIVE.value if status == "active" else AlertState.CANCELLED_WITHDRAWN.value

@@ -19,6 +19,7 @@ from typing import Any, Protocol, get_args
 import pydantic
 
 from homeward import kafka as hkafka
+from homeward.actors import agency_actor
 from homeward.codec import Codec, Record
 from homeward.errors import CodecError, HomewardError, ValidationError
 from homeward.events import (
@@ -181,15 +182,26 @@ class HealthRecorder:
         codec: Codec | None = None,
         producer: Producer | None = None,
         timeout_seconds: float = 15.0,
+        hospital_id: str | None = None,
+        principal: str | None = None,
     ) -> None:
         """`source` is the ce_source; by default /homeward/health/<hospital_id> of
-        each record. `producer` replaces the Kafka producer (tests only)."""
+        each record. `producer` replaces the Kafka producer (tests only).
+
+        Each record's actor is the hospital it is recorded for (the detector
+        judges only records whose actor is of the hospital they name), under
+        `principal` (default the Kafka user, else agency:<hospital id>). Given
+        `hospital_id`, the recorder acts for that hospital only and refuses a
+        record of another; without it, for the hospital each record names (a
+        records system serving several, as the demo's)."""
+        self.hospital_id = hospital_id
         self.settings = settings or KafkaSettings()
         self.topology = topology or Topology.load(prefix=self.settings.topic_prefix)
         self.topic = self.topology.get(TOPIC_ID).name
         self.source = source
         self.codec = codec or Codec()
         self.timeout = timeout_seconds
+        self.principal = principal or self.settings.sasl_username
         self._producer: Producer = producer or hkafka.producer(
             self.settings,
             max_block_ms=int(timeout_seconds * 1000),
@@ -205,13 +217,22 @@ class HealthRecorder:
     ) -> tuple[HealthRecord, str, Record]:
         """The validated record, its key and the Kafka record; RecordRejected if bad."""
         event = parse(record)
+        if self.hospital_id is not None and event.hospital_id != self.hospital_id:
+            raise RecordRejected(
+                f"this recorder records for {self.hospital_id!r} only", field="hospital_id"
+            )
         key = key_of(event)
+        # The id from the content alone, as before actors: who sends it is not
+        # what it is, so the same record sent twice stays one event.
+        event_id = event_id or event_id_of(event.model_copy(update={"actor": None}))
+        actor = agency_actor(event.hospital_id, "health", self.principal)
+        event = event.model_copy(update={"actor": actor})
         try:
             encoded, _meta = self.codec.encode(
                 event,
                 key=key,
                 source=self.source or SOURCE_PREFIX + event.hospital_id,
-                event_id=event_id or event_id_of(event),
+                event_id=event_id,
                 time=time,
             )
         except CodecError as exc:

@@ -104,7 +104,10 @@ def handle_rescue(
         out += _offer(state, ref, event_time, event_id, router)
     if rescue.closes_alert:
         # Through the alert stream, so the fan-out tells every agency that had the alert.
-        cancelled = AlertCancelled(case_id=rescue.case_id, reason=CancelReason.FOUND)
+        # Who reported the rescue closed the alert: its actor, not the router's.
+        cancelled = AlertCancelled(
+            case_id=rescue.case_id, reason=CancelReason.FOUND, actor=rescue.actor
+        )
         eid = derive_id(event_id, "alert-cancelled")
         out.append(Outbound(cancelled, rescue.case_id, ALERTS, eid, event_id, event_time))
     state.remember(event_id)
@@ -126,6 +129,19 @@ def handle_answer(
     if agency is None:
         # No inbox to tell it in: the record goes to the dead letters.
         raise ValidationError("not an agency in the directory", field="agency_id")
+    # Acting for an agency means being it: the answer's actor must be of the
+    # agency it answers for (a direct Kafka write asserts its actor: see
+    # homeward/actors.py for what that check can and cannot stop).
+    actor = answer.actor
+    if actor is None:
+        reason = "actor: the answer carries no actor; it cannot act for an agency"
+        return _refuse(state, answer, agency, event_id, event_time, reason, None)
+    if actor.agency_id != answer.agency_id:
+        reason = (
+            f"actor.agency_id: the answer is for {answer.agency_id!r} but its actor "
+            f"{actor.principal!r} is of agency {actor.agency_id!r}"
+        )
+        return _refuse(state, answer, agency, event_id, event_time, reason, None)
     ref = state.referrals.get(answer.referral_id) if state else None
     if state is None or ref is None:
         return _refuse(state, answer, agency, event_id, event_time, "no such referral", None)

@@ -14,9 +14,11 @@ from collections.abc import Callable, MutableMapping, Sequence
 
 import pydantic
 
+from homeward.actors import service_actor, stamped
 from homeward.codec import Codec, Decoded, Record
 from homeward.errors import HomewardError, ValidationError
 from homeward.events import (
+    Actor,
     ClockTick,
     DnaComparisonRecorded,
     MandatoryReportFiled,
@@ -83,8 +85,10 @@ class ReferralProcessor:
         source: str,
         codec: Codec | None = None,
         clock: Callable[[], float] = time.time,
+        actor: Actor | None = None,
     ) -> None:
         self.topology = topology
+        self.actor = actor or service_actor(SERVICE)
         self.router = router
         self.tables: dict[str, Table] = {CASES: cases, REPORTS: reports}
         self.emitter = Emitter(
@@ -207,7 +211,9 @@ class ReferralProcessor:
         encoded = []
         for ob in out:
             record, _ = self.codec.encode(
-                ob.event,
+                # What the router decides carries its actor; what it passes on
+                # (a rescue's alert cancellation) keeps its own.
+                stamped(ob.event, self.actor),
                 key=ob.key,
                 source=self.source,
                 correlation_id=case_id,
@@ -310,7 +316,7 @@ class ReferralProcessor:
         now_ms = int(self.clock() * 1000)
         now = from_ms(now_ms)
         record, _ = self.codec.encode(
-            ClockTick(case_id=case_id, now=now),
+            ClockTick(case_id=case_id, now=now, actor=self.actor),
             key=case_id,
             source=self.source,
             event_id=derive_id(case_id, "tick", str(now_ms)),

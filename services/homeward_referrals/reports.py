@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from homeward.agencies import AgencyType
 from homeward.errors import ValidationError
 from homeward.events import MandatoryReportFiled, ReportAcknowledged, ReportOverdue, Sector
 from homeward_referrals.outbound import Outcome, Router, to_office
@@ -48,11 +49,34 @@ def handle_report_ack(
 ) -> Outcome:
     """Police acknowledged: the clock stops, and an acknowledgement that came too
     late is overdue even if no tick judged the report in between."""
+    _check_police(ack)
     if state is None:
         raise ValidationError("no report was filed under this id", field="case_id")
     late = handle_report_tick(state, now=event_time, router=router)
     state.acknowledged = True
     return Outcome(state, late.out)
+
+
+def _check_police(ack: ReportAcknowledged) -> None:
+    """Only police acknowledge a report, each for its own agency: an
+    acknowledgement that is not stops no clock (it is dead-lettered)."""
+    actor = ack.actor
+    if actor is None:
+        raise ValidationError(
+            "the acknowledgement carries no actor; only police may acknowledge", field="actor"
+        )
+    if actor.agency_type != AgencyType.POLICE.value:
+        raise ValidationError(
+            f"only police acknowledge a report; the actor {actor.principal!r} is "
+            f"{actor.agency_type or 'no agency type'!r}",
+            field="actor.agency_type",
+        )
+    if actor.agency_id != ack.agency_id:
+        raise ValidationError(
+            f"the acknowledgement is for {ack.agency_id!r} but its actor "
+            f"{actor.principal!r} is of agency {actor.agency_id!r}",
+            field="actor.agency_id",
+        )
 
 
 def handle_report_tick(state: ReportState | None, *, now: datetime, router: Router) -> Outcome:

@@ -214,7 +214,7 @@ def cli(bus: Bus, *args: str, **env: str) -> Iterator[CliRun]:
     """Run `python -m homeward_agency ARGS` on the bus; SIGTERM it on the way out."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "homeward_agency", *args],
-        env=bus.env(**env),
+        env=bus.env(args[args.index("--agency-type") + 1], **env),  # the type's principal
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

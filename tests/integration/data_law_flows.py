@@ -15,6 +15,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from homeward.actors import agency_actor
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
 from homeward.events import (
@@ -290,6 +291,8 @@ def run_flows(bus: Bus, client: IntakeClient, reader: TopicReader, broker: Broke
             referral_id=ref[(CASE, "health_check")].referral_id,
             agency_id=FIRST[AgencyType.TRANSPORT],
             status=TaskStatus.ACCEPTED,
+            # The transport agency's own system: its actor is right, its referral is not.
+            actor=agency_actor(FIRST[AgencyType.TRANSPORT], AgencyType.TRANSPORT.value),
         )
         send_all(
             p, [(bus.topic("referral_answers"), codec.encode(wrong, key=CASE, source="/t")[0])]
@@ -332,6 +335,10 @@ def run_flows(bus: Bus, client: IntakeClient, reader: TopicReader, broker: Broke
         p.close()
 
 
+# The hospital's own records system: the detector judges only its own records.
+HOSPITAL = agency_actor("HOSP-DL-1", AgencyType.HEALTH.value)
+
+
 def run_health(bus: Bus, broker: Broker) -> None:
     """Hospital records through the detector: a birth whose certificate names
     another mother than its delivery, and an admission whose face check
@@ -346,6 +353,7 @@ def run_health(bus: Bus, broker: Broker) -> None:
             AdmissionRegistered(
                 case_id="ADM-DL-1",
                 hospital_id="HOSP-DL-1",
+                actor=HOSPITAL,
                 patient=mother,
                 admitted_at=now - timedelta(hours=10),
                 purpose="delivery",
@@ -357,6 +365,7 @@ def run_health(bus: Bus, broker: Broker) -> None:
             DeliveryRecorded(
                 case_id="DLV-DL-1",
                 hospital_id="HOSP-DL-1",
+                actor=HOSPITAL,
                 mother=mother,
                 delivered_at=now - timedelta(hours=8),
                 baby=baby,
@@ -368,6 +377,7 @@ def run_health(bus: Bus, broker: Broker) -> None:
             BirthCertificateIssued(
                 case_id="CERT-DL-1",
                 hospital_id="HOSP-DL-1",
+                actor=HOSPITAL,
                 mother=other,
                 baby=baby,
                 delivery_id="DLV-DL-1",

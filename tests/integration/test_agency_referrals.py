@@ -54,8 +54,8 @@ def test_answers_go_to_the_topic_of_the_answering_agencys_type(bus: Bus) -> None
         [s.encode(codec, s.referral("HL-IT-1", "REF-HC"), "HL-IT-1")],
     )
     police_seen, health_seen = Collector(), Collector()
-    police = Subscriber("PS-IT-1", "police", bus.settings)
-    health = Subscriber("HL-IT-1", "health", bus.settings)
+    police = Subscriber("PS-IT-1", "police", bus.settings_for("police"))
+    health = Subscriber("HL-IT-1", "health", bus.settings_for("health"))
     with running(police, police_seen), running(health, health_seen):
         police_seen.wait_for(1)
         health_seen.wait_for(1)
@@ -107,13 +107,13 @@ def test_a_mandatory_report_round_trip_through_the_desk(bus: Bus) -> None:
     topic = bus.topic("reports")
     filed = [s.report("RPT-IT-1"), s.report("RPT-IT-2")]
     produce(bus, topic, [s.encode(codec, r, r.case_id) for r in filed])
-    group = f"{bus.prefix}desk"
+    group = f"{bus.prefix}homeward-police-report-desk"
     stop = threading.Event()
     seen: list[str] = []
     # A bound, not a wait: the loop ends as soon as both reports are handled.
     watchdog = threading.Timer(60, stop.set)
     watchdog.start()
-    with ReportDesk(bus.settings, group_id=group) as desk:
+    with ReportDesk(bus.settings_for("police"), group_id=group) as desk:
         assert desk.topic == topic
         for report in desk.reports(stop, poll_timeout=0.2):
             assert isinstance(report.report, MandatoryReportFiled)
@@ -139,7 +139,7 @@ def test_a_mandatory_report_round_trip_through_the_desk(bus: Bus) -> None:
     # only what is filed after (read until that one comes, never waiting on nothing).
     produce(bus, topic, [s.encode(codec, s.report("RPT-IT-3"), "RPT-IT-3")])
     later: list[str] = []
-    with ReportDesk(bus.settings, group_id=group) as again:
+    with ReportDesk(bus.settings_for("police"), group_id=group) as again:
         deadline = time.monotonic() + 60
         while "RPT-IT-3" not in later:
             assert time.monotonic() < deadline, later
@@ -163,9 +163,9 @@ def test_the_fleet_answers_referrals_by_its_policy(bus: Bus) -> None:
         return [PlannedAnswer("accepted"), PlannedAnswer("in-progress", after=0.1)]
 
     fleet = Fleet(
-        bus.settings,
+        bus.settings_for("civil_affairs"),
         agency_types=["civil_affairs"],
-        group_id=f"{bus.prefix}fleet",
+        group_id=f"{bus.prefix}homeward-agency-fleet",
         answer_policy=policy,
     ).start()
     try:

@@ -54,7 +54,7 @@ def test_gets_exactly_its_own_deliveries_in_order_and_acks_them(bus: Bus) -> Non
     produce(bus, bus.topology.inbox("police").name, records)
 
     shown = Collector()
-    with running(Subscriber(me, "police", bus.settings), shown) as sub:
+    with running(Subscriber(me, "police", bus.settings_for("police")), shown) as sub:
         assert shown.wait_for(5) == [f"ME-{i}" for i in range(5)]
         got = acks(bus, 5)
         stats = sub.stats()
@@ -77,7 +77,7 @@ def test_a_duplicate_is_shown_once_and_acknowledged_twice(bus: Bus) -> None:
     inbox = bus.topology.inbox("police").name
     produce(bus, inbox, inbox_records(me, ["D-1", "D-2"]))
     shown = Collector()
-    with running(Subscriber(me, "police", bus.settings), shown) as sub:
+    with running(Subscriber(me, "police", bus.settings_for("police")), shown) as sub:
         shown.wait_for(2)
         acks(bus, 2)
         # The fan-out resends what it has no acknowledgement for (as if ours were lost).
@@ -102,7 +102,7 @@ def test_corrupt_records_are_dead_lettered_and_the_subscriber_goes_on(bus: Bus) 
     produce(bus, inbox, [good[0], garbage, bad_header, good[1]])
 
     shown = Collector()
-    with running(Subscriber(me, "police", bus.settings), shown) as sub:
+    with running(Subscriber(me, "police", bus.settings_for("police")), shown) as sub:
         assert shown.wait_for(2) == ["D-1", "D-2"]
         letters = read_topic(bus, bus.topic("dead_letters"), lambda rs: len(rs) >= 2)
         assert committed(bus, sub.group_id, TopicPartition(inbox, sub.partition), 4) == 4
@@ -123,13 +123,13 @@ def test_after_a_restart_in_the_same_group_nothing_is_shown_again(bus: Bus) -> N
     garbage = Record(me.encode(), b"garbage at the end", [])
     produce(bus, inbox, [*inbox_records(me, ["D-1", "D-2"]), garbage])
     first = Collector()
-    with running(Subscriber(me, "police", bus.settings), first) as sub:
+    with running(Subscriber(me, "police", bus.settings_for("police")), first) as sub:
         first.wait_for(2)
         assert committed(bus, sub.group_id, TopicPartition(inbox, sub.partition), 3) == 3
 
     produce(bus, inbox, inbox_records(me, ["D-3"]))
     second = Collector()
-    with running(Subscriber(me, "police", bus.settings), second) as again:
+    with running(Subscriber(me, "police", bus.settings_for("police")), second) as again:
         assert second.wait_for(1) == ["D-3"]
         acks(bus, 3)
     assert again.stats().dead_letters == 0  # the trailing bad record's offset was committed
@@ -147,7 +147,7 @@ def test_a_failed_handler_gets_the_same_delivery_again_without_a_resend(bus: Bus
         + inbox_records(me, ["C-1"], event=s.cancelled()),
     )
     committed_while_failing: list[int | None] = []
-    sub = Subscriber(me, "police", bus.settings)
+    sub = Subscriber(me, "police", bus.settings_for("police"))
     tp = TopicPartition(inbox, sub.partition)
 
     def on_call(delivery: Any) -> None:
@@ -179,7 +179,9 @@ def test_the_coordination_office_sees_escalations_without_acking_them(bus: Bus) 
     ]
     produce(bus, bus.topology.inbox("coordination_office").name, records)
     shown = Collector()
-    with running(Subscriber(office, "coordination_office", bus.settings), shown) as sub:
+    with running(
+        Subscriber(office, "coordination_office", bus.settings_for("coordination_office")), shown
+    ) as sub:
         shown.wait_for(2)
         got = acks(bus, 1)
     assert [d.kind for d in shown.shown] == ["escalation", "alert"]
@@ -201,7 +203,7 @@ def test_cli_prints_json_lines_acks_and_stops_on_sigterm(bus: Bus) -> None:
     assert objs[0]["data"]["event"]["child"]["name"] == "Test Child Alpha"
     assert run.lines.empty()  # the resend of C-1 was not printed again
     tp = TopicPartition(inbox, kafka.partition_for(me.encode(), bus.partitions))
-    assert committed(bus, group_id_for(me), tp, 3) == 3
+    assert committed(bus, bus.prefix + group_id_for(me), tp, 3) == 3
 
 
 def test_cli_forwards_again_until_the_endpoint_takes_it_and_only_then_acks(bus: Bus) -> None:
@@ -226,7 +228,7 @@ def test_cli_forwards_again_until_the_endpoint_takes_it_and_only_then_acks(bus: 
         ) as run:
             endpoint.wait_for({"OK-1": 1, "C-1": 4, "U-1": 1})
             got = acks(bus, 3)
-            assert committed(bus, group_id_for(me), tp, 3) == 3
+            assert committed(bus, bus.prefix + group_id_for(me), tp, 3) == 3
             assert run.stop() == 0, run.stderr
     finally:
         endpoint.server.shutdown()
@@ -263,6 +265,7 @@ def test_fleet_acks_for_every_agency_but_the_silent_ones(bus: Bus) -> None:
         produce(bus, bus.topology.inbox(agency_type).name, recs)
 
     fleet = Fleet(
+        # Admin: a simulator over two agency types; no declared principal serves two types.
         bus.settings,
         agency_types=["police", "education"],
         group_id=f"fleet-{bus.prefix}",

@@ -60,6 +60,7 @@ def keys(tmp_path: Path) -> Keys:
 
 def audit_env(bus: Bus, keys: Keys) -> dict[str, str]:
     return bus.env(
+        "audit",
         HOMEWARD_AUDIT_SIGNING_KEY_FILE=str(keys.signing),
         HOMEWARD_AUDIT_PUBLIC_KEYS_FILE=str(keys.public),
         HOMEWARD_AUDIT_CHECKPOINT_EVERY="20",
@@ -73,7 +74,7 @@ def start_sequencer(bus: Bus, keys: Keys, log: Path) -> ServiceProcess:
 
 @pytest.fixture
 def auditor(bus: Bus) -> Iterator[KafkaAuditor]:
-    a = KafkaAuditor(bus.settings, topology=bus.topology)
+    a = KafkaAuditor(bus.settings_for("intake"), topology=bus.topology)
     yield a
     a.close()
 

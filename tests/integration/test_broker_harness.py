@@ -18,6 +18,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from homeward.broker import STATE_FILE_NAME, BrokerError, KafkaCluster, read_state
+from homeward.settings import KafkaSettings
 from tests.fixtures.kafka import docker_available
 
 pytestmark = pytest.mark.integration
@@ -31,10 +32,10 @@ needs_java = pytest.mark.skipif(
 
 
 def test_admin_client_creates_topic(
-    kafka_bootstrap: str, unique_name: Callable[[str], str]
+    kafka_admin: KafkaSettings, unique_name: Callable[[str], str]
 ) -> None:
     topic = unique_name("harness-create")
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id=unique_name("admin"))
+    admin = KafkaAdminClient(**kafka_admin.kafka_python(), client_id=unique_name("admin"))
     try:
         admin.create_topics({topic: {"num_partitions": 3, "replication_factor": 1}})
         assert topic in admin.list_topics()
@@ -46,19 +47,19 @@ def test_admin_client_creates_topic(
 
 
 def test_consumer_group_consumes_produced_record(
-    kafka_bootstrap: str, unique_name: Callable[[str], str]
+    kafka_admin: KafkaSettings, unique_name: Callable[[str], str]
 ) -> None:
     topic, group = unique_name("harness-cg"), unique_name("group")
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = KafkaAdminClient(**kafka_admin.kafka_python())
     try:
         admin.create_topics({topic: {"num_partitions": 1, "replication_factor": 1}})
-        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        producer = KafkaProducer(**kafka_admin.kafka_python(), acks="all")
         producer.send(topic, key=b"case-17", value=b'{"alert": "amber"}').get(timeout=30)
         producer.close()
 
         consumer = KafkaConsumer(
             topic,
-            bootstrap_servers=kafka_bootstrap,
+            **kafka_admin.kafka_python(),
             group_id=group,
             auto_offset_reset="earliest",
             enable_auto_commit=False,

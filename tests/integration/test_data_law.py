@@ -28,7 +28,7 @@ from homeward.projections import default_projections
 from homeward.topology import POLICE_ONLY_PREFIX
 from homeward_demo.processes import ServiceProcess
 from homeward_intake.client import IntakeClient
-from tests.fixtures.bus import Bus
+from tests.fixtures.bus import Bus, principal_of
 from tests.integration.data_law_flows import (
     AGENCIES,
     CANARIES,
@@ -70,7 +70,7 @@ def world(
     services: list[ServiceProcess] = []
 
     def start(module: str, marker: str, **env: str) -> ServiceProcess:
-        svc = service(["-m", module], bus.env(**env), tmp / f"{module}.log")
+        svc = service(["-m", module], bus.env(principal_of(module), **env), tmp / f"{module}.log")
         services.append(svc)
         return svc.start(marker)
 

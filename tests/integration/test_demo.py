@@ -11,13 +11,25 @@ from pathlib import Path
 
 import pytest
 
+from homeward.topology.users import password_env_name
+from tests.fixtures.kafka import KafkaAccess
+
 pytestmark = pytest.mark.integration
 
 
-def test_demo_plays_the_case_and_summarises_it(kafka_bootstrap: str, tmp_path: Path) -> None:
+def _kafka_env(access: KafkaAccess) -> dict[str, str]:
+    """The admin's credentials and the session's principal passwords: the demo creates the
+    principals with these, so the other tests' clients keep theirs."""
+    return {
+        **access.admin_env(),
+        **{password_env_name(name): pw for name, pw in access.passwords.items()},
+    }
+
+
+def test_demo_plays_the_case_and_summarises_it(kafka_access: KafkaAccess, tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "homeward_demo", "--run-dir", str(tmp_path)],
-        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "HOMEWARD_TOPIC_PREFIX": ""},
+        env={**os.environ, **_kafka_env(kafka_access), "HOMEWARD_TOPIC_PREFIX": ""},
         capture_output=True,
         text=True,
         timeout=240,
@@ -71,13 +83,13 @@ def _processes_with(marker: bytes) -> list[int]:
     return found
 
 
-def test_ctrl_c_mid_case_stops_every_service(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_ctrl_c_mid_case_stops_every_service(kafka_access: KafkaAccess, tmp_path: Path) -> None:
     prefix = f"demo-int-{os.getpid()}-{tmp_path.name}."
     demo = subprocess.Popen(
         [sys.executable, "-m", "homeward_demo", "--run-dir", str(tmp_path)],
         env={
             **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            **_kafka_env(kafka_access),
             "HOMEWARD_TOPIC_PREFIX": prefix,
         },
         stdout=subprocess.PIPE,

@@ -110,6 +110,7 @@ class Detector:
 
 def start_detector(bus: Bus, tmp: Path, **extra: str) -> ServiceProcess:
     env = bus.env(
+        "detector",
         HOMEWARD_DETECTOR_TICK_INTERVAL_SECONDS="0.5",
         HOMEWARD_DETECTOR_UNCERTIFIED_DISCHARGE_ENABLED="true",
         **extra,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from homeward.actors import agency_actor
 from homeward.agencies import Agency, AgencyType, dump_directory
 from homeward.codec import Codec
 from homeward.events import (
@@ -30,6 +31,7 @@ from homeward.geo import haversine_km
 from homeward.kafka import producer, send_all
 from homeward.projections import default_projections
 from homeward_demo.processes import ServiceProcess
+from homeward_fanout.planner import delivery_id
 from homeward_fanout.rules import RadiusSchedule
 from tests.fixtures.bus import Bus
 from tests.integration.support import TopicReader, service
@@ -80,7 +82,9 @@ def fanout(bus: Bus, tmp_path: Path, agencies: list[Agency], **env: str) -> Serv
         "HOMEWARD_FANOUT_ACK_TIMEOUT_SECONDS": "3600",
         **env,
     }
-    return service(["-m", "homeward_fanout"], bus.env(**settings), tmp_path / "fanout.log")
+    return service(
+        ["-m", "homeward_fanout"], bus.env("fanout", **settings), tmp_path / "fanout.log"
+    )
 
 
 def publish(bus: Bus, *events) -> list[str]:
@@ -278,7 +282,10 @@ def test_unacknowledged_delivery_is_resent_then_escalated_to_the_coordination_of
         for d in deliveries(reader, alert_id):
             if d.agency_id != "TST-00002":
                 ack = AgencyAcknowledgement(
-                    case_id=d.case_id, delivery_id=d.delivery_id, agency_id=d.agency_id
+                    case_id=d.case_id,
+                    delivery_id=d.delivery_id,
+                    agency_id=d.agency_id,
+                    actor=agency_actor(d.agency_id, d.agency_type),
                 )
                 rec, _ = codec.encode(ack, key=d.case_id, source=f"/agency/{d.agency_id}")
                 send_all(p, [(bus.topic("alert_acks"), rec)])
@@ -304,5 +311,140 @@ def test_unacknowledged_delivery_is_resent_then_escalated_to_the_coordination_of
         )
     finally:
         p.close()
+        reader.close()
+        svc.stop()
+
+
+def dead_letters(reader: TopicReader, bus: Bus) -> list[dict[str, bytes]]:
+    dlq = bus.topic("dead_letters")
+    return [dict(rec[3]) for rec in reader.records if rec[0] == dlq]
+
+
+def test_a_forged_ack_stops_neither_the_resend_nor_the_escalation(bus: Bus, tmp_path: Path) -> None:
+    agencies = [
+        agency_at(1, 10, type_=AgencyType.POLICE),
+        agency_at(3, 30, type_=AgencyType.COORDINATION_OFFICE),
+    ]
+    svc = fanout(
+        bus,
+        tmp_path,
+        agencies,
+        HOMEWARD_FANOUT_ACK_TIMEOUT_SECONDS="2",
+        HOMEWARD_FANOUT_MAX_RESENDS="1",
+    ).start("FANOUT_READY")
+    reader = TopicReader(bus.settings, [*inboxes(bus), bus.topic("dead_letters")])
+    p = producer(bus.settings)
+    codec = Codec()
+    try:
+        (alert_id,) = publish(bus, make_alert("CASE-FO-FORGED", 0.2))
+        reader.until(lambda r: len(deliveries(r, alert_id)) >= 2, 60, "first deliveries")
+        police = next(d for d in deliveries(reader, alert_id) if d.agency_id == "TST-00001")
+        # The police agency's delivery "acknowledged" by someone who is not it:
+        # no actor at all, and an actor of another agency.
+        for actor in (None, agency_actor("TST-00003", "coordination_office")):
+            ack = AgencyAcknowledgement(
+                case_id=police.case_id,
+                delivery_id=police.delivery_id,
+                agency_id="TST-00001",
+                actor=actor,
+            )
+            rec, _ = codec.encode(ack, key=police.case_id, source="/test/forger")
+            send_all(p, [(bus.topic("alert_acks"), rec)])
+        reader.until(
+            lambda r: any(
+                isinstance(d.event, DeliveryEscalated) and d.event.agency_id == "TST-00001"
+                for _, d in r.decoded
+            ),
+            60,
+            "the escalation",
+        )
+        resent = [d.attempt for d in deliveries(reader, alert_id) if d.agency_id == "TST-00001"]
+        assert resent == [1, 2]
+        letters = dead_letters(reader, bus)
+        assert [h["dlq_field"] for h in letters] == [b"actor", b"actor.agency_id"]
+        assert all(h["dlq_topic"] == bus.topic("alert_acks").encode() for h in letters)
+        assert b"TST-00003" in letters[1]["dlq_reason"]
+    finally:
+        p.close()
+        reader.close()
+        svc.stop()
+
+
+def test_an_update_after_the_cancellation_reaches_no_agency_and_is_dead_lettered(
+    bus: Bus, tmp_path: Path
+) -> None:
+    svc = fanout(bus, tmp_path, ring_agencies()).start("FANOUT_READY")
+    reader = TopicReader(bus.settings, [*inboxes(bus), bus.topic("dead_letters")])
+    try:
+        case = "CASE-FO-LATE"
+        alert_id, cancel_id, late_id, second_id = publish(
+            bus,
+            make_alert(case, 0.2),
+            AlertCancelled(case_id=case, reason=CancelReason.WITHDRAWN),
+            AlertUpdated(case_id=case, new_information="Sent after the cancellation"),
+            make_alert(case, 0.2),  # a second alert under the same case
+        )
+        reader.until(lambda r: len(dead_letters(r, bus)) >= 2, 60, "the dead letters")
+        assert deliveries(reader, cancel_id), "the cancellation was delivered"
+        assert deliveries(reader, late_id) == [] and deliveries(reader, second_id) == []
+        late, second = dead_letters(reader, bus)
+        assert late["dlq_field"] == b"case_id" and second["dlq_field"] == b"case_id"
+        assert b"closed (cancelled_withdrawn)" in late["dlq_reason"]
+        assert b"already issued" in second["dlq_reason"]
+        assert late["ce_id"].decode() == late_id and second["ce_id"].decode() == second_id
+        assert {d.source_event_id for d in deliveries(reader)} == {alert_id, cancel_id}
+    finally:
+        reader.close()
+        svc.stop()
+
+
+def test_an_agency_first_reached_by_a_widening_learns_the_updates_so_far(
+    bus: Bus, tmp_path: Path
+) -> None:
+    """The hotel at 150 km, reached when the radius widens to 200 km, gets the
+    alert and then the silver van and the sighting described before."""
+    near = agency_at(1, 50, type_=AgencyType.POLICE)
+    hotel = agency_at(2, 150, type_=AgencyType.CULTURE_TOURISM)
+    svc = fanout(bus, tmp_path, [near, hotel]).start("FANOUT_READY")
+    reader = TopicReader(bus.settings, inboxes(bus))
+    try:
+        case = "CASE-FO-WIDEN"
+        alert_id, upd_id, sight_id = publish(
+            bus,
+            make_alert(case, 0.2),
+            AlertUpdated(case_id=case, new_information="Seen getting into a silver van"),
+            SightingReported(
+                case_id=case,
+                sighting_id="S-W-1",
+                location=Location(latitude=30.2, longitude=104.2, description="Fictional Depot"),
+                seen_at=utcnow(),
+                reporter_kind="police",
+                description="Silver van at the depot",
+            ),
+        )
+        reader.until(lambda r: len(deliveries(r, sight_id)) >= 1, 60, "the sighting")
+        assert {d.agency_id for d in deliveries(reader)} == {near.id}
+        # The widening, as the fan-out records it on the alert stream.
+        publish(
+            bus,
+            RadiusExpanded(
+                case_id=case, previous_radius_km=100, radius_km=200, hours_since_last_seen=1.2
+            ),
+        )
+        reader.until(
+            lambda r: len([d for d in deliveries(r) if d.agency_id == hotel.id]) >= 3,
+            60,
+            "the hotel caught up",
+        )
+        got = [d for d in deliveries(reader) if d.agency_id == hotel.id]
+        assert [d.source_event_id for d in got] == [alert_id, upd_id, sight_id]
+        assert [type(d.event) for d in got] == [AlertIssued, AlertUpdated, SightingReported]
+        assert got[1].event.new_information == "Seen getting into a silver van"
+        # The ids an agency in range at the time got for those events: a copy
+        # the hotel already had (a replay) is de-duplicated.
+        assert all(d.delivery_id == delivery_id(d.source_event_id, hotel.id) for d in got)
+        assert all(d.ring_km == 200 for d in got)
+        assert all(d.actor is not None and d.actor.principal == "homeward-fanout" for d in got)
+    finally:
         reader.close()
         svc.stop()

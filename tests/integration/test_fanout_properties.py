@@ -73,6 +73,7 @@ def world(bus_factory_module, tmp_path_factory) -> Iterator[tuple[Bus, list[Clus
     svc: ServiceProcess = service(
         ["-m", "homeward_fanout"],
         bus.env(
+            "fanout",
             HOMEWARD_FANOUT_DIRECTORY=str(tmp / "agencies.csv"),
             HOMEWARD_FANOUT_ACK_TIMEOUT_SECONDS="3600",
         ),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from homeward.actors import agency_actor
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
 from homeward.events import (
@@ -91,7 +92,10 @@ def test_a_media_agency_in_range_receives_only_public_notices(bus: Bus, tmp_path
         for d in deliveries(reader, alert_id):
             if d.agency_type != AgencyType.CYBERSPACE:
                 ack = AgencyAcknowledgement(
-                    case_id=case, delivery_id=d.delivery_id, agency_id=d.agency_id
+                    case_id=case,
+                    delivery_id=d.delivery_id,
+                    agency_id=d.agency_id,
+                    actor=agency_actor(d.agency_id, d.agency_type),
                 )
                 rec, _ = codec.encode(ack, key=case, source=f"/agency/{d.agency_id}")
                 send_all(p, [(bus.topic("alert_acks"), rec)])

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
+from homeward.settings import KafkaSettings
+
 pytestmark = pytest.mark.integration
 
 OUTPUT_DEADLINE_S = 45.0
@@ -30,9 +32,14 @@ import os
 
 import faust
 
+from homeward.faust_app import credentials
+from homeward.settings import KafkaSettings
+
 app = faust.App(
     os.environ["SMOKE_APP_ID"],
     broker="kafka://" + os.environ["SMOKE_BOOTSTRAP"],
+    # SCRAM on the secured broker, as every Homeward Faust app connects.
+    broker_credentials=credentials(KafkaSettings()),
     store="memory://",
     topic_partitions=1,
     topic_replication_factor=1,
@@ -59,9 +66,9 @@ if __name__ == "__main__":
 """
 
 
-def _read_all(bootstrap: str, topic: str, want: int, deadline: float) -> list[Any]:
+def _read_all(admin: KafkaSettings, topic: str, want: int, deadline: float) -> list[Any]:
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500
+        enable_auto_commit=False, consumer_timeout_ms=500, **admin.kafka_python()
     )
     try:
         partition = TopicPartition(topic, 0)
@@ -75,12 +82,21 @@ def _read_all(bootstrap: str, topic: str, want: int, deadline: float) -> list[An
         consumer.close()
 
 
+def _admin_env(admin: KafkaSettings) -> dict[str, str]:
+    env = {"HOMEWARD_KAFKA_SECURITY_PROTOCOL": admin.security_protocol}
+    if admin.sasl_username and admin.sasl_password is not None:
+        env["HOMEWARD_KAFKA_SASL_MECHANISM"] = admin.sasl_mechanism or "SCRAM-SHA-512"
+        env["HOMEWARD_KAFKA_SASL_USERNAME"] = admin.sasl_username
+        env["HOMEWARD_KAFKA_SASL_PASSWORD"] = admin.sasl_password.get_secret_value()
+    return env
+
+
 def _tail(path: Path, lines: int = 60) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def test_faust_worker_counts_into_table_and_produces(
-    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+    kafka_admin: KafkaSettings, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
     app_id = unique_name("faust-smoke")
     topic_in, topic_out = unique_name("smoke-in"), unique_name("smoke-out")
@@ -88,7 +104,7 @@ def test_faust_worker_counts_into_table_and_produces(
 
     # The broker has auto.create.topics.enable=false: faust creates its own internal topics
     # (assignor, changelog); the app's source and output topics are created up front.
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = KafkaAdminClient(**kafka_admin.kafka_python())
     try:
         admin.create_topics(
             {
@@ -105,7 +121,8 @@ def test_faust_worker_counts_into_table_and_produces(
     env = dict(
         os.environ,
         SMOKE_APP_ID=app_id,
-        SMOKE_BOOTSTRAP=kafka_bootstrap,
+        SMOKE_BOOTSTRAP=kafka_admin.bootstrap_servers,
+        **_admin_env(kafka_admin),
         SMOKE_IN=topic_in,
         SMOKE_OUT=topic_out,
         SMOKE_DATADIR=str(tmp_path / "faust-data"),
@@ -120,7 +137,7 @@ def test_faust_worker_counts_into_table_and_produces(
             stderr=subprocess.STDOUT,
         )
     try:
-        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        producer = KafkaProducer(**kafka_admin.kafka_python(), acks="all")
         sent = [(b"b", b"m0"), (b"a", b"m1"), (b"b", b"m2"), (b"a", b"m3")]
         for key, value in sent:
             producer.send(topic_in, key=key, value=value)
@@ -128,7 +145,7 @@ def test_faust_worker_counts_into_table_and_produces(
         producer.close()
 
         deadline = time.monotonic() + OUTPUT_DEADLINE_S
-        out = _read_all(kafka_bootstrap, topic_out, len(sent), deadline)
+        out = _read_all(kafka_admin, topic_out, len(sent), deadline)
         assert worker.poll() is None, f"faust worker exited:\n{_tail(log_path)}"
         bodies = [json.loads(r.value) for r in out]
         assert bodies == [
@@ -139,7 +156,7 @@ def test_faust_worker_counts_into_table_and_produces(
         ], f"output so far {bodies}; worker log:\n{_tail(log_path)}"
 
         # Every table write went to the changelog topic faust created itself.
-        changes = _read_all(kafka_bootstrap, changelog, len(sent), deadline + 10)
+        changes = _read_all(kafka_admin, changelog, len(sent), deadline + 10)
         latest = {json.loads(r.key): json.loads(r.value) for r in changes}
         assert latest == {"a": 2, "b": 2}, f"changelog {changes}:\n{_tail(log_path)}"
     finally:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from homeward.actors import agency_actor
 from homeward.kafka import partition_for
 from homeward_health import HealthRecorder, RecordRejected
 from homeward_health.synthetic import DEMO_HOSPITALS, birth, planted
@@ -36,7 +37,7 @@ def test_records_land_keyed_by_the_person_with_cloudevents_headers(bus: Bus) -> 
     two = birth("IT2", DEMO_HOSPITALS[1], START)
     # A certificate under another mother's delivery is keyed by its own mother.
     mismatch = planted("certificate_mother_mismatch", "IT3", DEMO_HOSPITALS, START, "")
-    with HealthRecorder(bus.settings, topology=bus.topology) as recorder:
+    with HealthRecorder(bus.settings_for("health"), topology=bus.topology) as recorder:
         done = [recorder.record(r) for r in one]
         done += recorder.record_many([*two, *mismatch.records])
         bad = two[0].model_dump()
@@ -58,7 +59,10 @@ def test_records_land_keyed_by_the_person_with_cloudevents_headers(bus: Bus) -> 
         assert {r[1].decode() for r in reader.records if r[1]} == expected_keys
         for rec, event in zip(done, sent, strict=True):
             decoded = by_id[rec.event_id]
-            assert decoded.event == event
+            # As sent, with the actor of the hospital it was recorded for.
+            assert decoded.event == event.model_copy(
+                update={"actor": agency_actor(event.hospital_id, "health")}
+            )
             assert decoded.meta.source == f"/homeward/health/{event.hospital_id}"
             assert decoded.meta.subject == event.case_id
             assert rec.partition == partition_for(rec.key.encode(), bus.partitions)

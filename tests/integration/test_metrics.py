@@ -36,7 +36,7 @@ from homeward.topology import answer_topic_id
 from homeward_agency import Subscriber
 from homeward_demo.processes import ServiceProcess
 from homeward_health import HealthRecorder
-from tests.fixtures.bus import Bus
+from tests.fixtures.bus import Bus, principal_of
 from tests.fixtures.intake import IntakeProcess
 from tests.integration.support import TopicReader, service
 from tests.unit.detector.world import admission, mother
@@ -130,7 +130,9 @@ def start_service(
     port = free_port()
     name = module.removeprefix("homeward_").upper()
     settings = {f"HOMEWARD_{name}_METRICS_PORT": str(port), **env}
-    svc = service(["-m", module], bus.env(**settings), tmp_path / f"{module}.log").start(ready)
+    svc = service(
+        ["-m", module], bus.env(principal_of(module), **settings), tmp_path / f"{module}.log"
+    ).start(ready)
     return svc, Scraper(port)
 
 
@@ -190,7 +192,9 @@ def test_fanout_metrics_after_an_alert_is_delivered_and_acknowledged(
     consumed = local("homeward_events_consumed_total", service="agency", topic=inbox)
     case = f"CASE-MX-{uuid.uuid4().hex[:6]}"
     publish(bus, "alert_events", make_alert(case, 0.5))
-    with Subscriber(police.id, police.type, bus.settings, topology=bus.topology) as sub:
+    with Subscriber(
+        police.id, police.type, bus.settings_for(police.type), topology=bus.topology
+    ) as sub:
         got: list[Any] = []
         until(lambda: bool(got.extend(sub.poll(0.5)) or got), "the police delivery")
         sub.acknowledge(got[0])
@@ -290,7 +294,7 @@ def test_detector_metrics_after_a_failed_identity_check(
     records = bus.topic("health_records")
     who = mother(uuid.uuid4().hex[:8])
     failed = IdentityCheck(document_match=False)
-    with HealthRecorder(bus.settings, topology=bus.topology) as recorder:
+    with HealthRecorder(bus.settings_for("health"), topology=bus.topology) as recorder:
         recorder.record(admission(who, f"ADM-{uuid.uuid4().hex[:6]}", utcnow(), check=failed))
     kind = "homeward.health.AdmissionRegistered"
     assert local("homeward_sdk_sent_total", sdk="health", topic=records, type=kind) > 0
@@ -351,7 +355,7 @@ def test_a_taken_metrics_port_is_refused_plainly(bus: Bus, tmp_path: Path) -> No
         taken.bind(("0.0.0.0", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        env = bus.env(HOMEWARD_DETECTOR_METRICS_PORT=str(port))
+        env = bus.env("detector", HOMEWARD_DETECTOR_METRICS_PORT=str(port))
         svc = service(["-m", "homeward_detector"], env, tmp_path / "detector.log")
         svc.start("error: HOMEWARD_DETECTOR_METRICS_PORT", timeout=60)
         assert svc.proc is not None and svc.proc.wait(30) == 2
@@ -365,7 +369,7 @@ def test_lag_is_reported_for_records_a_worker_has_not_read(
     committed offset is read back: the committed-offset path against the real
     broker (a group never read back would stay behind by everything)."""
     who = mother(uuid.uuid4().hex[:8])
-    with HealthRecorder(bus.settings, topology=bus.topology) as recorder:
+    with HealthRecorder(bus.settings_for("health"), topology=bus.topology) as recorder:
         recorder.record(
             admission(who, f"ADM-{uuid.uuid4().hex[:6]}", utcnow() - timedelta(hours=1))
         )

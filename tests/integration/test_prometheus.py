@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from homeward.actors import agency_actor
 from homeward.agencies import AgencyType, dump_directory
 from homeward.audit.record import AuditEntry, AuditOutcome
 from homeward.audit.writer import KafkaAuditor
@@ -49,7 +50,7 @@ from homeward.events.base import utcnow
 from homeward.kafka import producer, send_all
 from homeward_demo.processes import ServiceProcess
 from homeward_intake.client import IntakeClient
-from tests.fixtures.bus import Bus
+from tests.fixtures.bus import Bus, principal_of
 from tests.fixtures.prometheus import (
     Prometheus,
     Query,
@@ -170,7 +171,10 @@ def play_wave(n: int, bus: Bus, client: IntakeClient, reader: TopicReader) -> No
         )
         acks = [
             AgencyAcknowledgement(
-                case_id=d.case_id, delivery_id=d.delivery_id, agency_id=d.agency_id
+                case_id=d.case_id,
+                delivery_id=d.delivery_id,
+                agency_id=d.agency_id,
+                actor=agency_actor(d.agency_id, d.agency_type),
             )
             for d in events(reader, AlertDelivery, source_event_id=alert_id, attempt=1)
             if d.agency_id != SILENT
@@ -266,7 +270,7 @@ def site(
     prom: Prometheus | None = None
 
     def start(module: str, marker: str, **env: str) -> ServiceProcess:
-        svc = service(["-m", module], bus.env(**env), tmp / f"{module}.log")
+        svc = service(["-m", module], bus.env(principal_of(module), **env), tmp / f"{module}.log")
         services.append(svc)
         return svc.start(marker)
 

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from kafka import KafkaProducer
 
+from homeward.actors import agency_actor
 from homeward.agencies import AgencyType, dump_directory
 from homeward.codec import Codec, Decoded
 from homeward.events import (
@@ -115,6 +116,7 @@ def router(bus_factory_module: Any, tmp_path_factory: Any) -> Iterator[Router]:
     tmp: Path = tmp_path_factory.mktemp("referrals")
     dump_directory(list(AGENCIES), tmp / "agencies.csv")
     env = bus.env(
+        "referrals",
         HOMEWARD_REFERRALS_DIRECTORY=str(tmp / "agencies.csv"),
         HOMEWARD_REFERRALS_TICK_INTERVAL_SECONDS="0.5",
         F_DATADIR=str(tmp / "faust-data"),
@@ -317,6 +319,73 @@ def test_illegal_steps_and_strangers_are_refused_to_the_answering_agency(router:
     ]
 
 
+def test_a_forged_answer_is_refused_and_changes_nothing(router: Router) -> None:
+    """A referral rejected "as" the agency holding it, by a writer that is not
+    that agency (no actor, or another agency's): refused, named, and the
+    referral stays where it was; the holder's own answer then goes through."""
+    case = new_case("FORGED")
+    router.publish("rescues", rescue(case))
+    q = request_for(router, case, "psychological_care")
+    holder = q.agency_id
+    no_actor = router.publish(
+        "referral_answers",
+        answer(q.referral_id, holder, S.REJECTED, case, reason="no_capacity", actor=None),
+    )
+    foreign = router.publish(
+        "referral_answers",
+        answer(
+            q.referral_id,
+            holder,
+            S.REJECTED,
+            case,
+            reason="no_capacity",
+            actor=agency_actor("HL-NOT-THE-HOLDER", "health"),
+        ),
+    )
+    good = router.publish("referral_answers", answer(q.referral_id, holder, S.ACCEPTED, case))
+    router.wait(
+        "the holder's answer logged",
+        lambda: any(c.answer_event_id == good for c in router.of(case, ReferralStatusChanged)),
+    )
+    refused = {e.answer_event_id: e for e in router.of(case, ReferralAnswerRefused, "inbox.health")}
+    assert refused[no_actor].reason.startswith("actor: the answer carries no actor")
+    assert refused[foreign].reason.startswith("actor.agency_id: the answer is for")
+    assert "HL-NOT-THE-HOLDER" in refused[foreign].reason
+    # Not re-offered, not escalated: the only steps are the offer and the real answer.
+    assert [
+        r.offer for r in router.of(case, ReferralRequested) if r.referral_id == q.referral_id
+    ] == [1]
+    changes = [c for c in router.of(case, ReferralStatusChanged) if c.referral_id == q.referral_id]
+    assert [(c.previous_status, c.status) for c in changes] == [
+        (None, S.REQUESTED),
+        (S.REQUESTED, S.ACCEPTED),
+    ]
+    # What the router decides carries its own actor.
+    assert all(c.actor is not None and c.actor.principal == "homeward-referrals" for c in changes)
+
+
+def test_a_report_acknowledgement_not_from_police_stops_no_clock(router: Router) -> None:
+    rid = new_case("REP-FORGED")
+    at = utcnow()
+    router.publish("reports", report(rid), at=at)
+    for actor in (None, agency_actor("HL-1", "health")):
+        ack = ReportAcknowledged(
+            case_id=rid, police_unit="Not Police", agency_id="HL-1", actor=actor
+        )
+        router.publish("reports", ack, at=at + timedelta(minutes=5))
+    router.barrier("reports", rid)
+    dlq = router.bus.topic("dead_letters")
+    fields = [
+        dict(h)["dlq_field"]
+        for t, k, _, h in router.reader.records
+        if t == dlq and k == rid.encode()
+    ]
+    # (the barrier's own token is a dead letter too: it names the CloudEvents header)
+    assert fields == [b"actor", b"actor.agency_type", b"headers.ce_specversion"]
+    router.publish("referral_ticks", ClockTick(case_id=rid, now=at + 2 * HOUR))
+    router.wait("the overdue report", lambda: router.of(rid, ReportOverdue, "referral_events"))
+
+
 def test_deadlines_are_judged_as_of_a_ticks_time_and_raised_once(router: Router) -> None:
     case = new_case("LATE")
     r = rescue(case)
@@ -365,7 +434,10 @@ def test_reports_overdue_only_without_acknowledgement_in_time(router: Router) ->
     router.publish(
         "reports",
         ReportAcknowledged(
-            case_id=on_time, police_unit="Sampleville Police Unit", agency_id=ids(T.POLICE)[0]
+            case_id=on_time,
+            police_unit="Sampleville Police Unit",
+            agency_id=ids(T.POLICE)[0],
+            actor=agency_actor(ids(T.POLICE)[0], "police"),
         ),
         at=at + timedelta(minutes=20),
     )

@@ -164,8 +164,8 @@ def test_the_timeline_through_the_cli_and_http(
 ) -> None:
     intake = start_intake()
     case, ids = play_case(bus, intake.url)
-    env = bus.env()
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "HOMEWARD_TOPIC_PREFIX"):
+    env = bus.env("intake")  # the timeline reads what intake's timeline reads
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "HOMEWARD_TOPIC_PREFIX", *bus.credentials("intake")):
         monkeypatch.setenv(name, env[name])
 
     # The CLI function, as JSON, both clearances.

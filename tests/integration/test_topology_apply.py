@@ -14,20 +14,21 @@ from kafka.admin import NewTopic
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward.topology.admin import apply
+from tests.fixtures.kafka import KafkaAccess
 
 pytestmark = pytest.mark.integration
 
 
-def fresh(kafka_bootstrap: str) -> tuple[Topology, KafkaSettings]:
+def fresh(kafka_admin: KafkaSettings) -> tuple[Topology, KafkaSettings]:
     prefix = f"a{uuid.uuid4().hex[:10]}."
     return (
         Topology.load(prefix=prefix).with_partitions(2),
-        KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=prefix),
+        kafka_admin.model_copy(update={"topic_prefix": prefix}),
     )
 
 
-def test_apply_creates_everything_once_then_nothing(kafka_bootstrap: str) -> None:
-    topology, settings = fresh(kafka_bootstrap)
+def test_apply_creates_everything_once_then_nothing(kafka_admin: KafkaSettings) -> None:
+    topology, settings = fresh(kafka_admin)
     first = apply(topology, settings)
     assert sorted(first.created) == sorted(t.name for t in topology.all())
     second = apply(topology, settings)
@@ -35,8 +36,8 @@ def test_apply_creates_everything_once_then_nothing(kafka_bootstrap: str) -> Non
     assert sorted(second.existing) == sorted(t.name for t in topology.all())
 
 
-def test_drift_is_reported_and_left_alone(kafka_bootstrap: str) -> None:
-    topology, settings = fresh(kafka_bootstrap)
+def test_drift_is_reported_and_left_alone(kafka_admin: KafkaSettings) -> None:
+    topology, settings = fresh(kafka_admin)
     acks = topology.get("alert_acks").name
     admin = KafkaAdminClient(**settings.kafka_python())
     try:
@@ -51,9 +52,9 @@ def test_drift_is_reported_and_left_alone(kafka_bootstrap: str) -> None:
         admin.close()
 
 
-def test_the_command_applies_and_prints_what_it_did(kafka_bootstrap: str) -> None:
+def test_the_command_applies_and_prints_what_it_did(kafka_access: KafkaAccess) -> None:
     prefix = f"c{uuid.uuid4().hex[:10]}."
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "HOMEWARD_TOPIC_PREFIX": prefix}
+    env = {**kafka_access.admin_env(), "HOMEWARD_TOPIC_PREFIX": prefix}
     run = subprocess.run(
         [sys.executable, "-m", "homeward.topology", "apply"],
         env={**os.environ, **env},

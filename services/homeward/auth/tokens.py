@@ -1,6 +1,7 @@
 """Where a caller's bearer token comes from. Every client (the intake client,
 every SDK) takes a TokenProvider, so callers write no token code; the
-OIDC client-credentials provider lives beside this interface."""
+OIDC providers live beside this interface, in oidc_client.py: ClientCredentials
+(a system), PasswordLogin (a person), token_provider_from_env()."""
 
 from __future__ import annotations
 

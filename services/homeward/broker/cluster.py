@@ -33,6 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from homeward.broker import security as _security
 from homeward.broker.jars import (
     BrokerError,
     check_java,
@@ -225,9 +226,12 @@ class KafkaCluster:
         startup_timeout: float = 60.0,
         extra_properties: Mapping[str, str] | None = None,
         die_with_parent: bool = True,
+        security: str = "plaintext",
     ) -> None:
         if nodes < 1:
             raise ValueError("nodes must be >= 1")
+        if security not in ("plaintext", "scram"):
+            raise ValueError(f"security: 'plaintext' or 'scram', not {security!r}")
         self.version = version or kafka_version()
         self.heap = heap
         self.startup_timeout = startup_timeout
@@ -239,6 +243,11 @@ class KafkaCluster:
             self.run_dir = Path(run_dir).expanduser().resolve()
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.cluster_id = new_cluster_id()
+        #: With ``security="scram"``: SASL/SCRAM-SHA-512, the standard authorizer, deny by
+        #: default (see :mod:`homeward.broker.security`); None for PLAINTEXT.
+        self.security: _security.ScramSecurity | None = (
+            _security.load_or_create(self.run_dir) if security == "scram" else None
+        )
         self.libs: Path | None = None
         self.java: str | None = None
         ports = self._free_ports(2 * nodes)
@@ -270,6 +279,21 @@ class KafkaCluster:
     def replication_factor(self) -> int:
         """What the internal topics use: ``min(3, nodes)``."""
         return min(3, len(self.nodes))
+
+    def admin_client_options(self) -> dict[str, Any]:
+        """kafka-python options of a client allowed everything: the bootstrap admin on a
+        secured cluster, no credentials on a PLAINTEXT one."""
+        opts: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers.split(",")}
+        if self.security is not None:
+            opts.update(self.security.admin_client_options())
+        return opts
+
+    def admin_env(self) -> dict[str, str]:
+        """KAFKA_BOOTSTRAP_SERVERS and HOMEWARD_KAFKA_* of the admin (see above)."""
+        env = {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers}
+        if self.security is not None:
+            env.update(self.security.admin_env())
+        return env
 
     def log_files(self) -> list[Path]:
         """Every node's Kafka log and JVM stdout log."""
@@ -430,6 +454,8 @@ class KafkaCluster:
         if major_version(self.version) >= 4:
             props["share.coordinator.state.topic.replication.factor"] = rf
             props["share.coordinator.state.topic.min.isr"] = str(min(2, n))
+        if self.security is not None:
+            props.update(self.security.properties(_HOST, node.port, node.controller_port))
         props.update(self.extra_properties)
         return props
 
@@ -488,6 +514,7 @@ class KafkaCluster:
             "--cluster-id",
             self.cluster_id,
             "--ignore-formatted",
+            *(self.security.format_args() if self.security is not None else []),
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         (node.home / "format.log").write_text(proc.stdout + proc.stderr)
@@ -546,8 +573,10 @@ class KafkaCluster:
     def _unfenced_brokers(self, bootstrap: str) -> set[int]:
         from kafka import KafkaAdminClient  # kafka-python
 
+        opts = self.admin_client_options()
+        opts["bootstrap_servers"] = [bootstrap]
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
+            **opts,
             client_id="homeward-harness",
             request_timeout_ms=3000,
             bootstrap_timeout_ms=3000,
@@ -572,6 +601,9 @@ class KafkaCluster:
             "run_dir": str(self.run_dir),
             "version": self.version,
             "cluster_id": self.cluster_id,
+            "security": "scram" if self.security is not None else "plaintext",
+            # The admin's password is in admin.properties (0600), never here.
+            "admin_user": self.security.admin_user if self.security is not None else None,
             "pids": [n.process.pid for n in self.nodes if n.process is not None and n.running],
             "nodes": [
                 {
@@ -587,6 +619,8 @@ class KafkaCluster:
         }
 
     def _write_state(self) -> None:
+        if self.security is not None:
+            self.security.write_admin_file(self.run_dir, self.bootstrap_servers)
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.state(), indent=2) + "\n")
         tmp.replace(self.state_file)

@@ -1,6 +1,7 @@
 """``python -m homeward.idp {fetch,start,realm}``: the embedded Keycloak for development.
 
-``fetch`` fetches and builds the pinned distribution into the cache and prints its dir;
+``fetch`` fetches and builds the pinned distribution into the cache, imports the realm into the
+cached seed database (so later starts take ~10 s) and prints both dirs;
 ``start`` runs Keycloak in the foreground until SIGINT/SIGTERM and prints ``ISSUER=<url>``
 (flushed) once the realm's discovery document answers; ``realm`` regenerates
 ``deploy/keycloak/homeward-realm.json`` from the demo directory and the roles table
@@ -23,7 +24,13 @@ from homeward.auth.roles import roles_file
 from homeward.idp.dist import fetch_keycloak, keycloak_version
 from homeward.idp.java import IdpError
 from homeward.idp.realm import generate
-from homeward.idp.server import ADMIN_PASSWORD, ADMIN_USERNAME, KeycloakServer, realm_file
+from homeward.idp.server import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    KeycloakServer,
+    realm_file,
+    seed_database,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,7 +89,9 @@ def _realm(args: argparse.Namespace) -> int:
     if args.check:
         current = target.read_text(encoding="utf-8") if target.is_file() else ""
         if current != text:
-            print(f"error: {target} is not current: run python -m homeward.idp realm", file=sys.stderr)
+            print(
+                f"error: {target} is not current: run python -m homeward.idp realm", file=sys.stderr
+            )
             return 1
         print(f"{target} is current")
         return 0
@@ -96,13 +105,16 @@ def _realm(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the readiness probe's requests
     if args.command == "fetch":
         try:
             home = fetch_keycloak(args.version, force=args.force)
+            seed = seed_database(realm_file(), args.version)
         except IdpError as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
             return 1
-        print(f"KEYCLOAK_HOME={home}", flush=True)
+        print(f"KEYCLOAK_HOME={home}")
+        print(f"REALM_SEED={seed}", flush=True)
         return 0
     if args.command == "realm":
         return _realm(args)

@@ -162,7 +162,9 @@ def _allowed(table: RolesTable, agency_type: AgencyType, wanted: Iterable[str]) 
     """The wanted roles the roles table honours for this agency type, in table order."""
     want = set(wanted)
     return [
-        name for name, role in table.roles.items() if name in want and agency_type in role.agency_types
+        name
+        for name, role in table.roles.items()
+        if name in want and agency_type in role.agency_types
     ]
 
 

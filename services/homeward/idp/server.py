@@ -51,10 +51,10 @@ REALM = "homeward"
 STATE_FILE_NAME = "homeward-idp.json"
 #: The bootstrap admin of the master realm: plainly fake, for a provider on 127.0.0.1 only.
 ADMIN_USERNAME = "homeward-admin"
-ADMIN_PASSWORD = "demo-admin-password"  # noqa: S105 - a fake demo credential
+ADMIN_PASSWORD = "demo-admin-password"
 #: A bootstrap admin *client* too, so the admin API is reached with client credentials.
 ADMIN_CLIENT_ID = "homeward-bootstrap-admin"
-ADMIN_CLIENT_SECRET = "demo-secret-homeward-bootstrap-admin"  # noqa: S105
+ADMIN_CLIENT_SECRET = "demo-secret-homeward-bootstrap-admin"
 
 
 def realm_file() -> Path:
@@ -209,9 +209,7 @@ class KeycloakServer:
                 try:
                     resp = http.get(url)
                     if resp.status_code == 200 and resp.json().get("issuer") == self.issuer:
-                        log.info(
-                            "Keycloak ready in %.1fs", time.monotonic() - self._spawned_at
-                        )
+                        log.info("Keycloak ready in %.1fs", time.monotonic() - self._spawned_at)
                         return
                     last = f"HTTP {resp.status_code}"
                 except (httpx.HTTPError, ValueError) as exc:

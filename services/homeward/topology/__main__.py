@@ -1,4 +1,9 @@
-"""`python -m homeward.topology [show|apply|acls|apply-acls]`."""
+"""`python -m homeward.topology [show|apply|principals|acls|apply-users|apply-acls|apply-all]`.
+
+show/principals/acls print the declarations and the derived grants; apply creates the
+topics, apply-users the principals' SCRAM users (passwords: homeward.topology.users),
+apply-acls the grants, apply-all all three. Connection and admin credentials come from
+HOMEWARD_KAFKA_* (homeward.settings.KafkaSettings)."""
 
 from __future__ import annotations
 
@@ -9,32 +14,43 @@ from homeward.errors import HomewardError
 from homeward.topology.acls import apply_acls, plan
 from homeward.topology.admin import apply
 from homeward.topology.model import Topology
+from homeward.topology.principals import load_principals
+from homeward.topology.users import apply_users, passwords
+
+COMMANDS = ["show", "apply", "principals", "acls", "apply-users", "apply-acls", "apply-all"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="homeward topology", description=__doc__)
-    parser.add_argument("command", choices=["show", "apply", "acls", "apply-acls"])
+    parser.add_argument("command", choices=COMMANDS)
     args = parser.parse_args(argv)
-    topology = Topology.load()
-    if args.command == "show":
-        for t in topology.all():
-            print(
-                f"{t.name:45} p={t.partitions} rf={t.replication} {t.classification.value:12} "
-                f"key={t.key}"
-            )
-        return 0
-    if args.command == "acls":
-        print("\n".join(g.line() for g in plan(topology)))
-        return 0
     try:
-        if args.command == "apply-acls":
-            print(f"{len(apply_acls(topology))} grants applied")
+        topology = Topology.load()
+        principals = load_principals()
+        if args.command == "show":
+            for t in topology.all():
+                print(
+                    f"{t.name:45} p={t.partitions} rf={t.replication} "
+                    f"{t.classification.value:12} key={t.key}"
+                )
             return 0
-        report = apply(topology)
+        if args.command == "principals":
+            for p in principals:
+                print(f"{p.user:28} {p.kind:13} roles={','.join(p.roles)}")
+            return 0
+        if args.command == "acls":
+            print("\n".join(g.line() for g in plan(topology, principals)))
+            return 0
+        if args.command in ("apply", "apply-all"):
+            print("\n".join(apply(topology).lines()))
+        if args.command in ("apply-users", "apply-all"):
+            users = apply_users(principals, passwords(principals))
+            print(f"{len(users)} SCRAM users created or updated")  # names only, never secrets
+        if args.command in ("apply-acls", "apply-all"):
+            print(f"{len(apply_acls(topology, principals=principals))} grants applied")
     except HomewardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print("\n".join(report.lines()))
     return 0
 
 

@@ -23,6 +23,32 @@ POLICE_ONLY_PREFIX = "police."
 # Homeward's own processes; every other role is an agency type (or "agency",
 # any agency's subscriber).
 SERVICE_ROLES = frozenset({"intake", "fanout", "referrals", "detector", "audit"})
+GRANTED_SERVICE_ROLES = SERVICE_ROLES
+# Role sets topics.yaml may name, expanded to agency types when loaded.
+ROLE_SETS: dict[str, tuple[str, ...]] = {
+    "agencies": tuple(t.value for t in AgencyType),
+    "agencies_but_police": tuple(t.value for t in AgencyType if t != AgencyType.POLICE),
+}
+
+
+def _roles(tid: str, which: str, names: list[Any]) -> tuple[str, ...]:
+    """The roles of a topic's writers or readers, role sets expanded, order kept."""
+    out: list[str] = []
+    known = GRANTED_SERVICE_ROLES | {t.value for t in AgencyType}
+    for name in names:
+        name = str(name)
+        if name in ROLE_SETS:
+            out += [r for r in ROLE_SETS[name] if r not in out]
+        elif name in known:
+            if name not in out:
+                out.append(name)
+        else:
+            raise ConfigError(
+                f"unknown role {name!r}: a service ({sorted(GRANTED_SERVICE_ROLES)}), an agency type "
+                f"or one of {sorted(ROLE_SETS)}",
+                field=f"topics.{tid}.{which}",
+            )
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -55,9 +81,9 @@ def _topic(tid: str, spec: dict[str, Any], defaults: dict[str, Any], prefix: str
         raise ConfigError(
             f"police-only topics must start with {POLICE_ONLY_PREFIX!r}", field=f"topics.{tid}.name"
         )
-    readers = tuple(spec.get("readers", []))
+    readers = _roles(tid, "readers", list(spec.get("readers", [])))
     if classification == Classification.POLICE_ONLY:
-        outsiders = sorted(set(readers) - SERVICE_ROLES - {"police"})
+        outsiders = sorted(set(readers) - GRANTED_SERVICE_ROLES - {"police"})
         if outsiders:
             raise ConfigError(
                 f"police-only: only police and Homeward's services may read it, not {outsiders}",
@@ -77,7 +103,7 @@ def _topic(tid: str, spec: dict[str, Any], defaults: dict[str, Any], prefix: str
         replication=int(spec.get("replication", defaults["replication"])),
         configs=tuple(sorted(configs.items())),
         values=tuple(spec.get("values", [])),
-        writers=tuple(spec.get("writers", [])),
+        writers=_roles(tid, "writers", list(spec.get("writers", []))),
         readers=readers,
         internal=bool(spec.get("internal", False)),
     )

@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from homeward import processing
+from homeward.actors import agency_actor, service_actor
 from homeward.codec import Codec
 from homeward.events import ClockTick, Event, IdentityCheck
 from homeward.topology import Topology
@@ -180,3 +181,21 @@ def test_the_schedule_stays_the_size_of_the_state_however_often_keys_change() ->
     for n in range(3000):
         w.publish(RECORDS, delivery(M, f"D{n}", T0 - n * W.lateness), M.id_number)
     assert len(w.processor._due) <= 2 * (len(w.persons) + len(w.index)) + 1024
+
+
+def test_a_record_whose_actor_is_not_its_hospital_is_dead_lettered_not_judged() -> None:
+    w = World()
+    bad = admission(M, "A1", T0, check=IdentityCheck(document_match=False))
+    # A delivery record "from" hospital A written by someone else, or by no one
+    # named: no evidence of anything, so no anomaly and no state.
+    for actor in (None, agency_actor("HOSP-OTHER", "health")):
+        w.publish(RECORDS, bad.model_copy(update={"actor": actor}), M.id_number)
+    assert w.send.to(ANOMALIES) == [] and w.persons == {}
+    letters = w.send.to(DLQ)
+    assert [d[3]["dlq_field"] for d in letters] == [b"actor", b"actor.agency_id"]
+    assert b"HOSP-OTHER" in letters[1][3]["dlq_reason"]
+    # The hospital's own record is judged, and the anomaly carries the detector's actor.
+    w.publish(RECORDS, bad, M.id_number)
+    ((_, _, value, headers),) = w.send.to(ANOMALIES)
+    anomaly = w.codec.decode(value, list(headers.items())).event
+    assert anomaly.actor == service_actor("detector")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from homeward.actors import agency_actor
 from homeward.events import (
     AdmissionRegistered,
     Baby,
@@ -46,6 +47,7 @@ def admission(
     return AdmissionRegistered(
         case_id=adm_id,
         hospital_id=hospital,
+        actor=agency_actor(hospital, "health"),  # the hospital's own system
         patient=who,
         admitted_at=at,
         purpose="delivery",
@@ -64,6 +66,7 @@ def delivery(
     return DeliveryRecorded(
         case_id=del_id,
         hospital_id=hospital,
+        actor=agency_actor(hospital, "health"),  # the hospital's own system
         mother=who,
         admission_id=admission_id,
         delivered_at=at,
@@ -78,6 +81,7 @@ def certificate(
     return BirthCertificateIssued(
         case_id=number,
         hospital_id=hospital,
+        actor=agency_actor(hospital, "health"),  # the hospital's own system
         mother=who,
         baby=Baby(baby_id=f"BABY-{del_id}", sex="female", weight_g=3100),
         delivery_id=del_id,
@@ -96,6 +100,7 @@ def discharge(
     return DischargeRecorded(
         case_id=dis_id,
         hospital_id=hospital,
+        actor=agency_actor(hospital, "health"),  # the hospital's own system
         patient=who,
         admission_id=admission_id,
         delivery_id=delivery_id,

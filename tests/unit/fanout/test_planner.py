@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from homeward.actors import agency_actor
 from homeward.agencies import AgencyType
 from homeward.errors import ValidationError
 from homeward.events import (
@@ -212,7 +213,10 @@ def test_unacknowledged_delivery_is_resent_then_escalated() -> None:
     handle_event(
         state,
         AgencyAcknowledgement(
-            case_id="CASE-T-1", delivery_id=acked.event_id, agency_id="TST-00000"
+            case_id="CASE-T-1",
+            delivery_id=acked.event_id,
+            agency_id="TST-00000",
+            actor=agency_actor("TST-00000", ""),
         ),
         event_id="ack-1",
         accepted_ms=1,
@@ -314,7 +318,10 @@ def test_an_ack_for_another_agencys_delivery_is_refused() -> None:
         handle_event(
             state,
             AgencyAcknowledgement(
-                case_id="CASE-T-1", delivery_id=theirs.event_id, agency_id="TST-00001"
+                case_id="CASE-T-1",
+                delivery_id=theirs.event_id,
+                agency_id="TST-00001",
+                actor=agency_actor("TST-00001", ""),
             ),
             event_id="ack-x",
             accepted_ms=1,
@@ -332,7 +339,10 @@ def test_acks_do_not_crowd_out_the_event_ids_kept_for_de_duplication() -> None:
         handle_event(
             state,
             AgencyAcknowledgement(
-                case_id="CASE-T-1", delivery_id=o.event_id, agency_id=o.event.agency_id
+                case_id="CASE-T-1",
+                delivery_id=o.event_id,
+                agency_id=o.event.agency_id,
+                actor=agency_actor(o.event.agency_id, ""),
             ),
             event_id=f"ack-{o.event_id}",
             accepted_ms=1,

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from homeward import processing
+from homeward.actors import agency_actor
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
 from homeward.errors import CodecError
@@ -149,6 +150,7 @@ def acks_for(table: dict[bytes, bytes], agency_ids: list[str]) -> list[tuple[Any
                 case_id="CASE-T-1",
                 delivery_id=delivery_id(state.alert_event_id, aid),
                 agency_id=aid,
+                actor=agency_actor(aid, ""),
             ),
             n,
             "alerts.acks.v1",

@@ -14,6 +14,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from kafka.partitioner import DefaultPartitioner as KafkaPythonPartitioner
 
+from homeward.actors import agency_actor
 from homeward.agencies import Agency, AgencyType
 from homeward.events import AgencyAcknowledgement, AlertDelivery, DeliveryEscalated
 from homeward.geo import haversine_km
@@ -212,7 +213,10 @@ def test_a_state_in_the_format_before_2_is_read_and_handled_on() -> None:
     # An ack of a delivery the old version sent stops its clock...
     theirs = next(o for o in out if o.key == "TST-00000")
     ack = AgencyAcknowledgement(
-        case_id="CASE-T-1", delivery_id=theirs.event_id, agency_id="TST-00000"
+        case_id="CASE-T-1",
+        delivery_id=theirs.event_id,
+        agency_id="TST-00000",
+        actor=agency_actor("TST-00000", ""),
     )
     assert read is not None
     handle_event(read, ack, event_id="a", accepted_ms=1, now_ms=1, agencies=AGENCIES, policy=POLICY)

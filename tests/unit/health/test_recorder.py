@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from homeward.actors import agency_actor
 from homeward.codec import Codec
 from homeward.events import AdmissionRegistered, DeliveryRecorded, PersonIdentity
 from homeward.topology import Topology
@@ -84,7 +85,9 @@ def test_each_record_is_keyed_by_the_person_it_is_about(
         "DischargeRecorded",
     ]
     decoded = [codec.decode(s.value, s.headers) for s in producer.sent]
-    assert [d.event for d in decoded] == records
+    # Each as given, with the actor of the hospital it is recorded for.
+    hospital = agency_actor(DEMO_HOSPITALS[0].id, "health")
+    assert [d.event for d in decoded] == [r.model_copy(update={"actor": hospital}) for r in records]
     assert {d.meta.source for d in decoded} == {"/homeward/health/HOSP-DEMO-1"}
     assert {d.meta.classification.value for d in decoded} == {"restricted"}
     assert [d.meta.id for d in decoded] == [d.event_id for d in done]
@@ -191,3 +194,23 @@ def test_admission_model_round_trips_through_parse() -> None:
     adm = birth("K10", DEMO_HOSPITALS[0], START)[0]
     assert isinstance(adm, AdmissionRegistered)
     assert key_of(adm) == adm.patient.id_number
+
+
+def test_a_recorder_for_one_hospital_refuses_another_hospitals_record(
+    producer: MemoryProducer,
+) -> None:
+    one = HealthRecorder(
+        topology=Topology.load(prefix="unit."),
+        producer=producer,
+        hospital_id=DEMO_HOSPITALS[0].id,
+        principal="hosp-demo-1-records",
+    )
+    with pytest.raises(RecordRejected) as caught:
+        one.record(certificate("K3", DEMO_HOSPITALS[1], START))
+    assert caught.value.field == "hospital_id" and producer.sent == []
+    done = one.record(certificate("K3", DEMO_HOSPITALS[0], START))
+    event = codec.decode(producer.sent[0].value, producer.sent[0].headers).event
+    assert event.actor == agency_actor(DEMO_HOSPITALS[0].id, "health", "hosp-demo-1-records")
+    # The event id is the content's, whoever sends it: a copy stays one event.
+    plain = HealthRecorder(topology=Topology.load(prefix="unit."), producer=MemoryProducer())
+    assert plain.record(certificate("K3", DEMO_HOSPITALS[0], START)).event_id == done.event_id

@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from homeward import processing
+from homeward.actors import agency_actor
 from homeward.codec import Codec, Record
 from homeward.errors import CodecError
 from homeward.events import AgencyAcknowledgement, ReferralStatusChanged, TaskStatus
@@ -102,6 +103,7 @@ def test_the_first_acknowledgement_of_a_delivery_is_timed_from_its_first_write()
         case_id="CASE-T-1",
         delivery_id=delivery_id(state.alert_event_id, agency_id),
         agency_id=agency_id,
+        actor=agency_actor(agency_id, ""),
     )
     feed(TOPOLOGY.get("alert_acks").name, ack)
     feed(TOPOLOGY.get("alert_acks").name, ack)  # a copy: the clock has stopped already
@@ -115,9 +117,16 @@ def test_only_an_ack_from_the_agency_awaited_stops_a_clock() -> None:
     state.recipients[agency.id] = 100
     state.pending[agency.id] = (1, 10)
     ack = AgencyAcknowledgement(
-        case_id="C-1", delivery_id=delivery_id("e", agency.id), agency_id=agency.id
+        case_id="C-1",
+        delivery_id=delivery_id("e", agency.id),
+        agency_id=agency.id,
+        actor=agency_actor(agency.id, agency.type.value),
     )
     assert awaited_ack(state, ack, AGENCIES) == Awaited(agency.type.value, 5)
+    # An ack whose actor is missing or of another agency stops nothing.
+    assert awaited_ack(state, ack.model_copy(update={"actor": None}), AGENCIES) is None
+    forged = ack.model_copy(update={"actor": agency_actor("A-2", "police")})
+    assert awaited_ack(state, forged, AGENCIES) is None
     assert awaited_ack(state, ack.model_copy(update={"agency_id": "A-2"}), AGENCIES) is None
     assert awaited_ack(state, ack.model_copy(update={"delivery_id": "D-2"}), AGENCIES) is None
     assert awaited_ack(None, ack, AGENCIES) is None

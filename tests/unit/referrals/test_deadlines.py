@@ -28,6 +28,7 @@ from homeward_referrals.planner import (
 from homeward_referrals.rules import load_rules
 from homeward_referrals.state import CaseState, ReportState, to_ms
 from tests.unit.referrals.world import (
+    POLICE_DESK,
     REPORTER_CANARY,
     T0,
     T,
@@ -217,7 +218,10 @@ def test_an_unacknowledged_report_is_overdue_once_to_the_nearest_office() -> Non
 def test_a_report_acknowledged_in_time_is_never_overdue() -> None:
     state = filed()
     ack = ReportAcknowledged(
-        case_id="REP-1", police_unit="Sampleville Police Unit", agency_id="POL-1"
+        case_id="REP-1",
+        police_unit="Sampleville Police Unit",
+        agency_id="POL-1",
+        actor=POLICE_DESK,
     )
     assert handle_report_ack(state, ack, event_time=T0 + H, router=ROUTER).out == []  # on time
     assert handle_report_tick(state, now=T0 + 5 * H, router=ROUTER).out == []
@@ -227,7 +231,10 @@ def test_a_report_acknowledged_in_time_is_never_overdue() -> None:
 def test_an_acknowledgement_that_came_too_late_is_overdue_though_no_tick_came() -> None:
     state = filed()
     ack = ReportAcknowledged(
-        case_id="REP-1", police_unit="Sampleville Police Unit", agency_id="POL-1"
+        case_id="REP-1",
+        police_unit="Sampleville Police Unit",
+        agency_id="POL-1",
+        actor=POLICE_DESK,
     )
     out = handle_report_ack(state, ack, event_time=T0 + 2 * H, router=ROUTER).out
     assert [type(o.event).__name__ for o in out] == ["ReportOverdue", "ReportOverdue"]
@@ -249,7 +256,10 @@ def test_duplicate_and_conflicting_reports_and_stray_acknowledgements() -> None:
         handle_report(state, report(), event_id="rep-ev-2", event_time=T0, router=ROUTER)
     assert caught.value.field == "case_id"
     ack = ReportAcknowledged(
-        case_id="REP-9", police_unit="Sampleville Police Unit", agency_id="POL-1"
+        case_id="REP-9",
+        police_unit="Sampleville Police Unit",
+        agency_id="POL-1",
+        actor=POLICE_DESK,
     )
     with pytest.raises(ValidationError):
         handle_report_ack(None, ack, event_time=T0, router=ROUTER)

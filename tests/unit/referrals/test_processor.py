@@ -24,7 +24,16 @@ from homeward.events import (
 from homeward.topology import Topology
 from homeward_referrals.processor import ReferralProcessor
 from homeward_referrals.state import to_ms
-from tests.unit.referrals.world import DNA_CANARY, NOTE_CANARY, T0, answer, report, rescue, router
+from tests.unit.referrals.world import (
+    DNA_CANARY,
+    NOTE_CANARY,
+    POLICE_DESK,
+    T0,
+    answer,
+    report,
+    rescue,
+    router,
+)
 
 TOPOLOGY = Topology.load(prefix="")
 RESCUES = TOPOLOGY.get("rescues").name
@@ -131,7 +140,10 @@ def test_the_same_record_twice_writes_the_same_ids_and_nothing_more() -> None:
         (
             REPORTS,
             lambda: ReportAcknowledged(
-                case_id="REP-9", police_unit="Sampleville Police Unit", agency_id="POL-1"
+                case_id="REP-9",
+                police_unit="Sampleville Police Unit",
+                agency_id="POL-1",
+                actor=POLICE_DESK,
             ),
             "REP-9",
             b"case_id",

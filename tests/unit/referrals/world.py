@@ -8,6 +8,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from homeward.actors import agency_actor
 from homeward.agencies import Agency, AgencyType, Directory
 from homeward.events import (
     DnaSample,
@@ -27,6 +28,8 @@ from homeward_referrals.planner import Router
 from homeward_referrals.rules import load_rules
 
 CENTRE = (30.0, 104.0)
+# A police desk of POL-1, the only kind of actor whose report acknowledgement counts.
+POLICE_DESK = agency_actor("POL-1", "police")
 # Far from every agency but one coordination office: nothing is within reach.
 REMOTE = (45.0, 125.0)
 EARTH_RADIUS_KM = 6371.0088
@@ -157,6 +160,8 @@ def answer(
             "agency_id": agency_id,
             "status": status,
             "note": NOTE_CANARY,
+            # The agency's own system by default; a test of refusals sets its own.
+            "actor": agency_actor(agency_id, ""),
             **kw,
         }
     )
