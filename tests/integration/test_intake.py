@@ -27,6 +27,7 @@ from homeward.codec import Codec
 from homeward.events import AlertIssued, ChildDescription, Location, ResponsibleOfficer
 from homeward_intake.client import Accepted, IntakeClient, IntakeError
 from tests.fixtures.bus import Bus
+from tests.fixtures.idp import Idp
 from tests.fixtures.intake import IntakeProcess, spawn
 
 pytestmark = pytest.mark.integration
@@ -85,7 +86,7 @@ def drain(bus: Bus, topic_id: str) -> list[ConsumerRecord]:
 
 def make_alert(case_id: str | None = None) -> AlertIssued:
     return AlertIssued(
-        case_id=case_id or f"CASE-IT-{uuid.uuid4().hex[:8]}",
+        case_id=case_id or f"POL-0001-IT-{uuid.uuid4().hex[:8]}",
         issuing_unit="Sampleville Police Test Unit",
         chief_officer=ResponsibleOfficer(officer_id="OFF-1", name="Officer Example", unit="Unit 1"),
         child=ChildDescription(name="Test Child A", sex="female", age_years=8),
@@ -96,7 +97,7 @@ def make_alert(case_id: str | None = None) -> AlertIssued:
 
 
 def alert_json(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = make_alert().model_dump(mode="json")
+    body: dict[str, Any] = make_alert().model_dump(mode="json", exclude={"actor"})
     body.update(overrides)
     return body
 
@@ -109,7 +110,7 @@ def test_a_valid_alert_is_published_once_with_cloudevents_headers(
 ) -> None:
     intake = start_intake(HOMEWARD_INTAKE_SOURCE_NAME="it-instance-1")
     alert = make_alert()
-    with IntakeClient(intake.url) as client:
+    with intake.client() as client:
         answer = client.issue_alert(alert)
     assert answer.topic == bus.topic("alert_events")
     assert answer.case_id == alert.case_id
@@ -117,12 +118,18 @@ def test_a_valid_alert_is_published_once_with_cloudevents_headers(
     [record] = drain(bus, "alert_events")
     assert record.key == alert.case_id.encode()
     decoded = Codec().decode(record.value, record.headers)
-    assert decoded.event == alert
+    assert decoded.event.model_copy(update={"actor": None}) == alert
+    assert decoded.event.actor is not None
+    assert (decoded.event.actor.principal, decoded.event.actor.agency_id) == (
+        "police-case-system",
+        "POL-0001",
+    )
     headers = {k: v.decode() for k, v in record.headers}
     assert headers["ce_specversion"] == "1.0"
     assert headers["ce_id"] == answer.event_id
     assert headers["ce_type"] == "homeward.alerts.AlertIssued" == answer.type
-    assert headers["ce_source"] == "/homeward/intake/it-instance-1"
+    # The system that sent it, through this intake instance.
+    assert headers["ce_source"] == "/homeward/intake/it-instance-1/police-case-system"
     assert headers["ce_subject"] == alert.case_id
     assert headers["content-type"] == "application/avro"
     assert decoded.meta.time == answer.accepted_at
@@ -133,14 +140,14 @@ def test_a_retry_with_the_same_key_gives_the_same_answer_and_one_record(
 ) -> None:
     intake = start_intake()
     alert = make_alert()
-    with IntakeClient(intake.url) as client:
+    with intake.client() as client:
         first = client.issue_alert(alert, idempotency_key="it-retry-1")
         again = client.issue_alert(alert, idempotency_key="it-retry-1")
     assert again == first
     raw = httpx.post(
         f"{intake.url}/v1/alerts",
-        json=alert.model_dump(mode="json"),
-        headers={"Idempotency-Key": "it-retry-1"},
+        json=alert.model_dump(mode="json", exclude={"actor"}),
+        headers={"Idempotency-Key": "it-retry-1", **intake.auth()},
     )
     assert raw.status_code == 202
     assert raw.headers["Idempotent-Replayed"] == "true"
@@ -149,7 +156,7 @@ def test_a_retry_with_the_same_key_gives_the_same_answer_and_one_record(
     conflict = httpx.post(
         f"{intake.url}/v1/alerts",
         json=alert_json(case_id=alert.case_id, details="different"),
-        headers={"Idempotency-Key": "it-retry-1"},
+        headers={"Idempotency-Key": "it-retry-1", **intake.auth()},
     )
     assert conflict.status_code == 409
     assert conflict.json()["errors"][0]["field"] == "Idempotency-Key"
@@ -196,11 +203,15 @@ def test_malformed_bodies_are_refused_naming_the_field_and_nothing_is_published(
         resp = httpx.post(
             f"{intake.url}/v1/alerts",
             content=malformed_body(name, raw),
-            headers={"content-type": "application/json", "Idempotency-Key": f"bad-{name}"},
+            headers={
+                "content-type": "application/json",
+                "Idempotency-Key": f"bad-{name}",
+                **intake.auth(),
+            },
         )
         assert resp.status_code == status, (name, resp.text)
         assert field_name in [e["field"] for e in resp.json()["errors"]], (name, resp.text)
-    with IntakeClient(intake.url) as client, pytest.raises(IntakeError) as info:
+    with intake.client() as client, pytest.raises(IntakeError) as info:
         client.issue_alert(
             **alert_json(child={"name": "Test Child A", "sex": "x", "age_years": 40})
         )
@@ -214,7 +225,7 @@ def test_case_events_are_published_in_order_on_one_partition(
 ) -> None:
     intake = start_intake()
     alert = make_alert()
-    with IntakeClient(intake.url) as client:
+    with intake.client() as client:
         answers = [
             client.issue_alert(alert),
             client.update_alert(alert.case_id, new_information="Seen in a blue test cap."),
@@ -240,12 +251,12 @@ def test_a_restarted_intake_rebuilds_its_answers_from_the_compacted_topic(
 ) -> None:
     alert = make_alert()
     first_instance = start_intake()
-    with IntakeClient(first_instance.url) as client:
+    with first_instance.client() as client:
         first = client.issue_alert(alert, idempotency_key="it-restart-1")
     first_instance.stop()
 
     second_instance = start_intake()
-    with IntakeClient(second_instance.url) as client:
+    with second_instance.client() as client:
         again = client.issue_alert(alert, idempotency_key="it-restart-1")
     assert again == first
     assert len(drain(bus, "alert_events")) == 1
@@ -260,7 +271,7 @@ def test_instances_share_answers_through_the_log(
 ) -> None:
     a, b = start_intake(), start_intake()
     alert = make_alert()
-    with IntakeClient(a.url) as client_a, IntakeClient(b.url) as client_b:
+    with a.client() as client_a, b.client() as client_b:
         first = client_a.issue_alert(alert, idempotency_key="it-shared-1")
         # Straight away: the store catches up with the log before calling a key new.
         again = client_b.issue_alert(alert, idempotency_key="it-shared-1")
@@ -274,9 +285,10 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_without_kafka_intake_is_alive_not_ready_and_answers_503(tmp_path: Path) -> None:
+def test_without_kafka_intake_is_alive_not_ready_and_answers_503(tmp_path: Path, idp: Idp) -> None:
     env = dict(os.environ)
     env.update(
+        HOMEWARD_OIDC_ISSUER=idp.issuer,
         KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{_closed_port()}",
         HOMEWARD_INTAKE_PORT="0",
         HOMEWARD_INTAKE_STARTUP_TIMEOUT_SECONDS="2",
@@ -290,11 +302,18 @@ def test_without_kafka_intake_is_alive_not_ready_and_answers_503(tmp_path: Path)
         ready = httpx.get(f"{url}/readyz")
         assert ready.status_code == 503
         assert ready.json()["producer"] is False
-        resp = httpx.post(f"{url}/v1/alerts", json=alert_json(), headers={"Idempotency-Key": "k"})
+        police = idp.client("police-case-system")
+        auth = {"Authorization": f"Bearer {police.token()}"}
+        resp = httpx.post(
+            f"{url}/v1/alerts", json=alert_json(), headers={"Idempotency-Key": "k", **auth}
+        )
         assert resp.status_code == 503
         assert resp.json()["error"] == "unavailable"
         assert "Kafka" in resp.json()["message"]
-        with IntakeClient(url) as client, pytest.raises(IntakeError) as info:
+        with (
+            IntakeClient(url, token_provider=police) as client,
+            pytest.raises(IntakeError) as info,
+        ):
             client.issue_alert(make_alert())
         assert info.value.status == 503
     finally:
