@@ -28,7 +28,7 @@ from homeward.events import (
     RescueNotified,
     TaskStatus,
 )
-from homeward_intake.client import IntakeClient, IntakeError
+from homeward_intake.client import IntakeError
 from tests.fixtures.bus import Bus
 from tests.fixtures.intake import IntakeProcess
 from tests.integration.test_intake import drain
@@ -40,7 +40,7 @@ codec = Codec()
 
 
 def case_id() -> str:
-    return f"CASE-IT-{uuid.uuid4().hex[:8]}"
+    return f"POL-0001-IT-{uuid.uuid4().hex[:8]}"
 
 
 def status_changed(
@@ -87,8 +87,9 @@ def test_a_rescue_goes_to_police_rescues_only(
 ) -> None:
     intake = start_intake()
     case = case_id()
-    rescue = RescueNotified.model_validate(samples.rescue(case_id=case))
-    with IntakeClient(intake.url) as client:
+    # No alert to close: a rescue of a child no alert was out for.
+    rescue = RescueNotified.model_validate(samples.rescue(case_id=case, closes_alert=False))
+    with intake.client() as client:
         answer = client.notify_rescue(rescue, idempotency_key="it-rescue-1")
         again = client.notify_rescue(rescue, idempotency_key="it-rescue-1")
     assert again == answer
@@ -96,7 +97,8 @@ def test_a_rescue_goes_to_police_rescues_only(
     [record] = drain(bus, "rescues")
     assert record.key == case.encode()
     got = codec.decode(record.value, record.headers)
-    assert got.event == rescue and got.meta.id == answer.event_id
+    assert got.event.model_copy(update={"actor": None}) == rescue
+    assert got.meta.id == answer.event_id
     assert got.meta.classification.value == "police-only"
     assert drain(bus, "alert_events") == []
 
@@ -105,10 +107,11 @@ def test_a_report_and_its_acknowledgement_go_to_police_reports(
     bus: Bus, start_intake: Callable[..., IntakeProcess]
 ) -> None:
     intake = start_intake()
-    with IntakeClient(intake.url) as client:
-        filed = client.file_report(**samples.report(), idempotency_key="it-report-1")
-        again = client.file_report(**samples.report(), idempotency_key="it-report-1")
-        ack = client.acknowledge_report(filed.report_id, "Sampleville Police Test Unit", "PS-IT-1")
+    # A school files (a mandatory reporter); police acknowledge as themselves.
+    with intake.client("agency-system-edu-0001") as school, intake.client() as police:
+        filed = school.file_report(**samples.report(), idempotency_key="it-report-1")
+        again = school.file_report(**samples.report(), idempotency_key="it-report-1")
+        ack = police.acknowledge_report(filed.report_id, "Sampleville Police Test Unit", "POL-0001")
     assert again == filed and filed.report_id.startswith("RPT-")
     assert filed.topic == ack.topic == bus.topic("reports")
     records = drain(bus, "reports")
@@ -117,7 +120,7 @@ def test_a_report_and_its_acknowledgement_go_to_police_reports(
     assert isinstance(report.event, MandatoryReportFiled)
     assert report.event.reporter.name == "Test Teacher B"
     assert isinstance(acknowledged.event, ReportAcknowledged)
-    assert acknowledged.event.agency_id == "PS-IT-1"
+    assert acknowledged.event.agency_id == "POL-0001"
     assert acknowledged.meta.id == ack.event_id
 
 
@@ -125,8 +128,8 @@ def test_referral_answers_are_checked_against_the_routers_log(
     bus: Bus, start_intake: Callable[..., IntakeProcess]
 ) -> None:
     case = case_id()
-    health = dict(agency_id="HL-IT-1", agency_type="health")
-    police = dict(agency_id="PS-IT-1", agency_type="police")
+    health = dict(agency_id="HEA-0001", agency_type="health")
+    police = dict(agency_id="POL-0001", agency_type="police")
     # Part of the log is there before intake starts (read at start) ...
     publish_log(bus, status_changed(case, "REF-H", "requested", **health))
     intake = start_intake()
@@ -135,31 +138,33 @@ def test_referral_answers_are_checked_against_the_routers_log(
     publish_log(bus, status_changed(case, "REF-P", "requested", **police))
     url = f"{intake.url}/v1/referrals/{case}"
 
-    with IntakeClient(intake.url) as client:
+    with intake.client("agency-system-hea-0001") as client, intake.client() as police_client:
         # An illegal step: 409 naming status and what may come next; nothing published.
         illegal = httpx.post(
             f"{url}/REF-H/answers",
-            json={"agency_id": "HL-IT-1", "status": "completed", "outcome": "service_provided"},
-            headers={"Idempotency-Key": "it-illegal-1"},
+            json={"agency_id": "HEA-0001", "status": "completed", "outcome": "service_provided"},
+            headers={"Idempotency-Key": "it-illegal-1", **intake.auth("agency-system-hea-0001")},
         )
         assert illegal.status_code == 409, illegal.text
         assert illegal.json()["error"] == "illegal_transition"
         assert [e["field"] for e in illegal.json()["errors"]] == ["status"]
         assert illegal.json()["allowed"] == ["accepted", "received", "rejected"]
         with pytest.raises(IntakeError) as missing:
-            client.answer_referral(case, "REF-H", "HL-IT-1", "rejected")
+            client.answer_referral(case, "REF-H", "HEA-0001", "rejected")
         assert (missing.value.status, missing.value.fields) == (422, ["reason"])
         with pytest.raises(IntakeError) as unknown:
-            client.answer_referral(case, "REF-NONE", "HL-IT-1", "accepted")
+            client.answer_referral(case, "REF-NONE", "HEA-0001", "accepted")
         assert (unknown.value.status, unknown.value.fields) == (404, ["referral_id"])
         with pytest.raises(IntakeError) as wrong:
-            client.answer_referral(case, "REF-P", "HL-IT-1", "accepted")
+            client.answer_referral(case, "REF-P", "HEA-0001", "accepted")
         assert (wrong.value.status, wrong.value.code) == (409, "wrong_agency")
         assert drain(bus, "referral_answers") == [] and drain(bus, "police_referrals") == []
 
         # Legal steps: each to the topic its agency type answers on.
-        health_answer = client.answer_referral(case, "REF-H", "HL-IT-1", "accepted")
-        police_answer = client.answer_referral(case, "REF-P", "PS-IT-1", "received", note="test")
+        health_answer = client.answer_referral(case, "REF-H", "HEA-0001", "accepted")
+        police_answer = police_client.answer_referral(
+            case, "REF-P", "POL-0001", "received", note="test"
+        )
         assert client.referral(case, "REF-H").pending_answer is TaskStatus.ACCEPTED
 
         # The router re-offers REF-H (as after a rejection): the next decision sees it.
@@ -167,26 +172,29 @@ def test_referral_answers_are_checked_against_the_routers_log(
             bus,
             status_changed(case, "REF-H", "rejected", previous="accepted", **health),
             status_changed(
-                case, "REF-H", "requested", agency_id="HL-IT-2", agency_type="health", offer=2
+                case, "REF-H", "requested", agency_id="HEA-0002", agency_type="health", offer=2
             ),
         )
         with pytest.raises(IntakeError) as moved:
-            client.answer_referral(case, "REF-H", "HL-IT-1", "in-progress")
+            client.answer_referral(case, "REF-H", "HEA-0001", "in-progress")
         assert (moved.value.status, moved.value.code) == (409, "wrong_agency")
-        state = client.referral(case, "REF-H")
-        assert (state.agency_id, state.offer, state.status) == ("HL-IT-2", 2, TaskStatus.REQUESTED)
+        # Police see every referral; the hospital no longer holds this one.
+        state = police_client.referral(case, "REF-H")
+        assert (state.agency_id, state.offer, state.status) == ("HEA-0002", 2, TaskStatus.REQUESTED)
 
     [answered] = decoded(drain(bus, "referral_answers"))
     assert answered.meta.id == health_answer.event_id
-    assert answered.event == ReferralAnswered(
-        case_id=case, referral_id="REF-H", agency_id="HL-IT-1", status=TaskStatus.ACCEPTED
+    assert answered.event.model_copy(update={"actor": None}) == ReferralAnswered(
+        case_id=case, referral_id="REF-H", agency_id="HEA-0001", status=TaskStatus.ACCEPTED
     )
+    assert answered.event.actor is not None
+    assert answered.event.actor.agency_id == "HEA-0001"
     [police_record] = drain(bus, "police_referrals")
     assert police_record.key == case.encode()
     got = codec.decode(police_record.value, police_record.headers)
     assert got.meta.id == police_answer.event_id
     assert (got.event.agency_id, got.event.status, got.event.note) == (
-        "PS-IT-1",
+        "POL-0001",
         TaskStatus.RECEIVED,
         "test",
     )
