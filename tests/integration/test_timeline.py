@@ -28,7 +28,6 @@ from homeward.events import (
     RescueNotified,
     TaskStatus,
 )
-from homeward_intake.client import IntakeClient
 from homeward_timeline import cli
 from tests.fixtures.bus import Bus
 from tests.fixtures.intake import IntakeProcess
@@ -70,20 +69,21 @@ def produce(bus: Bus, sends: list[tuple[str, Record]]) -> None:
         producer.close()
 
 
-def play_case(bus: Bus, url: str) -> tuple[str, dict[str, str]]:
+def play_case(bus: Bus, intake: IntakeProcess) -> tuple[str, dict[str, str]]:
     """Publish one case's history; returns the case id and event ids by type."""
-    case = f"CASE-TL-{uuid.uuid4().hex[:8]}"
+    case = f"POL-0001-TL-{uuid.uuid4().hex[:8]}"
     other = neighbour(case, bus.partitions)
     ids: dict[str, str] = {}
-    with IntakeClient(url) as client:
+    with intake.client() as client, intake.client("police-forensics-lab") as lab:
         alert = AlertIssued.model_validate(samples.alert(case_id=case))
         ids["AlertIssued"] = client.issue_alert(alert).event_id
         client.issue_alert(AlertIssued.model_validate(samples.alert(case_id=other)))
         ids["SightingReported"] = client.report_sighting(case, **samples.sighting()).event_id
         ids["AlertCancelled"] = client.cancel_alert(case, "FOUND", "Found safe (test).").event_id
-        rescue = RescueNotified.model_validate(samples.rescue(case_id=case))
+        # The alert is closed already (found): the rescue does not close it again.
+        rescue = RescueNotified.model_validate(samples.rescue(case_id=case, closes_alert=False))
         ids["RescueNotified"] = client.notify_rescue(rescue).event_id
-        last = client.record_dna_comparison(case, **samples.dna_comparison())
+        last = lab.record_dna_comparison(case, **samples.dna_comparison())
         ids["DnaComparisonRecorded"] = last.event_id
     # The router, a police answer and an agency's acknowledgement, each a
     # millisecond after the last, so the order is the one written.
@@ -163,7 +163,7 @@ def test_the_timeline_through_the_cli_and_http(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     intake = start_intake()
-    case, ids = play_case(bus, intake.url)
+    case, ids = play_case(bus, intake)
     env = bus.env("intake")  # the timeline reads what intake's timeline reads
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "HOMEWARD_TOPIC_PREFIX", *bus.credentials("intake")):
         monkeypatch.setenv(name, env[name])
@@ -190,11 +190,15 @@ def test_the_timeline_through_the_cli_and_http(
     assert samples.DNA_CANARY not in done.stdout and "Test Child A" not in done.stdout
 
     # Intake's route: the same query.
-    resp = httpx.get(f"{intake.url}/v1/cases/{case}/timeline", timeout=60)
+    # The coordination office's token: police-only entries by type and time only.
+    office = intake.auth("coordination-system")
+    resp = httpx.get(f"{intake.url}/v1/cases/{case}/timeline", timeout=60, headers=office)
     assert resp.status_code == 200, resp.text
     check(resp.json(), case, ids, False, bus)
-    with IntakeClient(intake.url, timeout=60) as client:
-        police_view = client.timeline(case, police=True)
+    # Without a token, nothing at all.
+    assert httpx.get(f"{intake.url}/v1/cases/{case}/timeline", timeout=60).status_code == 401
+    with intake.client(timeout=60) as client:  # police: the token decides, no parameter
+        police_view = client.timeline(case)
     check(police_view.model_dump(mode="json"), case, ids, True, bus)
     answer = next(e for e in police_view.entries if e.type.endswith("ReferralAnswered"))
     assert answer.summary == "PS-TL-1 answered referral REF-TL-1: accepted"
