@@ -1,10 +1,12 @@
 """`python -m homeward_demo`: the main job.
 
-Starts a local Kafka broker (or uses $KAFKA_BOOTSTRAP_SERVERS), applies the
-topology, starts intake, the fan-out and the referral router as their own
-processes, simulates the agencies of the synthetic directory with the
-subscriber SDK, plays one case from the alert to the rescued children's
-referrals, prints a summary, and stops everything, on Ctrl-C too.
+Starts a local Kafka broker (or uses $KAFKA_BOOTSTRAP_SERVERS) and the project's
+Keycloak (or uses $HOMEWARD_OIDC_ISSUER), applies the topology, starts intake, the
+audit sequencer, the fan-out, the referral router and the detector as their own
+processes, simulates the agencies of the synthetic directory with the subscriber
+SDK, plays one case from the alert to the rescued children's referrals (the
+police system and the reporting persons each log in), verifies the audit chain,
+prints a summary, and stops everything, on Ctrl-C too.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pathlib import Path
 from homeward import paths
 from homeward.agencies import AgencyType, load_directory
 from homeward.broker import KafkaCluster
+from homeward.idp import keycloak_version
+from homeward.idp.realm import staff_username
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward.topology.acls import apply_acls
@@ -31,7 +35,7 @@ from homeward.topology.admin import apply
 from homeward.topology.principals import load_principals
 from homeward.topology.users import apply_users, password_env_name
 from homeward_agency.fleet import Fleet
-from homeward_demo import health, reports, rescue, summary
+from homeward_demo import audit, health, identity, reports, rescue, summary
 from homeward_demo.monitor import Monitor
 from homeward_demo.processes import KafkaIdentities, ServiceProcess
 from homeward_demo.scenario import CENTRE, Scenario
@@ -91,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     schedule = RadiusSchedule()
     with ExitStack() as stack:
         try:
+            issuer = identity.external_issuer()
+            keycloak = None
+            if issuer:
+                say(f"using the OpenID Connect provider at {issuer}")
+            else:
+                say("starting Keycloak (the Homeward realm's identities) ...")
+                keycloak = identity.spawn_keycloak(run_dir / "keycloak")
+                stack.callback(keycloak.stop)
             external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
             if external:
                 bootstrap = external
@@ -124,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"{len(kafka.passwords)} Kafka principals created with their grants; "
                     "every service runs as its own"
                 )
+            if keycloak is not None:
+                keycloak.wait_ready()  # spawned before the broker: it started meanwhile
+                issuer = keycloak.issuer
+                say(f"Keycloak {keycloak_version()} at {issuer} (log {keycloak.log_file})")
+            people = identity.Identities(issuer, identity.realm_secrets())
 
             env = dict(
                 os.environ,
@@ -132,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                 PYTHONUNBUFFERED="1",
                 F_DATADIR=str(run_dir / "faust-data"),  # Faust's scratch data, not in the cwd
                 HOMEWARD_INTAKE_PORT="0",
+                HOMEWARD_OIDC_ISSUER=issuer,
                 HOMEWARD_FANOUT_DIRECTORY=str(args.directory),
                 HOMEWARD_FANOUT_CLOCK_SPEED=str(args.clock_speed),
                 HOMEWARD_FANOUT_ACK_TIMEOUT_SECONDS=str(args.ack_timeout),
@@ -144,6 +162,16 @@ def main(argv: list[str] | None = None) -> int:
                 HOMEWARD_DETECTOR_LATENESS=health.LATENESS,
                 HOMEWARD_DETECTOR_TICK_INTERVAL_SECONDS=health.TICK_INTERVAL,
             )
+            # Before intake: its first entries are chained as soon as they are written.
+            sequencer = ServiceProcess(
+                "audit",
+                ["-m", "homeward_audit"],
+                audit.sequencer_env(kafka.env(env, "audit"), run_dir, prefix),
+                run_dir / "audit.log",
+            )
+            stack.callback(sequencer.stop)
+            sequencer.start("AUDIT_READY")
+            say("audit sequencer started (chains intake's audit entries, signs checkpoints)")
             intake = ServiceProcess(
                 "intake",
                 ["-m", "homeward_intake"],
@@ -222,8 +250,25 @@ def main(argv: list[str] | None = None) -> int:
                 HealthRecorder(kafka.settings("health"), topology=topology)
             )
             hospital = health.play(recorder, say)
-            client = stack.enter_context(IntakeClient(url))
-            marks = Scenario(client, monitor, agencies, schedule, desk=desk).play(silent)
+            # Every caller logs in: the police system by its client credentials, the
+            # teacher and the hotel clerk as persons (their agencies' staff).
+            client = stack.enter_context(IntakeClient(url, token_provider=people.police()))
+            filers = {
+                sector: reports.Filer(
+                    agency,
+                    stack.enter_context(IntakeClient(url, token_provider=people.person(agency.id))),
+                )
+                for sector, agency in reports.reporter_agencies(agencies).items()
+            }
+            say(
+                f"intake callers log in: {identity.POLICE_SYSTEM} ({identity.POLICE_AGENCY}), "
+                + ", ".join(
+                    f"{staff_username(f.agency.id)} ({s.value} report)" for s, f in filers.items()
+                )
+            )
+            marks = Scenario(client, monitor, agencies, schedule, desk=desk, reporters=filers).play(
+                silent
+            )
             # Count only once every agency that answers has answered, as the
             # monitor sees it on the acks topic (bounded: a slow machine still ends).
             deadline = time.monotonic() + 20
@@ -242,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.2)
             stats = fleet.stop()
             anomalies = watch.wait_for(hospital, 30, say)
+            audited = audit.figures(
+                kafka.settings("audit"), topology, audit.key_files(run_dir)[1], say=say
+            )
             initial = schedule.radius_km(40 / 60)
             figures = summary.build(
                 monitor.snapshot(),
@@ -250,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                 initial,
                 desk.stats,
                 health.figures(hospital, anomalies),
+                audited,
             )
             print(summary.render(figures), flush=True)
             (run_dir / "summary.json").write_text(json.dumps(figures, indent=2))

@@ -29,8 +29,10 @@ from homeward.events.base import utcnow
 from homeward_agency.answers import PlannedAnswer
 from homeward_agency.delivery import Delivery
 
-FOUND_CASE = "CASE-DEMO-0001"
-UNKNOWN_CASE = "CASE-DEMO-0002"
+# In the issuing police agency's namespace (POL-0001, police-case-system's): intake
+# refuses an alert whose case id another agency's prefix would own.
+FOUND_CASE = "POL-0001-DEMO-0001"
+UNKNOWN_CASE = "POL-0001-DEMO-0002"
 SILENT_RULE = (FOUND_CASE, "legal_aid")
 REJECTED_RULE = (UNKNOWN_CASE, "welfare_placement")
 # The deadline the demo shortens so that one is missed while you watch.

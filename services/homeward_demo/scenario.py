@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -19,6 +19,7 @@ from homeward.events import (
     Event,
     Location,
     ResponsibleOfficer,
+    Sector,
     SightingReported,
     TaskStatus,
 )
@@ -36,7 +37,7 @@ CENTRE = Location(
     description="Sampleville Central Park (fictional)",
     admin_code="990101",
 )
-CASE_ID = "CASE-DEMO-0001"
+CASE_ID = rescue.FOUND_CASE
 LAST_SEEN_MINUTES_AGO = 40
 
 
@@ -59,8 +60,12 @@ class Scenario:
         step_timeout: float = 60,
         rules: RuleSet | None = None,
         desk: reports.PoliceDesk | None = None,
+        reporters: Mapping[Sector, reports.Filer] | None = None,
     ) -> None:
+        """`client` is the police system's (it issues, updates, reports rescues); `reporters`
+        the persons who file each sector's mandatory reports (else `client` files them)."""
         self.client = client
+        self.reporters = dict(reporters or {})
         self.monitor = monitor
         self.agencies = agencies
         self.schedule = schedule
@@ -160,6 +165,8 @@ class Scenario:
             public_summary="MISSING (demo): girl, 6, 115 cm, red coat, last seen in Sampleville Central Park.",
             details="Synthetic demo case. Last seen with an unknown adult near the east gate.",
         )
+        if a.case_id != CASE_ID:
+            raise RuntimeError(f"case_id: intake answered {a.case_id!r}, not {CASE_ID!r}")
         t.marks["alert"] = a.event_id
         t.say(
             f"alert {CASE_ID} issued: last seen {LAST_SEEN_MINUTES_AGO} min ago; event {a.event_id[:8]}"
@@ -214,8 +221,11 @@ class Scenario:
         answer their referrals."""
         t = self.t
         for report in reports.reports():
-            filed = self.client.file_report(**report)
-            t.say(f"mandatory report {filed.report_id} ({report['sector']}) filed with police")
+            filer = self.reporters.get(report["sector"])  # type: ignore[call-overload]
+            client = filer.client if filer else self.client
+            filed = client.file_report(**report)
+            by = f" by the staff of {filer.agency.id}" if filer else ""
+            t.say(f"mandatory report {filed.report_id} ({report['sector']}) filed with police{by}")
         found = rescue.found_child()
         r = self.client.notify_rescue(**found)
         t.marks["rescue"] = r.event_id

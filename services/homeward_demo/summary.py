@@ -18,6 +18,7 @@ def build(
     initial_ring: int,
     desk: DeskStats | None = None,
     health: dict[str, Any] | None = None,
+    audit: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     alert_id = marks["alert"]
     alert_deliveries = [s for s in obs.deliveries.values() if s.source_event_id == alert_id]
@@ -60,6 +61,7 @@ def build(
         "reports_acknowledged_s": dict(sorted(desk.acknowledged.items())) if desk else {},
         "reports_overdue": sorted(obs.reports_overdue),
         **(health or {}),
+        **(audit or {}),
     }
 
 
@@ -132,4 +134,19 @@ def render(s: dict[str, Any]) -> str:
             + f"; planted found {len(s['planted_found'])}/{len(s['planted'])}"
             + f"; false alarms: {s['false_alarms']}"
         )
+    if "audit_entries_chained" in s:
+        lines.append(audit_line(s))
     return "\n".join(lines)
+
+
+def audit_line(s: dict[str, Any]) -> str:
+    head = (
+        f"audit record: {s['audit_entries_chained']} entries chained "
+        f"(of {s['audit_entries_written']} intake wrote), {s['audit_checkpoints']} signed "
+        "checkpoints; "
+    )
+    if s["audit_first_bad"]:
+        return head + f"chain NOT verified: FIRST BAD {s['audit_first_bad']}"
+    if not s["audit_chain_settled"]:
+        return head + "chain verified so far, but the sequencer had not chained every entry"
+    return head + "chain verified"
