@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from homeward import paths
 from homeward.actors import agency_actor
-from homeward.agencies import AgencyType
+from homeward.agencies import Agency, AgencyType, load_directory
 from homeward.codec import Codec
 from homeward.events import (
     AdmissionRegistered,
@@ -59,7 +61,7 @@ from tests.unit.fanout.geo import CENTRE, agency_at
 DNA_CANARY = f"DNA-CANARY-{uuid.uuid4().hex}"
 POLICE_CANARY = f"POLICE-CANARY-{uuid.uuid4().hex}"
 CANARIES = (DNA_CANARY.encode(), POLICE_CANARY.encode())
-CASE, YOUTH_CASE = "CASE-DL-1", "CASE-DL-2"
+CASE, YOUTH_CASE = "POL-0001-DL-1", "POL-0001-DL-2"  # police case system's namespace
 FANOUT_INPUTS = ["alert_events", "alert_acks"]
 ROUTER_INPUTS = ["rescues", "referral_answers", "police_referrals", "referral_ticks", "reports"]
 DETECTOR_INPUTS = ["health_records", "health_index", "health_ticks"]
@@ -68,8 +70,25 @@ Raw = tuple[str, str, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 # One agency of every type inside the first ring and the router's reach, and a
 # second civil-affairs agency, so a rejected placement is offered again.
-AGENCIES = [agency_at(i, 10 + 3 * i, bearing=i * 22.5, type_=t) for i, t in enumerate(AgencyType)]
-AGENCIES.append(agency_at(99, 80, bearing=200.0, type_=AgencyType.CIVIL_AFFAIRS))
+_PLACED = [agency_at(i, 10 + 3 * i, bearing=i * 22.5, type_=t) for i, t in enumerate(AgencyType)]
+_PLACED.append(agency_at(99, 80, bearing=200.0, type_=AgencyType.CIVIL_AFFAIRS))
+
+
+def realm_ids(placed: list[Agency]) -> list[Agency]:
+    """The same places under the demo directory's ids of each type, so each agency
+    logs in as its own system of the realm (agency-system-<id>)."""
+    by_type: dict[AgencyType, list[str]] = {}
+    for a in load_directory(paths.demo_directory_file()):
+        by_type.setdefault(a.type, []).append(a.id)
+    taken: dict[AgencyType, int] = {}
+    out = []
+    for a in placed:
+        n = taken[a.type] = taken.get(a.type, -1) + 1
+        out.append(a.model_copy(update={"id": by_type[a.type][n]}))
+    return out
+
+
+AGENCIES = realm_ids(_PLACED)
 FIRST = {t: next(a.id for a in AGENCIES if a.type == t) for t in AgencyType}
 PLACE = Location(latitude=CENTRE[0], longitude=CENTRE[1], description="Fictional Park")
 OFFICER = ResponsibleOfficer(officer_id="OFF-1", name="Officer Example", unit="Sampleville PU")
@@ -206,7 +225,16 @@ def closes(d: AlertDelivery) -> bool:
     return isinstance(e, AlertCancelled) or (isinstance(e, PublicNotice) and e.status == "closed")
 
 
-def run_flows(bus: Bus, client: IntakeClient, reader: TopicReader, broker: Broker) -> None:
+Login = Callable[[str], IntakeClient]
+
+
+def run_flows(bus: Bus, login: Login, reader: TopicReader, broker: Broker) -> None:
+    """Every flow, each request under the identity that would send it."""
+    client = login("police-case-system")  # police's case system: alerts, rescues, acks
+
+    def agency(agency_id: str) -> IntakeClient:
+        return login(f"agency-system-{agency_id.lower()}")
+
     # 1. The alert, to every agency type in range; updates and a sighting.
     issued = client.issue_alert(alert()).event_id
     everyone = {a.id for a in AGENCIES}
@@ -255,9 +283,9 @@ def run_flows(bus: Bus, client: IntakeClient, reader: TopicReader, broker: Broke
     # 3. Answers through HTTP: police's DNA work with its note, a rejection offered
     #    again, a rejection with no one left (escalated), and plain steps.
     dna = ref[(CASE, "dna_sampling")]
-    client.answer_referral(CASE, dna.referral_id, dna.agency_id, "accepted")
-    client.answer_referral(CASE, dna.referral_id, dna.agency_id, "in-progress")
-    client.answer_referral(
+    agency(dna.agency_id).answer_referral(CASE, dna.referral_id, dna.agency_id, "accepted")
+    agency(dna.agency_id).answer_referral(CASE, dna.referral_id, dna.agency_id, "in-progress")
+    agency(dna.agency_id).answer_referral(
         CASE,
         dna.referral_id,
         dna.agency_id,
@@ -273,8 +301,8 @@ def run_flows(bus: Bus, client: IntakeClient, reader: TopicReader, broker: Broke
         ((YOUTH_CASE, "vocational_training"), "accepted", None),
     ):
         r = ref[(case, rule)]
-        client.answer_referral(case, r.referral_id, r.agency_id, status, reason=reason)
-    client.record_dna_comparison(
+        agency(r.agency_id).answer_referral(case, r.referral_id, r.agency_id, status, reason=reason)
+    login("police-forensics-lab").record_dna_comparison(
         CASE,
         sample_id=DNA_CANARY,
         database="Fictional national DNA database",
@@ -311,8 +339,9 @@ def run_flows(bus: Bus, client: IntakeClient, reader: TopicReader, broker: Broke
         )
 
         # 4. Mandatory reports: one acknowledged, one left to go overdue.
-        client.file_report(**report("RPT-DL-1"))
-        client.file_report(**report("RPT-DL-2"))
+        hotel = agency(FIRST[AgencyType.CULTURE_TOURISM])  # a mandatory reporter
+        hotel.file_report(**report("RPT-DL-1"))
+        hotel.file_report(**report("RPT-DL-2"))
         client.acknowledge_report("RPT-DL-1", "Sampleville Station 3", FIRST[AgencyType.POLICE])
         reader.until(lambda r: broker.consumed("homeward-referrals", ROUTER_INPUTS), 90, "router")
 

@@ -16,6 +16,7 @@ DNA data, police notes, a reporter's identity). Then:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from homeward.topology import POLICE_ONLY_PREFIX
 from homeward_demo.processes import ServiceProcess
 from homeward_intake.client import IntakeClient
 from tests.fixtures.bus import Bus, principal_of
+from tests.fixtures.idp import Idp
 from tests.integration.data_law_flows import (
     AGENCIES,
     CANARIES,
@@ -61,7 +63,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(
-    bus_factory_module: Callable[..., Bus], tmp_path_factory: pytest.TempPathFactory
+    bus_factory_module: Callable[..., Bus], tmp_path_factory: pytest.TempPathFactory, idp: Idp
 ) -> Iterator[World]:
     bus = bus_factory_module()
     tmp: Path = tmp_path_factory.mktemp("data-law")
@@ -86,10 +88,23 @@ def world(
         )
         start("homeward_referrals", "REFERRALS_READY", HOMEWARD_REFERRALS_DIRECTORY=directory)
         start("homeward_detector", "DETECTOR_READY")
-        intake = start("homeward_intake", "INTAKE_READY", HOMEWARD_INTAKE_PORT="0")
-        with IntakeClient(intake.ready_line().split()[-1], timeout=30) as client:
-            run_flows(bus, client, reader, broker)
-            timeline = client.timeline(CASE).model_dump_json()
+        intake = start(
+            "homeward_intake",
+            "INTAKE_READY",
+            HOMEWARD_INTAKE_PORT="0",
+            HOMEWARD_OIDC_ISSUER=idp.issuer,
+        )
+        url = intake.ready_line().split()[-1]
+        with ExitStack() as clients:
+
+            def login(client_id: str) -> IntakeClient:
+                return clients.enter_context(
+                    IntakeClient(url, timeout=30, token_provider=idp.client(client_id))
+                )
+
+            run_flows(bus, login, reader, broker)
+            # The coordination office reads the timeline: police-only entries by type only.
+            timeline = login("coordination-system").timeline(CASE).model_dump_json()
         run_health(bus, broker)
         # Everything written has been handled before anything is read for the verdict.
         reader.until(

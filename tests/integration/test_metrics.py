@@ -317,8 +317,8 @@ def test_intake_serves_metrics_on_its_http_port(
     bus: Bus, start_intake: Callable[..., IntakeProcess]
 ) -> None:
     ip = start_intake()
-    case = f"CASE-MI-{uuid.uuid4().hex[:6]}"
-    with httpx.Client(base_url=ip.url, timeout=15) as http:
+    case = f"POL-0001-MI-{uuid.uuid4().hex[:6]}"
+    with httpx.Client(base_url=ip.url, timeout=15, headers=ip.auth()) as http:
         assert http.get("/readyz").status_code == 200
         assert http.get("/healthz").status_code == 200
         assert http.post("/v1/alerts", json=intake_samples.alert(case_id=case)).status_code == 202

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -51,6 +52,7 @@ from homeward.kafka import producer, send_all
 from homeward_demo.processes import ServiceProcess
 from homeward_intake.client import IntakeClient
 from tests.fixtures.bus import Bus, principal_of
+from tests.fixtures.idp import Idp
 from tests.fixtures.prometheus import (
     Prometheus,
     Query,
@@ -63,13 +65,17 @@ from tests.fixtures.prometheus import (
     scrape_config,
     scrape_jobs,
 )
+from tests.integration.data_law_flows import realm_ids
 from tests.integration.support import TopicReader, service
 from tests.unit.fanout.geo import CENTRE, agency_at
 
 pytestmark = pytest.mark.integration
 
 # One agency of every type inside the first ring and the router's reach.
-AGENCIES = [agency_at(i, 10 + 3 * i, bearing=i * 22.5, type_=t) for i, t in enumerate(AgencyType)]
+# Placed around the centre, under the realm's ids (each logs in as its own system).
+AGENCIES = realm_ids(
+    [agency_at(i, 10 + 3 * i, bearing=i * 22.5, type_=t) for i, t in enumerate(AgencyType)]
+)
 SILENT = next(a.id for a in AGENCIES if a.type == AgencyType.TRANSPORT)  # never acknowledges
 PLACE = Location(latitude=CENTRE[0], longitude=CENTRE[1], description="Fictional Park")
 OFFICER = ResponsibleOfficer(officer_id="OFF-1", name="Officer Example", unit="Sampleville PU")
@@ -135,7 +141,7 @@ def rescue(case_id: str) -> RescueNotified:
 def admission(n: int) -> AdmissionRegistered:
     return AdmissionRegistered(
         case_id=f"ADM-PM-{n}",
-        hospital_id="HOSP-PM-1",
+        hospital_id="HOSP-DEMO-1",  # the realm's hospital-system-hosp-demo-1
         patient=PersonIdentity(id_type="resident_id", id_number=f"PM-P{n}", name=f"Test P{n}"),
         admitted_at=utcnow() - timedelta(hours=1),
         identity_check=IdentityCheck(document_match=True, face_match=False),
@@ -150,16 +156,17 @@ def events(reader: TopicReader, cls: type[Any], **match: Any) -> list[Any]:
     ]
 
 
-def play_wave(n: int, bus: Bus, client: IntakeClient, reader: TopicReader) -> None:
+def play_wave(n: int, bus: Bus, login: Callable[[str], IntakeClient], reader: TopicReader) -> None:
     """An alert fanned out and acknowledged by all but one agency (which is resent
     to, then escalated), a rescue whose legal-aid referral is answered, a failed
     identity check at a hospital, a corrupt record on each Faust service's input,
     and a clock tick that makes the rescue's other referrals overdue."""
     codec, p = Codec(), producer(bus.settings)
+    client = login("police-case-system")
     try:
-        alert_id = client.issue_alert(alert(f"CASE-PM-A{n}")).event_id
+        alert_id = client.issue_alert(alert(f"POL-0001-PM-A{n}")).event_id
         if n > 1:
-            client.update_alert("CASE-PM-A1", new_information="Seen near the river")
+            client.update_alert("POL-0001-PM-A1", new_information="Seen near the river")
         everyone = {a.id for a in AGENCIES}
         reader.until(
             lambda r: (
@@ -190,8 +197,9 @@ def play_wave(n: int, bus: Bus, client: IntakeClient, reader: TopicReader) -> No
             f"wave {n}: the referrals",
         )
         (offer,) = events(reader, ReferralRequested, case_id=case, rule_id=ANSWERED_RULE)
-        client.answer_referral(case, offer.referral_id, offer.agency_id, "accepted")
-        client.record_admission(admission(n))
+        agency = login(f"agency-system-{offer.agency_id.lower()}")
+        agency.answer_referral(case, offer.referral_id, offer.agency_id, "accepted")
+        login("hospital-system-hosp-demo-1").record_admission(admission(n))
         for topic_id in ("alert_events", "rescues", "health_records", "audit_entries"):
             p.send(bus.topic(topic_id), key=b"CASE-PM-X", value=GARBAGE).get(30)
         audit_wave(n, bus)
@@ -256,7 +264,7 @@ def wait_until_scraped(prom: Prometheus, before: dict[str, float], n: int) -> di
 # -- the site --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def site(
-    bus_factory_module: Callable[..., Bus], tmp_path_factory: pytest.TempPathFactory
+    bus_factory_module: Callable[..., Bus], tmp_path_factory: pytest.TempPathFactory, idp: Idp
 ) -> Iterator[Site]:
     ensure_installed()
     bus = bus_factory_module()
@@ -307,7 +315,12 @@ def site(
             HOMEWARD_AUDIT_GENERATE_KEY="true",
             HOMEWARD_AUDIT_CHECKPOINT_SECONDS="0.5",
         )
-        intake = start("homeward_intake", "INTAKE_READY", HOMEWARD_INTAKE_PORT="0")
+        intake = start(
+            "homeward_intake",
+            "INTAKE_READY",
+            HOMEWARD_INTAKE_PORT="0",
+            HOMEWARD_OIDC_ISSUER=idp.issuer,
+        )
         url = intake.ready_line().split()[-1]
         targets = {
             f"homeward-{name}": name for name in ("fanout", "referrals", "detector", "audit")
@@ -323,9 +336,14 @@ def site(
         jobs = len(config["scrape_configs"])
         prom.until(lambda: prom.value("sum(up)") == jobs, 60, "every target scraped and up")
         before = seen(prom)
-        with IntakeClient(url, timeout=30) as client:
+        with ExitStack() as clients:
+
+            def login(client_id: str) -> IntakeClient:
+                provider = idp.client(client_id)
+                return clients.enter_context(IntakeClient(url, timeout=30, token_provider=provider))
+
             for n in (1, 2):
-                play_wave(n, bus, client, reader)
+                play_wave(n, bus, login, reader)
                 before = wait_until_scraped(prom, before, n)
         yield Site(prom, time.monotonic() + PANEL_DEADLINE_SECONDS)
     finally:

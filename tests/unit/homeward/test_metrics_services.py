@@ -48,6 +48,7 @@ from tests.unit.agency.fakes import FakeProducer
 from tests.unit.fanout.test_planner import AGENCIES, T0, alert
 from tests.unit.health.test_recorder import START, MemoryProducer
 from tests.unit.intake import samples as intake_samples
+from tests.unit.intake.idp import PersonaAuth, TestIdp
 from tests.unit.referrals import world
 
 TOPOLOGY = Topology.load(prefix="")
@@ -233,7 +234,8 @@ def test_intake_counts_requests_by_route_template_and_events_it_produced() -> No
     intake = Intake(
         publisher, MemoryIdempotencyStore(), source_name="unit", referrals=MemoryReferralView()
     )
-    app = create_app(intake, IntakeSettings(source_name="unit"))
+    idp = TestIdp()
+    app = create_app(intake, IntakeSettings(source_name="unit"), verifier=idp.verifier())
     route = "/v1/alerts/{case_id}/sightings"
     before = value("homeward_http_requests_total", route=route, method="POST", status="422")
     unmatched = value("homeward_http_requests_total", route="unmatched", method="GET", status="404")
@@ -245,18 +247,21 @@ def test_intake_counts_requests_by_route_template_and_events_it_produced() -> No
         type="homeward.alerts.AlertIssued",
     )
     with TestClient(app, raise_server_exceptions=False) as http:
-        assert http.post("/v1/alerts/CASE-M-1/sightings", json={}).status_code == 422
-        assert http.get("/no/such/path/CASE-M-1").status_code == 404
-        assert http.put("/v1/alerts/CASE-M-1/sightings", json={}).status_code == 405
+        http.auth = PersonaAuth(idp)
+        assert http.post("/v1/alerts/PS-TEST-1-M-1/sightings", json={}).status_code == 422
+        assert http.get("/no/such/path/PS-TEST-1-M-1").status_code == 404
+        assert http.put("/v1/alerts/PS-TEST-1-M-1/sightings", json={}).status_code == 405
         refused = http.post("/v1/alerts", content=b"x", headers={"content-type": "text/plain"})
         assert refused.status_code == 415  # by the guard, before any route
-        issued = http.post("/v1/alerts", json=intake_samples.alert(case_id="CASE-M-2"))
+        issued = http.post("/v1/alerts", json=intake_samples.alert(case_id="PS-TEST-1-M-2"))
         assert issued.status_code == 202, issued.text
         scrape = http.get("/metrics")
     assert scrape.status_code == 200
     text = scrape.text
     assert f'homeward_http_requests_total{{method="POST",route="{route}",status="422"}}' in text
-    assert "CASE-M-1" not in text and "CASE-M-2" not in text  # never a raw path or case id
+    assert (
+        "PS-TEST-1-M-1" not in text and "PS-TEST-1-M-2" not in text
+    )  # never a raw path or case id
     assert 'homeward_ready{service="intake"} 1.0' in text
     assert 'homeward_up{service="intake"} 1.0' in text
     assert "homeward_build_info{" in text
