@@ -157,7 +157,8 @@ class Sequencer:
 
         self._consumer = kafka.consumer(
             self.kafka,
-            group_id=self.settings.group_id,
+            # Under the topic prefix, like every group: the grants are per prefix.
+            group_id=self.kafka.topic_prefix + self.settings.group_id,
             max_poll_records=self.settings.max_poll_records,
         )
         self._consumer.subscribe([self.entries_topic], listener=Listener())

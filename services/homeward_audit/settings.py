@@ -15,8 +15,8 @@ class AuditSettings(BaseSettings):
 
     group_id: str = Field(
         default="homeward-audit",
-        description="Consumer group: one sequencer owns an input partition (and so the "
-        "output partition of the same number) at a time",
+        description="Consumer group (after HOMEWARD_TOPIC_PREFIX): one sequencer owns an "
+        "input partition (and so the output partition of the same number) at a time",
     )
     signing_key_file: Path | None = Field(
         default=None,

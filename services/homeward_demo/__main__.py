@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             sequencer = ServiceProcess(
                 "audit",
                 ["-m", "homeward_audit"],
-                audit.sequencer_env(kafka.env(env, "audit"), run_dir, prefix),
+                audit.sequencer_env(kafka.env(env, "audit"), run_dir),
                 run_dir / "audit.log",
             )
             stack.callback(sequencer.stop)

@@ -30,7 +30,7 @@ def key_files(run_dir: Path) -> tuple[Path, Path]:
     return run_dir / "audit" / "audit-signing.pem", run_dir / "audit" / "audit-public.pem"
 
 
-def sequencer_env(base: dict[str, str], run_dir: Path, prefix: str) -> dict[str, str]:
+def sequencer_env(base: dict[str, str], run_dir: Path) -> dict[str, str]:
     signing, public = key_files(run_dir)
     return {
         **base,
@@ -38,8 +38,6 @@ def sequencer_env(base: dict[str, str], run_dir: Path, prefix: str) -> dict[str,
         "HOMEWARD_AUDIT_GENERATE_KEY": "true",
         "HOMEWARD_AUDIT_SIGNING_KEY_FILE": str(signing),
         "HOMEWARD_AUDIT_PUBLIC_KEYS_FILE": str(public),
-        # The audit principal's group grant is prefixed by the topic prefix.
-        "HOMEWARD_AUDIT_GROUP_ID": f"{prefix}homeward-audit",
         "HOMEWARD_AUDIT_CHECKPOINT_SECONDS": CHECKPOINT_SECONDS,
     }
 

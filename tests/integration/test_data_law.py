@@ -88,6 +88,14 @@ def world(
         )
         start("homeward_referrals", "REFERRALS_READY", HOMEWARD_REFERRALS_DIRECTORY=directory)
         start("homeward_detector", "DETECTOR_READY")
+        start(
+            "homeward_audit",
+            "AUDIT_READY",
+            HOMEWARD_AUDIT_SIGNING_KEY_FILE=str(tmp / "audit-keys" / "signing.pem"),
+            HOMEWARD_AUDIT_PUBLIC_KEYS_FILE=str(tmp / "audit-keys" / "public.pem"),
+            HOMEWARD_AUDIT_GENERATE_KEY="true",
+            HOMEWARD_AUDIT_CHECKPOINT_SECONDS="0.5",
+        )
         intake = start(
             "homeward_intake",
             "INTAKE_READY",
@@ -112,6 +120,7 @@ def world(
                 broker.consumed("homeward-fanout", FANOUT_INPUTS)
                 and broker.consumed("homeward-referrals", ROUTER_INPUTS)
                 and broker.consumed("homeward-detector", DETECTOR_INPUTS)
+                and broker.consumed("homeward-audit", ["audit_entries"])
             ),
             90,
             "the services to consume every input",

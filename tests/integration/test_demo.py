@@ -100,7 +100,7 @@ def test_ctrl_c_mid_case_stops_every_service(kafka_access: KafkaAccess, tmp_path
     assert demo.stdout is not None
     try:
         for raw in demo.stdout:
-            if b"alert CASE-DEMO-0001 issued" in raw:
+            if b"alert POL-0001-DEMO-0001 issued" in raw:
                 # The demo itself, intake, the fan-out, the referral router and the detector.
                 assert len(_processes_with(prefix.encode())) >= 5
                 demo.send_signal(signal.SIGINT)

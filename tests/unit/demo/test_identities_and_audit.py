@@ -77,13 +77,12 @@ def test_case_ids_are_in_the_police_systems_namespace() -> None:
     assert str(rescue.unknown_child()["case_id"]).startswith(prefix)
 
 
-def test_the_sequencer_runs_under_the_prefixed_group_with_its_own_key(tmp_path: Path) -> None:
-    env = audit.sequencer_env({"HOMEWARD_AUDIT_GENERATE_KEY": "false"}, tmp_path, "p.")
+def test_the_sequencer_runs_with_its_own_key(tmp_path: Path) -> None:
+    env = audit.sequencer_env({"HOMEWARD_AUDIT_GENERATE_KEY": "false"}, tmp_path)
     signing, public = audit.key_files(tmp_path)
     assert env["HOMEWARD_AUDIT_GENERATE_KEY"] == "true"
     assert env["HOMEWARD_AUDIT_SIGNING_KEY_FILE"] == str(signing)
     assert env["HOMEWARD_AUDIT_PUBLIC_KEYS_FILE"] == str(public)
-    assert env["HOMEWARD_AUDIT_GROUP_ID"] == "p.homeward-audit"
 
 
 def _entry(n: int) -> AuditEntry:
