@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -149,11 +150,20 @@ def test_every_principal_gets_exactly_what_topology_declares(secured_bus: Bus) -
     counts = {"allowed": 0, "refused": 0}
     wrong: list[str] = []
     started = time.monotonic()
-    for p in principals:
+
+    def probe(p: KafkaPrincipal) -> tuple[dict[str, bool], dict[str, bool], dict[str, bool]]:
+        # One consumer, one producer and one admin client per principal, all its probes
+        # batched in each; principals side by side (each waits mostly on the broker).
+        return (
+            _reads(bus, p.name, names),
+            _writes(bus, p.name, names),
+            _groups(bus, p.name, group_names),
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(probe, principals))
+    for p, (got_reads, got_writes, got_groups) in zip(principals, answers, strict=True):
         readable, writable = _expected_topics(bus, p)
-        got_reads = _reads(bus, p.name, names)
-        got_writes = _writes(bus, p.name, names)
-        got_groups = _groups(bus, p.name, group_names)
         for name in names:
             for what, got, want in (
                 ("read", got_reads.get(name), name in readable),
