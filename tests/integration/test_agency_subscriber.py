@@ -179,7 +179,9 @@ def test_the_coordination_office_sees_escalations_without_acking_them(bus: Bus) 
     ]
     produce(bus, bus.topology.inbox("coordination_office").name, records)
     shown = Collector()
-    with running(Subscriber(office, "coordination_office", bus.settings_for("coordination_office")), shown) as sub:
+    with running(
+        Subscriber(office, "coordination_office", bus.settings_for("coordination_office")), shown
+    ) as sub:
         shown.wait_for(2)
         got = acks(bus, 1)
     assert [d.kind for d in shown.shown] == ["escalation", "alert"]

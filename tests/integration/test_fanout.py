@@ -80,7 +80,9 @@ def fanout(bus: Bus, tmp_path: Path, agencies: list[Agency], **env: str) -> Serv
         "HOMEWARD_FANOUT_ACK_TIMEOUT_SECONDS": "3600",
         **env,
     }
-    return service(["-m", "homeward_fanout"], bus.env("fanout", **settings), tmp_path / "fanout.log")
+    return service(
+        ["-m", "homeward_fanout"], bus.env("fanout", **settings), tmp_path / "fanout.log"
+    )
 
 
 def publish(bus: Bus, *events) -> list[str]:

@@ -30,7 +30,9 @@ def test_sync_sees_what_was_written_before_it_with_many_callers_at_once(bus: Bus
         with lock:
             applied.add(rec.value)
 
-    follower = LogFollower(bus.settings_for("intake"), topic, apply, name="test", startup_timeout_seconds=30)
+    follower = LogFollower(
+        bus.settings_for("intake"), topic, apply, name="test", startup_timeout_seconds=30
+    )
     producer = hkafka.producer(bus.settings)
     follower.start()
     try:

@@ -130,7 +130,9 @@ def start_service(
     port = free_port()
     name = module.removeprefix("homeward_").upper()
     settings = {f"HOMEWARD_{name}_METRICS_PORT": str(port), **env}
-    svc = service(["-m", module], bus.env(principal_of(module), **settings), tmp_path / f"{module}.log").start(ready)
+    svc = service(
+        ["-m", module], bus.env(principal_of(module), **settings), tmp_path / f"{module}.log"
+    ).start(ready)
     return svc, Scraper(port)
 
 
@@ -190,7 +192,9 @@ def test_fanout_metrics_after_an_alert_is_delivered_and_acknowledged(
     consumed = local("homeward_events_consumed_total", service="agency", topic=inbox)
     case = f"CASE-MX-{uuid.uuid4().hex[:6]}"
     publish(bus, "alert_events", make_alert(case, 0.5))
-    with Subscriber(police.id, police.type, bus.settings_for(police.type), topology=bus.topology) as sub:
+    with Subscriber(
+        police.id, police.type, bus.settings_for(police.type), topology=bus.topology
+    ) as sub:
         got: list[Any] = []
         until(lambda: bool(got.extend(sub.poll(0.5)) or got), "the police delivery")
         sub.acknowledge(got[0])
