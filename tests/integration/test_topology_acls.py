@@ -5,8 +5,15 @@ with a Kafka authorization error. 100% as declared."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -15,9 +22,13 @@ from kafka.errors import (
     KafkaError,
     TopicAuthorizationFailedError,
 )
+from pydantic import SecretStr
 
+from homeward.settings import KafkaSettings
+from homeward.topology import Topology
 from homeward.topology.acls import plan
 from homeward.topology.principals import KafkaPrincipal, load_principals
+from homeward.topology.users import password_env_name
 from tests.fixtures.bus import Bus
 
 pytestmark = pytest.mark.integration
@@ -64,10 +75,13 @@ def _writes(bus: Bus, principal: str, names: list[str]) -> dict[str, bool]:
 
 
 def _reads(bus: Bus, principal: str, names: list[str]) -> dict[str, bool]:
+    return _reads_as(bus.settings_for(principal), names)
+
+
+def _reads_as(settings: KafkaSettings, names: list[str]) -> dict[str, bool]:
     """Fetch offset 0 of partition 0 of every topic (each holds one record): read or refused."""
-    consumer = KafkaConsumer(
-        group_id=None, enable_auto_commit=False, **bus.settings_for(principal).kafka_python()
-    )
+    principal = settings.sasl_username
+    consumer = KafkaConsumer(group_id=None, enable_auto_commit=False, **settings.kafka_python())
     result: dict[str, bool] = {}
     try:
         pending = {TopicPartition(n, 0) for n in names}
@@ -149,11 +163,20 @@ def test_every_principal_gets_exactly_what_topology_declares(secured_bus: Bus) -
     counts = {"allowed": 0, "refused": 0}
     wrong: list[str] = []
     started = time.monotonic()
-    for p in principals:
+
+    def probe(p: KafkaPrincipal) -> tuple[dict[str, bool], dict[str, bool], dict[str, bool]]:
+        # One consumer, one producer and one admin client per principal, all its probes
+        # batched in each; principals side by side (each waits mostly on the broker).
+        return (
+            _reads(bus, p.name, names),
+            _writes(bus, p.name, names),
+            _groups(bus, p.name, group_names),
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(probe, principals))
+    for p, (got_reads, got_writes, got_groups) in zip(principals, answers, strict=True):
         readable, writable = _expected_topics(bus, p)
-        got_reads = _reads(bus, p.name, names)
-        got_writes = _writes(bus, p.name, names)
-        got_groups = _groups(bus, p.name, group_names)
         for name in names:
             for what, got, want in (
                 ("read", got_reads.get(name), name in readable),
@@ -196,3 +219,53 @@ def test_an_unknown_user_cannot_even_connect(secured_bus: Bus) -> None:
             consumer.topics()
         finally:
             consumer.close()
+
+
+def test_the_command_creates_users_and_grants_without_the_jars(
+    secured_bus: Bus, tmp_path: Path
+) -> None:
+    """`python -m homeward.topology apply-all` against a running cluster, as the admin: a
+    principals file of one (a unique name, so the session's principals keep their
+    passwords), its password from the environment, never printed."""
+    bus = secured_bus
+    name = f"probe-{uuid.uuid4().hex[:8]}"
+    principals = tmp_path / "principals.yaml"
+    principals.write_text(
+        "principals:\n"
+        f"  {name}:\n"
+        "    kind: institutional\n"
+        "    roles: [media]\n"
+        "    groups: [homeward-agency-]\n"
+    )
+    password = secrets.token_urlsafe(16)
+    prefix = f"c{uuid.uuid4().hex[:10]}."
+    env = {
+        **os.environ,
+        **bus.access.admin_env(),
+        "HOMEWARD_TOPIC_PREFIX": prefix,
+        "HOMEWARD_PRINCIPALS_FILE": str(principals),
+        password_env_name(name): password,
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "homeward.topology", "apply-all"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "1 SCRAM users created or updated" in run.stdout
+    assert password not in run.stdout + run.stderr
+    # The new user reads its inbox and nothing else under that prefix.
+    topology = Topology.load(prefix=prefix)
+    inbox = topology.inbox("media").name
+    seed = KafkaProducer(acks=1, **bus.settings.kafka_python())
+    seed.send(inbox, key=MARK, value=MARK, partition=0).get(30)
+    seed.send(topology.get("alert_events").name, key=MARK, value=MARK, partition=0).get(30)
+    seed.close()
+    settings = bus.settings.model_copy(
+        update={"sasl_username": name, "sasl_password": SecretStr(password)}
+    )
+    got = _reads_as(settings, [inbox, topology.get("alert_events").name])
+    assert got == {inbox: True, topology.get("alert_events").name: False}

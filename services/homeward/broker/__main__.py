@@ -29,6 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--version", default=None, help=f"Kafka version ({kafka_version()})")
     start.add_argument("--timeout", type=float, default=60.0, help="startup deadline, s (60)")
     start.add_argument("--heap", default="512m", help="JVM -Xmx per node (512m)")
+    start.add_argument(
+        "--security",
+        choices=["plaintext", "scram"],
+        default="plaintext",
+        help="scram: SASL/SCRAM-SHA-512, the standard authorizer, deny by default "
+        "(the admin's client properties go to <run dir>/admin.properties)",
+    )
 
     fetch = sub.add_parser("fetch", help="fetch the Kafka jars into the cache only")
     fetch.add_argument("--version", default=None, help=f"Kafka version ({kafka_version()})")
@@ -51,6 +58,7 @@ def _start(args: argparse.Namespace) -> int:
         version=args.version,
         heap=args.heap,
         startup_timeout=args.timeout,
+        security=args.security,
     )
     started = time.monotonic()
     try:
@@ -61,6 +69,9 @@ def _start(args: argparse.Namespace) -> int:
     print(f"KAFKA_VERSION={cluster.version}")
     print(f"RUN_DIR={cluster.run_dir}")
     print(f"STATE_FILE={cluster.state_file}")
+    if cluster.security is not None:  # where the admin's secret is, never the secret
+        print(f"ADMIN_USER={cluster.security.admin_user}")
+        print(f"ADMIN_PROPERTIES={cluster.run_dir / 'admin.properties'}")
     print(f"STARTED_IN={time.monotonic() - started:.1f}s")
     print(f"BOOTSTRAP={cluster.bootstrap_servers}", flush=True)
     code = 0
