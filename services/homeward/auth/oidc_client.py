@@ -21,6 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from homeward.errors import HomewardError
 
 DEFAULT_REFRESH_MARGIN_SECONDS = 30.0
+# A provider's first token request after a start can take seconds on a loaded machine (a cold
+# JVM); a request timeout is a failure the caller sees, so it is generous.
+DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
 class TokenError(HomewardError):
@@ -75,7 +78,7 @@ class _CachedToken:
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self.refresh_margin = refresh_margin
-        self._http = http or httpx.Client(timeout=10.0)
+        self._http = http or httpx.Client(timeout=DEFAULT_TIMEOUT_SECONDS)
         self._clock = clock
         self._lock = threading.Lock()
         self._token_endpoint: str | None = None

@@ -23,7 +23,7 @@ class KeycloakAdmin:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.realm = realm
-        self._http = httpx.Client(timeout=15.0)
+        self._http = httpx.Client(timeout=30.0)
         self._tokens = ClientCredentials(
             f"{self.base_url}/realms/master", client_id, client_secret, http=self._http
         )

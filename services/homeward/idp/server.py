@@ -328,8 +328,13 @@ def seed_database(realm: Path, version: str | None = None, *, cache: Path | None
         staging = root / f"keycloak-{version}-realm-{key}.tmp-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         try:
+            # The import alone took 90 s on a machine loaded by other test runs: room to spare.
             server = KeycloakServer(
-                run_dir=staging / "run", version=version, realm=realm, seeded=False
+                run_dir=staging / "run",
+                version=version,
+                realm=realm,
+                seeded=False,
+                startup_timeout=SEED_TIMEOUT_SECONDS,
             )
             log.info("importing %s into a seed database (once per realm file)", realm.name)
             try:
@@ -354,5 +359,6 @@ def seed_database(realm: Path, version: str | None = None, *, cache: Path | None
 
 
 _SEED_MARKER = ".homeward-complete"
+SEED_TIMEOUT_SECONDS = 400.0
 # What the JVM returns on SIGTERM after Keycloak's shutdown hooks ran (0, or 128 + 15).
 _CLEAN_EXITS = (0, 143)
