@@ -72,12 +72,18 @@ def test_every_workload_has_its_own_policy_for_both_directions() -> None:
         assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}, policy["metadata"]
 
 
+# Intake also verifies bearer tokens: the OIDC provider's keys over HTTPS.
+OIDC = {"ports": [{"protocol": "TCP", "port": 443}]}
+
+
 def test_every_workload_reaches_only_dns_and_kafka() -> None:
     for workload, _ in pod_specs():
+        intake = pod_labels(workload).get("app.kubernetes.io/component") == "intake"
         for policy in policies_for(pod_labels(workload)):
             egress = policy["spec"].get("egress", [])
             # The example overlay's patch counts on this order (Kafka second).
-            assert egress in ([], [DNS, KAFKA]), policy["metadata"]["name"]
+            allowed = [DNS, KAFKA, OIDC] if intake and egress else [DNS, KAFKA]
+            assert egress in ([], allowed), policy["metadata"]["name"]
 
 
 def test_intake_accepts_its_http_port_only() -> None:
