@@ -9,19 +9,15 @@ after the cancellation is refused before anything is published.
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from homeward.alert_lifecycle import AlertState, AlertStep, AlertTransitionError, next_state
 from homeward.codec import Codec
-from homeward.deadletter import describe
 from homeward.events import AlertCancelled, Event
 from homeward.settings import KafkaSettings
-from homeward_intake.log_follower import LogFollower
-
-log = logging.getLogger(__name__)
+from homeward_intake.log_follower import FollowedView
 
 
 @dataclass(frozen=True)
@@ -83,7 +79,10 @@ class MemoryAlertView:
         return None
 
 
-class KafkaAlertView(MemoryAlertView):
+class KafkaAlertView(FollowedView, MemoryAlertView):
+    """The table, kept up to date from alerts.events.v1 (FollowedView's methods
+    come first: start, ready, sync and close are the follower's)."""
+
     def __init__(
         self,
         settings: KafkaSettings,
@@ -92,46 +91,18 @@ class KafkaAlertView(MemoryAlertView):
         codec: Codec | None = None,
         startup_timeout_seconds: float = 30.0,
     ) -> None:
-        super().__init__()
-        self.topic = topic
-        self.codec = codec or Codec()
-        self.skipped = 0
-        self.follower = LogFollower(
+        MemoryAlertView.__init__(self)
+        FollowedView.__init__(
+            self,
             settings,
             topic,
-            self._apply_record,
             name="alerts",
+            codec=codec,
             startup_timeout_seconds=startup_timeout_seconds,
         )
 
-    def start(self) -> None:
-        if self.follower.running():
-            return
-        self.follower.start()
-        log.info("alert log %s read: %d cases known", self.topic, len(self.table))
+    def apply_event(self, event: Any, event_id: str) -> None:
+        self.table.apply(event)
 
-    def ready(self) -> bool:
-        return self.follower.ready()
-
-    def sync(self, timeout: float) -> bool:
-        return self.follower.sync(timeout)
-
-    def close(self) -> None:
-        self.follower.close()
-
-    def _apply_record(self, rec: Any) -> None:
-        try:
-            decoded = self.codec.decode(rec.value, rec.headers)
-        except Exception as exc:  # the fan-out dead-letters its input; skip, never crash
-            self.skipped += 1
-            field, reason = describe(exc)
-            log.warning(
-                "skipping %s[%d]@%d: field=%s reason=%s",
-                rec.topic,
-                rec.partition,
-                rec.offset,
-                field or "-",
-                reason,
-            )
-            return
-        self.table.apply(decoded.event)
+    def known(self) -> int:
+        return len(self.table)

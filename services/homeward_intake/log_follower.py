@@ -29,6 +29,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from homeward import kafka as hkafka
+from homeward.codec import Codec
+from homeward.deadletter import describe
 from homeward.errors import ConfigError
 from homeward.settings import KafkaSettings
 from homeward_intake.publisher import PublishUnavailable
@@ -237,3 +239,70 @@ class LogFollower:
                     self._stop.wait(1.0)
         finally:
             consumer.close()
+
+
+class FollowedView:
+    """A read model kept by following one topic of events: each record is
+    decoded and its event handed to `apply_event`; what cannot be decoded is
+    skipped and counted, never fatal (the topic's own consumer dead-letters it,
+    and a view is a convenience, not the authority). Logged with the field and
+    the reason only, never the content."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        topic: str,
+        *,
+        name: str,
+        codec: Codec | None = None,
+        startup_timeout_seconds: float = 30.0,
+    ) -> None:
+        self.topic = topic
+        self.codec = codec or Codec()
+        self.skipped = 0
+        self.follower = LogFollower(
+            settings,
+            topic,
+            self._apply_record,
+            name=name,
+            startup_timeout_seconds=startup_timeout_seconds,
+        )
+
+    def apply_event(self, event: Any, event_id: str) -> None:
+        raise NotImplementedError
+
+    def known(self) -> int:
+        """How many things the view holds (for the start-up log line)."""
+        return 0
+
+    def start(self) -> None:
+        if self.follower.running():
+            return
+        self.follower.start()
+        log.info("%s read: %d known", self.topic, self.known())
+
+    def ready(self) -> bool:
+        return self.follower.ready()
+
+    def sync(self, timeout: float) -> bool:
+        return self.follower.sync(timeout)
+
+    def close(self) -> None:
+        self.follower.close()
+
+    def _apply_record(self, rec: Any) -> None:
+        try:
+            decoded = self.codec.decode(rec.value, rec.headers)
+        except Exception as exc:  # not ours to crash on
+            self.skipped += 1
+            field, reason = describe(exc)
+            log.warning(
+                "skipping %s[%d]@%d: field=%s reason=%s",
+                rec.topic,
+                rec.partition,
+                rec.offset,
+                field or "-",
+                reason,
+            )
+            return
+        self.apply_event(decoded.event, decoded.meta.id)
