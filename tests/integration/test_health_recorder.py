@@ -47,6 +47,7 @@ def test_records_land_keyed_by_the_person_with_cloudevents_headers(bus: Bus) -> 
         assert (err.value.index, err.value.field) == (1, "patient.id_number")
 
     sent = [*one, *two, *mismatch.records]
+    principal = bus.settings_for("health").sasl_username
     reader = TopicReader(bus.settings, [topic])
     try:
         reader.until(lambda r: len(r.records) >= len(sent), timeout=30, what="every record")
@@ -61,7 +62,8 @@ def test_records_land_keyed_by_the_person_with_cloudevents_headers(bus: Bus) -> 
             decoded = by_id[rec.event_id]
             # As sent, with the actor of the hospital it was recorded for.
             assert decoded.event == event.model_copy(
-                update={"actor": agency_actor(event.hospital_id, "health")}
+                # Under its Kafka user's name (the SDK's principal when none is given).
+                update={"actor": agency_actor(event.hospital_id, "health", principal)}
             )
             assert decoded.meta.source == f"/homeward/health/{event.hospital_id}"
             assert decoded.meta.subject == event.case_id
