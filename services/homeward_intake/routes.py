@@ -106,17 +106,19 @@ def accept(
     caller: Principal,
     action: Action,
     extra: dict[str, Any] | None = None,
+    step: AlertStep | None = None,
 ) -> JSONResponse:
-    """Publish `event` as the caller's: its actor is the token's, never the body's."""
-    return answer(
-        intake.accept(
-            as_caller(event, caller),
-            hashed(body),
-            key,
-            principal=caller,
-            action=action.value,
-            extra=extra,
+    """Publish `event` as the caller's: its actor is the token's, never the body's.
+    With `step`, it is a step of an alert's life, checked against the alert log."""
+    event, hashed_body = as_caller(event, caller), hashed(body)
+    if step is not None:
+        return answer(
+            intake.accept_alert_step(
+                event, hashed_body, key, principal=caller, action=action.value, step=step
+            )
         )
+    return answer(
+        intake.accept(event, hashed_body, key, principal=caller, action=action.value, extra=extra)
     )
 
 
@@ -133,28 +135,6 @@ CLOCK_SKEW = timedelta(minutes=5)
 def not_in_future(value: datetime | None, field: str) -> None:
     if value is not None and value > datetime.now(UTC) + CLOCK_SKEW:
         raise ValidationError("is in the future", field=field)
-
-
-def alert_step(
-    intake: Intake,
-    event: Event,
-    body: BaseModel,
-    key: str | None,
-    *,
-    caller: Principal,
-    action: Action,
-    step: AlertStep,
-) -> JSONResponse:
-    return answer(
-        intake.accept_alert_step(
-            as_caller(event, caller),
-            hashed(body),
-            key,
-            principal=caller,
-            action=action.value,
-            step=step,
-        )
-    )
 
 
 def new_case_id(agency_id: str, key: str | None) -> str:
@@ -207,7 +187,7 @@ def issue_alert(
             field="case_id",
         )
     event = AlertIssued.model_validate({**fields, "case_id": case_id})
-    return alert_step(
+    return accept(
         intake,
         event,
         body,
@@ -235,7 +215,7 @@ def update_alert(
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return alert_step(
+    return accept(
         intake,
         with_case(AlertUpdated, case_id, body),
         body,
@@ -264,7 +244,7 @@ def report_sighting(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     not_in_future(body.seen_at, "seen_at")  # type: ignore[attr-defined]
-    return alert_step(
+    return accept(
         intake,
         with_case(SightingReported, case_id, body),
         body,
@@ -292,7 +272,7 @@ def cancel_alert(
     intake: IntakeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return alert_step(
+    return accept(
         intake,
         with_case(AlertCancelled, case_id, body),
         body,
