@@ -11,7 +11,7 @@ never blocks the event loop (and with it every live stream).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.responses import StreamingResponse
@@ -33,7 +33,9 @@ from homeward_gateway.views import (
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
 
-NOT_FOUND = {404: {"description": "No such delivery in your agency's inbox"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such delivery in your agency's inbox"}
+}
 
 
 def gateway_of(request: Request) -> Gateway:
