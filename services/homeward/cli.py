@@ -83,21 +83,29 @@ class NotInstalled(Exception):
     pass
 
 
+def not_installed(program: Program, exc: ModuleNotFoundError) -> NotInstalled | None:
+    """What to say when `exc` means a part of Homeward is not installed, else None."""
+    missing = (exc.name or "").partition(".")[0]
+    if missing == program.module.partition(".")[0]:
+        return NotInstalled(f"{missing} is not part of this installation")
+    if missing in SERVICE_ONLY:
+        return NotInstalled(
+            f"needs the {program.extra} extra: pip install 'homeward[{program.extra}]' "
+            f"(no module named {exc.name!r})"
+        )
+    return None
+
+
 def load(program: Program) -> Callable[[], object]:
     """The program's entry point; NotInstalled names what to install when it is missing."""
     module_name, _, function = program.target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        missing = (exc.name or "").partition(".")[0]
-        if missing == program.module.partition(".")[0]:
-            raise NotInstalled(f"{missing} is not part of this installation") from exc
-        if missing in SERVICE_ONLY:
-            raise NotInstalled(
-                f"needs the {program.extra} extra: pip install 'homeward[{program.extra}]' "
-                f"(no module named {exc.name!r})"
-            ) from exc
-        raise
+        said = not_installed(program, exc)
+        if said is None:
+            raise
+        raise said from exc
     entry: Callable[[], object] = getattr(module, function)
     return entry
 
@@ -105,15 +113,21 @@ def load(program: Program) -> Callable[[], object]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     program = BY_NAME[args.command]
-    try:
-        entry = load(program)
-    except NotInstalled as exc:
-        print(f"{PROG} {program.name}: {exc}", file=sys.stderr)
-        return 2
     # Every entry point parses sys.argv (Faust's CLI can read nothing else): the
     # program sees its own arguments, and its name in its usage line.
     sys.argv = [f"{PROG} {program.name}", *args.args]
-    code = entry()
+    try:
+        # The Faust workers import their app (and Faust) only once past --help.
+        code = load(program)()
+    except NotInstalled as exc:
+        print(f"{PROG} {program.name}: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        said = not_installed(program, exc)
+        if said is None:
+            raise
+        print(f"{PROG} {program.name}: {said}", file=sys.stderr)
+        return 2
     return code if isinstance(code, int) else 0
 
 
