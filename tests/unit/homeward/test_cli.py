@@ -1,38 +1,17 @@
-"""The `homeward` command's dispatch, the Faust workers' argument handling, and the
-split of the dependencies: what the agency SDK imports is all in the base install."""
+"""The `homeward` command's dispatch and the Faust workers' argument handling; what
+the agency SDK imports is all in the base install (no Faust, no web server)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 
 import pytest
 
-from homeward import paths
 from homeward.cli import BY_NAME, PROGRAMS, SERVICE_ONLY, prog_name
 from homeward.worker_cli import DEFAULT_WORKER, worker_argv
 
-PYPROJECT = tomllib.loads((paths.REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 SERVER_SIDE = ("faust", "mode", "aiokafka", "fastapi", "starlette", "uvicorn")
-
-
-def _names(requirements: list[str]) -> set[str]:
-    return {r.split(";")[0].split("[")[0].split(">")[0].split("<")[0].strip() for r in requirements}
-
-
-def test_the_base_install_has_no_stream_processor_and_no_web_server() -> None:
-    base = _names(PYPROJECT["project"]["dependencies"])
-    assert {"kafka-python", "fastavro", "pydantic", "httpx"} <= base
-    assert not base & {"faust-streaming", "aiokafka", "fastapi", "uvicorn", "starlette"}
-    extras = PYPROJECT["project"]["optional-dependencies"]
-    assert extras["agency"] == []  # the install line names what it is for; it adds nothing
-    assert {"faust-streaming", "fastapi", "uvicorn"} <= _names(extras["services"])
-    assert "homeward[services]" in extras["dev"]  # make setup: every service and test
-
-
-def test_the_console_script_is_the_dispatcher() -> None:
-    assert PYPROJECT["project"]["scripts"] == {"homeward": "homeward.cli:main"}
 
 
 def test_every_program_names_an_importable_module_path() -> None:
