@@ -33,10 +33,10 @@ def _run_python(code: str) -> subprocess.CompletedProcess[str]:
 _BLOCK = f"import sys\nfor m in {SERVER_SIDE!r}: sys.modules[m] = None\n"
 
 
-def test_the_agency_sdk_and_its_cli_import_nothing_server_side() -> None:
+def test_the_agency_and_hospital_sdks_and_the_cli_import_nothing_server_side() -> None:
     got = _run_python(
         _BLOCK
-        + "import homeward_agency, homeward_agency.cli, homeward_agency.fleet\n"
+        + "import homeward_agency, homeward_agency.cli, homeward_agency.fleet, homeward_health\n"
         + "import homeward_timeline.cli, homeward.cli, homeward.topology.__main__\n"
         + "from homeward.cli import main\n"
         + "sys.exit(main(['agency', '--help']))\n"
