@@ -14,7 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY services/ services/
-RUN pip install --no-cache-dir . \
+# The services extra: Faust, FastAPI, uvicorn (the base install is the agency SDK).
+RUN pip install --no-cache-dir '.[services]' \
     && rm -rf /src
 
 WORKDIR /app

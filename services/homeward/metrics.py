@@ -10,10 +10,9 @@ exactly these names.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
-
 from prometheus_client import Counter, Gauge, Histogram, Info
+
+from homeward.version import homeward_version
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # People answer, not machines: from a second to the 10-minute ack timeout and past it.
@@ -173,13 +172,6 @@ AUDIT_CHAIN_SEQ = Gauge(
     "Seq of the last entry chained on a partition of audit.log.v1 by this sequencer",
     ["partition"],
 )
-
-
-def homeward_version() -> str:
-    try:
-        return package_version("homeward")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "0+unknown"
 
 
 def set_build_info(service: str) -> None:

@@ -27,10 +27,12 @@ from typing import TextIO
 from kafka.errors import KafkaError
 
 from homeward.agencies import AgencyType
+from homeward.cli import prog_name
 from homeward.errors import HomewardError
 from homeward.metrics import set_build_info
 from homeward.probes import Probes, ProbeServer, wsgi_app
 from homeward.settings import KafkaSettings
+from homeward.version import version_line
 from homeward_agency.delivery import Delivery
 from homeward_agency.forward import Forwarder
 from homeward_agency.outbox import SDK
@@ -43,10 +45,11 @@ log = logging.getLogger("homeward_agency")
 
 def build_parser(defaults: AgencySettings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m homeward_agency",
+        prog=prog_name("python -m homeward_agency"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument(
         "--agency-id",
         default=defaults.agency_id,

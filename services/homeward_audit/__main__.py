@@ -19,11 +19,13 @@ import pydantic
 
 from homeward.audit.chain import ChainError, Item, Signer, from_json, load_public_keys, to_json
 from homeward.audit.chain import verify as verify_items
+from homeward.cli import prog_name
 from homeward.errors import HomewardError
 from homeward.metrics import set_build_info
 from homeward.probes import Probes, ProbeServer, wsgi_app
 from homeward.settings import KafkaSettings, ServiceSettings
 from homeward.topology import Topology
+from homeward.version import version_line
 from homeward_audit import logio
 from homeward_audit.sequencer import Sequencer
 from homeward_audit.settings import AuditSettings
@@ -144,7 +146,10 @@ def keygen(directory: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m homeward_audit", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog=prog_name("python -m homeward_audit"), description=__doc__
+    )
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the sequencer (the default)")
     v = sub.add_parser("verify", help="verify the chain and its checkpoints")

@@ -26,6 +26,7 @@ from pathlib import Path
 from homeward import paths
 from homeward.agencies import AgencyType, load_directory
 from homeward.broker import KafkaCluster
+from homeward.cli import prog_name
 from homeward.idp import keycloak_version
 from homeward.idp.realm import staff_username
 from homeward.settings import KafkaSettings
@@ -34,6 +35,7 @@ from homeward.topology.acls import apply_acls
 from homeward.topology.admin import apply
 from homeward.topology.principals import load_principals
 from homeward.topology.users import apply_users, password_env_name
+from homeward.version import version_line
 from homeward_agency.fleet import Fleet
 from homeward_demo import audit, health, identity, reports, rescue, summary
 from homeward_demo.monitor import Monitor
@@ -45,7 +47,10 @@ from homeward_intake.client import IntakeClient
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="homeward-demo", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog=prog_name("python -m homeward_demo"), description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("--version", action="version", version=version_line())
     p.add_argument("--directory", type=Path, default=paths.demo_directory_file())
     p.add_argument(
         "--clock-speed",

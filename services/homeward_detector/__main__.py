@@ -1,4 +1,9 @@
-"""`python -m homeward_detector [worker -l info]` runs a detector worker."""
+"""`python -m homeward_detector [FAUST_ARGS]` (or `homeward detector`) runs a detector worker.
+
+Reads health records and reports anomalies to police; settings from
+HOMEWARD_DETECTOR_* and the Kafka connection from HOMEWARD_KAFKA_*
+(KAFKA_BOOTSTRAP_SERVERS).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ import sys
 
 import pydantic
 
+from homeward.cli import prog_name
 from homeward.errors import HomewardError
+from homeward.worker_cli import worker_argv
 
 
 def main() -> int:
+    faust_args = worker_argv(prog_name("python -m homeward_detector"), __doc__, sys.argv[1:])
     try:
         # Settings and the topology are read when the app module loads: say
         # plainly what is wrong instead of a traceback.
@@ -22,10 +30,7 @@ def main() -> int:
     except (HomewardError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if len(sys.argv) == 1:
-        # The worker command turns Faust's web server back on unless told not to;
-        # metrics have their own port (HOMEWARD_DETECTOR_METRICS_PORT).
-        sys.argv += ["worker", "-l", "info", "--without-web"]
+    sys.argv = [sys.argv[0], *faust_args]
     app.main()
     return 0
 

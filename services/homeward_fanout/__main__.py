@@ -1,4 +1,9 @@
-"""`python -m homeward_fanout [worker -l info]` runs a fan-out worker."""
+"""`python -m homeward_fanout [FAUST_ARGS]` (or `homeward fanout`) runs a fan-out worker.
+
+Sends each alert to the agencies its ring reaches, resends what is not
+acknowledged and escalates; settings from HOMEWARD_FANOUT_* and the Kafka
+connection from HOMEWARD_KAFKA_* (KAFKA_BOOTSTRAP_SERVERS).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ import sys
 
 import pydantic
 
+from homeward.cli import prog_name
 from homeward.errors import HomewardError
+from homeward.worker_cli import worker_argv
 
 
 def main() -> int:
+    faust_args = worker_argv(prog_name("python -m homeward_fanout"), __doc__, sys.argv[1:])
     try:
         # Settings, the directory and the topology are read when the app module
         # loads: say plainly what is wrong instead of a traceback.
@@ -22,10 +30,7 @@ def main() -> int:
     except (HomewardError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # e.g. a bad directory row or schedule
         return 2
-    if len(sys.argv) == 1:
-        # The worker command turns Faust's web server back on unless told not to;
-        # metrics have their own port (HOMEWARD_FANOUT_METRICS_PORT).
-        sys.argv += ["worker", "-l", "info", "--without-web"]
+    sys.argv = [sys.argv[0], *faust_args]
     app.main()
     return 0
 

@@ -1,4 +1,7 @@
-"""`python -m homeward_intake`: serve the intake API with uvicorn.
+"""`python -m homeward_intake` (or `homeward intake`): serve the intake API with uvicorn.
+
+Settings from HOMEWARD_INTAKE_* (host, port, ...), the identity provider from
+HOMEWARD_OIDC_*, the Kafka connection from HOMEWARD_KAFKA_* (KAFKA_BOOTSTRAP_SERVERS).
 
 Prints `INTAKE_READY http://HOST:PORT` (flushed) once the server accepts
 connections and the service is ready (producer connected, idempotency and
@@ -9,6 +12,7 @@ referral logs read), so scripts and tests wait on one line instead of polling or
 
 from __future__ import annotations
 
+import argparse
 import logging
 import socket
 import sys
@@ -18,7 +22,9 @@ import uvicorn
 
 from homeward.audit import AuditEntry
 from homeward.audit.writer import KafkaAuditor
+from homeward.cli import prog_name
 from homeward.settings import KafkaSettings
+from homeward.version import version_line
 from homeward_intake.app import build_kafka_app
 from homeward_intake.handlers import Intake
 from homeward_intake.settings import IntakeSettings
@@ -89,7 +95,19 @@ class LazyKafkaAuditor:
         self._auditor.record(entry)
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog_name("python -m homeward_intake"),
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=version_line())
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Before any setting is read or socket bound: --help and --version start nothing.
+    build_parser().parse_args(argv)
     settings = IntakeSettings()
     kafka = KafkaSettings()
     logging.basicConfig(

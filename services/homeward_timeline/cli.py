@@ -17,8 +17,10 @@ import re
 import sys
 from typing import TextIO
 
+from homeward.cli import prog_name
 from homeward.errors import HomewardError
 from homeward.settings import KafkaSettings
+from homeward.version import version_line
 from homeward_timeline.query import Entry, Timeline, TimelineQuery
 
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
@@ -27,10 +29,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m homeward_timeline",
+        prog=prog_name("python -m homeward_timeline"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument("case_id", metavar="CASE_ID", help="the case (or report) id")
     parser.add_argument("--json", action="store_true", help="print the timeline as one JSON object")
     parser.add_argument(

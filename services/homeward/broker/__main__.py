@@ -17,10 +17,15 @@ from types import FrameType
 
 from homeward.broker.cluster import KafkaCluster
 from homeward.broker.jars import BrokerError, fetch_kafka, kafka_version
+from homeward.cli import prog_name
+from homeward.version import version_line
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m homeward.broker", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog=prog_name("python -m homeward.broker"), description=__doc__
+    )
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True)
 
     start = sub.add_parser("start", help="run a local Kafka cluster in the foreground")

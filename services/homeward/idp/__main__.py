@@ -21,6 +21,7 @@ from types import FrameType
 
 from homeward import paths
 from homeward.auth.roles import roles_file
+from homeward.cli import prog_name
 from homeward.idp.dist import fetch_keycloak, keycloak_version
 from homeward.idp.java import IdpError
 from homeward.idp.realm import generate
@@ -31,10 +32,12 @@ from homeward.idp.server import (
     realm_file,
     seed_database,
 )
+from homeward.version import version_line
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m homeward.idp", description=__doc__)
+    parser = argparse.ArgumentParser(prog=prog_name("python -m homeward.idp"), description=__doc__)
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="fetch and build Keycloak into the cache only")
     fetch.add_argument("--version", default=None, help=f"Keycloak version ({keycloak_version()})")

@@ -10,18 +10,23 @@ from __future__ import annotations
 import argparse
 import sys
 
+from homeward.cli import prog_name
 from homeward.errors import HomewardError
 from homeward.topology.acls import apply_acls, plan
 from homeward.topology.admin import apply
 from homeward.topology.model import Topology
 from homeward.topology.principals import load_principals
 from homeward.topology.users import apply_users, passwords
+from homeward.version import version_line
 
 COMMANDS = ["show", "apply", "principals", "acls", "apply-users", "apply-acls", "apply-all"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="homeward topology", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog=prog_name("python -m homeward.topology"), description=__doc__
+    )
+    parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument("command", choices=COMMANDS)
     args = parser.parse_args(argv)
     try:

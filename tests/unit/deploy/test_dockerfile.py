@@ -50,7 +50,8 @@ def test_dockerfile_base_user_and_install() -> None:
     assert users, "the image must not run as root"
     assert users[-1].split(":")[0] not in {"root", "0"}
     runs = " ".join(args for ins, args in instructions if ins == "RUN")
-    assert "pip install --no-cache-dir ." in runs
+    # The services extra: the base install is only the agency SDK (no Faust, no FastAPI).
+    assert "pip install --no-cache-dir '.[services]'" in runs
     assert not re.search(r"pip install[^&;]*\s(-e|--editable)\s", runs), "editable install"
     # No CMD magic: each container's command comes from compose / k8s.
     assert not [ins for ins, _ in instructions if ins in {"CMD", "ENTRYPOINT"}]
