@@ -17,7 +17,9 @@ from collections.abc import Callable, Sequence
 
 import uvicorn
 
+from homeward.cli import prog_name
 from homeward.settings import KafkaSettings
+from homeward.version import version_line
 from homeward_gateway.settings import GatewaySettings
 
 READY_LINE = "GATEWAY_READY"
@@ -26,12 +28,13 @@ LISTENING_LINE = "GATEWAY_LISTENING"
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m homeward_gateway",
+        prog=prog_name("python -m homeward_gateway"),
         description="The agency gateway: each agency's own inbox over HTTPS (list, live "
         "stream, acknowledge, answer). Configured by the environment: HOMEWARD_GATEWAY_* "
         "(this service), HOMEWARD_KAFKA_* (the broker), HOMEWARD_OIDC_* (the token issuer); "
         "the options below override the first.",
     )
+    parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument("--host", help="interface to listen on (HOMEWARD_GATEWAY_HOST)")
     parser.add_argument(
         "--port", type=int, help="TCP port, 0 for a free one (HOMEWARD_GATEWAY_PORT)"
