@@ -21,11 +21,13 @@ from homeward.events.base import Model
 
 
 class DeliveryMode(StrEnum):
-    """How the agency takes deliveries: reads its inbox with the SDK, or has
-    the reference subscriber forward each delivery to its own HTTP endpoint."""
+    """How the agency takes deliveries: reads its inbox on Kafka with the SDK,
+    takes them at its own HTTPS endpoint (the gateway's signed webhooks), or
+    reads them from the gateway's API and console (no software of its own)."""
 
     INBOX = "inbox"
     WEBHOOK = "webhook"
+    GATEWAY = "gateway"
 
 
 class Agency(Model):

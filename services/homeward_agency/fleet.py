@@ -130,6 +130,7 @@ class Fleet(InboxClients):
         seen_capacity: int = FLEET_SEEN_CAPACITY,
         answer_policy: AnswerPolicy | None = None,
         principal: str | None = None,
+        elsewhere: Iterable[str] = (),
     ) -> None:
         self.settings = settings or KafkaSettings()
         # Each simulated agency acts as itself (its own agency id and type in
@@ -141,6 +142,9 @@ class Fleet(InboxClients):
         self.acks_topic = self.topology.get("alert_acks").name
         self.dead_letter_topic = self.topology.get("dead_letters").name
         self.silent = frozenset(silent)
+        # Agencies that receive another way (webhook, the gateway's API): their
+        # records are on the same inbox topics, but they are not this fleet's.
+        self.elsewhere = frozenset(elsewhere)
         self._delay = ack_delay
         self.answer_policy = answer_policy
         self.codec = codec or Codec()
@@ -193,6 +197,8 @@ class Fleet(InboxClients):
 
     def _take(self, record: RawRecord) -> None:
         agency = record_key(record) or ""
+        if agency in self.elsewhere:
+            return
         try:
             delivery = decode_delivery(self.codec, record, recipient=agency)
         except Exception as exc:  # a bad record is dead-lettered, never fatal

@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 import uuid
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from homeward_agency.fleet import Fleet
 from homeward_demo import audit, health, identity, reports, rescue, summary
 from homeward_demo.monitor import Monitor
 from homeward_demo.processes import KafkaIdentities, ServiceProcess
+from homeward_demo.reach import GATEWAY, SDK, WEBHOOK, GatewayAgencies, channel_of
 from homeward_demo.scenario import CENTRE, Scenario
 from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
 from homeward_health import HealthRecorder
@@ -215,6 +217,37 @@ def main(argv: list[str] | None = None) -> int:
             detector.start("DETECTOR_READY")
             say(f"health-record anomaly detector started (lateness {health.LATENESS})")
 
+            # The agencies without a Kafka consumer: by webhook and on the gateway's API.
+            reach = GatewayAgencies(
+                "http://unset",  # the gateway's address, once it listens
+                agencies,
+                lambda client_id: people.system(client_id),
+                answer_policy=rescue.answers_to,
+                initial_ring_km=schedule.radius_km(40 / 60),
+            )
+            hooks = reach.write_registry(run_dir / "webhooks.yaml", reach.start_webhooks())
+            gateway = ServiceProcess(
+                "gateway",
+                ["-m", "homeward_gateway"],
+                kafka.env(
+                    dict(
+                        env,
+                        HOMEWARD_GATEWAY_PORT="0",
+                        HOMEWARD_GATEWAY_WEBHOOKS_REGISTRY_FILE=str(hooks),
+                        HOMEWARD_GATEWAY_WEBHOOKS_BACKOFF_BASE_SECONDS="0.2",
+                    ),
+                    "gateway",
+                ),
+                run_dir / "gateway.log",
+            )
+            stack.callback(gateway.stop)
+            gateway.start("GATEWAY_READY")
+            reach.set_url(gateway.ready_line().split()[-1])
+            say(
+                f"agency gateway serving {reach.url} (console at {reach.url}/console, "
+                f"CAP feed at {reach.url}/public/cap/index.atom)"
+            )
+
             # Two agencies near the centre never answer, to show resend and escalation.
             near = agencies_in_ring(agencies, CENTRE.latitude, CENTRE.longitude, -1, 100)
             silent = {
@@ -225,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
             silent = set(sorted(silent)[:2])
             rng = random.Random(7)
             delays = {a.id: rng.uniform(0.05, 1.5) for a in agencies}
+            reach.silent = frozenset(silent)
+            reach.ack_delay = delays.__getitem__
+            reach.start_streams()
+            stack.callback(reach.stop)
             fleet = Fleet(
                 # The simulated agencies of every type in one client, so as the admin: no
                 # declared principal serves every type (a real site runs one per type).
@@ -234,13 +271,16 @@ def main(argv: list[str] | None = None) -> int:
                 ack_delay=delays,
                 group_id=f"{prefix}homeward-demo-agencies",
                 answer_policy=rescue.answers,
+                elsewhere=reach.agencies,
             ).start()
             stack.callback(fleet.stop)
             monitor = Monitor(settings, topology).start()
             stack.callback(monitor.stop)
+            ways = Counter(channel_of(a) for a in agencies)
             say(
-                f"{len(agencies)} simulated agencies subscribed; silent (never acknowledge): "
-                f"{', '.join(sorted(silent))}"
+                f"{len(agencies)} simulated agencies: {ways[SDK]} on the SDK (Kafka), "
+                f"{ways[WEBHOOK]} by signed webhook, {ways[GATEWAY]} on the gateway's live "
+                f"stream; silent (never acknowledge): {', '.join(sorted(silent))}"
             )
 
             desk = reports.PoliceDesk(
@@ -287,10 +327,11 @@ def main(argv: list[str] | None = None) -> int:
                     for d in alert
                     if d not in obs.acked and obs.deliveries[d].agency_id not in silent
                 ]
-                if not waiting and not fleet.pending_acks():
+                if not waiting and not fleet.pending_acks() and not reach.pending():
                     break
                 time.sleep(0.2)
             stats = fleet.stop()
+            received = reach.stop()
             anomalies = watch.wait_for(hospital, 30, say)
             audited = audit.figures(
                 kafka.settings("audit"), topology, audit.key_files(run_dir)[1], say=say
@@ -304,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                 desk.stats,
                 health.figures(hospital, anomalies),
                 audited,
+                channels=summary.channels(monitor.snapshot(), agencies, received),
             )
             print(summary.render(figures), flush=True)
             (run_dir / "summary.json").write_text(json.dumps(figures, indent=2))

@@ -108,6 +108,11 @@ def answers(delivery: Delivery) -> Sequence[PlannedAnswer]:
     event = delivery.event
     if not isinstance(event, ReferralRequested):
         return []
+    return answers_to(event)
+
+
+def answers_to(event: ReferralRequested) -> Sequence[PlannedAnswer]:
+    """The same policy for an agency that receives through the gateway."""
     which = (event.case_id, event.rule_id)
     if which == SILENT_RULE:
         return []

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
+from homeward.agencies import Agency
 from homeward_agency.fleet import FleetStats, quantile
 from homeward_demo.monitor import Observed
+from homeward_demo.reach import GATEWAY, SDK, WEBHOOK, channel_of
 from homeward_demo.reports import DeskStats
 
 
@@ -19,6 +22,7 @@ def build(
     desk: DeskStats | None = None,
     health: dict[str, Any] | None = None,
     audit: dict[str, Any] | None = None,
+    channels: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     alert_id = marks["alert"]
     alert_deliveries = [s for s in obs.deliveries.values() if s.source_event_id == alert_id]
@@ -62,7 +66,31 @@ def build(
         "reports_overdue": sorted(obs.reports_overdue),
         **(health or {}),
         **(audit or {}),
+        **({"channels": channels} if channels else {}),
     }
+
+
+def channels(obs: Observed, agencies: Iterable[Agency], received: dict[str, Any]) -> dict[str, Any]:
+    """Which way each agency type received: the SDK's from the inbox topics
+    (what the fan-out and router wrote to its agencies), webhook and gateway
+    as the demo's agencies on those ways counted them."""
+    way = {a.id: channel_of(a) for a in agencies}
+    sdk_types: dict[str, set[str]] = {}
+    for seen in obs.deliveries.values():
+        if way.get(seen.agency_id, SDK) == SDK:
+            sdk_types.setdefault(seen.agency_type, set()).add(seen.agency_id)
+    out: dict[str, Any] = {
+        SDK: {
+            "agencies": sum(1 for w in way.values() if w == SDK),
+            "agency_types_reached": sorted(sdk_types),
+            "agencies_reached": sum(len(v) for v in sdk_types.values()),
+        }
+    }
+    out.update(received)
+    every = {a.type.value for a in agencies}
+    covered = set().union(*(set(c["agency_types_reached"]) for c in out.values()))
+    out["agency_types_without_a_way"] = sorted(every - covered)
+    return out
 
 
 def referral_figures(obs: Observed) -> dict[str, Any]:
@@ -136,7 +164,35 @@ def render(s: dict[str, Any]) -> str:
         )
     if "audit_entries_chained" in s:
         lines.append(audit_line(s))
+    if "channels" in s:
+        lines += channel_lines(s["channels"])
     return "\n".join(lines)
+
+
+def channel_lines(c: dict[str, Any]) -> list[str]:
+    fmt = lambda v: "n/a" if v is None else f"{v:.0f} ms"  # noqa: E731
+    names = {SDK: "SDK (Kafka)", WEBHOOK: "signed webhook", GATEWAY: "gateway live stream (SSE)"}
+    lines = ["how agencies received (every type through at least one way):"]
+    for way in (SDK, WEBHOOK, GATEWAY):
+        ch = c.get(way)
+        if not ch:
+            continue
+        line = (
+            f"  {names[way]}: {ch['agencies_reached']} of {ch['agencies']} agencies reached, "
+            f"{len(ch['agency_types_reached'])} types ({', '.join(ch['agency_types_reached'])})"
+        )
+        if "latency_ms" in ch:
+            lat = ch["latency_ms"]
+            line += (
+                f"; intake accepted -> received p50 {fmt(lat['p50'])}, p99 {fmt(lat['p99'])} "
+                f"({lat['samples']}); acks {ch['acks_sent']}, answers {ch['answers_sent']}, "
+                f"copies dropped {ch['duplicates_dropped']}, bad signatures "
+                f"{ch['bad_signatures']}, HTTP errors {ch['http_errors']}"
+            )
+        lines.append(line)
+    if c.get("agency_types_without_a_way"):
+        lines.append("  NOT REACHED by any way: " + ", ".join(c["agency_types_without_a_way"]))
+    return lines
 
 
 def audit_line(s: dict[str, Any]) -> str:
