@@ -25,6 +25,7 @@ from homeward.audit import AuditEntry, Auditor, AuditOutcome
 from homeward.auth import Forbidden
 from homeward.auth.jwt_verifier import OidcVerifierSettings, TokenVerifier, Unauthenticated
 from homeward.errors import CodecError, ValidationError
+from homeward.http_docs import install_offline_docs
 from homeward.settings import KafkaSettings
 from homeward.topology import current_topology
 from homeward_intake import observe, routes, routes_cases, routes_health, routes_reports
@@ -320,7 +321,11 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's own pages load a CDN: blank on a closed network.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.state.intake = intake
     app.state.settings = settings
     app.state.timeline = timeline
