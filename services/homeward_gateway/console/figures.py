@@ -1,18 +1,20 @@
 """The supervision figures the plans ask the coordination office for, per agency type:
 alerts received, time to acknowledge (p50, p90), referrals answered and completed in time.
 
-Pure: `Supervision` is fed what the gateway sees (deliveries and referral offers from the
-inbox topics, acknowledgements and answers as they pass) and `figures(now)` reads it out.
-Resends carry the same delivery id and only the first sending counts; a referral is one per
-(referral, agency, offer), since a re-offer to the next agency is a new offer with its own
-deadlines.
+Pure: `figures()` takes what the gateway sees (every agency's alert deliveries with their
+acknowledgements, every referral offer with its status) and counts. Whether an answer was in
+time is the referral router's judgement, not a second clock here: the router sends the
+coordination office a ReferralOverdue (phase answer or completion) for an offer past its
+deadline, so an offer answered (or completed) with no such notice was in time, and one with a
+notice was late. Resends carry the same delivery id and count once; a referral counts once
+per (referral, agency, offer), since a re-offer to the next agency has its own deadlines.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 ANSWERED_STATUSES = frozenset(
@@ -32,20 +34,28 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return ordered[max(rank, 1) - 1]
 
 
-@dataclass
-class _Delivery:
+@dataclass(frozen=True)
+class AlertSeen:
+    """One alert delivery (the first issue of an alert, not its updates) to one agency."""
+
+    delivery_id: str
     agency_type: str
-    sent_at: datetime
-    acked_at: datetime | None = None
+    received_at: datetime
+    acknowledged_at: datetime | None = None
 
 
-@dataclass
-class _Offer:
+@dataclass(frozen=True)
+class OfferSeen:
+    """One referral offer to one agency and what became of it."""
+
+    referral_id: str
+    agency_id: str
+    offer: int
     agency_type: str
-    answer_due: datetime
-    complete_due: datetime
-    answered_at: datetime | None = None
-    completed_at: datetime | None = None
+    status: str
+    """The status the gateway holds (requested until the agency answers)."""
+    answer_overdue: bool = False
+    completion_overdue: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,109 +68,60 @@ class TypeFigures:
     referrals_offered: int
     referrals_answered_in_time: int
     referrals_answered_late: int
+    referrals_unanswered: int
     referrals_completed_in_time: int
     referrals_completed_late: int
-    referrals_overdue_now: int
-    """Offers past their answer deadline with no answer yet."""
 
 
-@dataclass
-class Supervision:
-    _deliveries: dict[str, _Delivery] = field(default_factory=dict)
-    _early_acks: dict[str, datetime] = field(default_factory=dict)
-    _offers: dict[tuple[str, str, int], _Offer] = field(default_factory=dict)
-    _early_answers: dict[tuple[str, str], list[tuple[str, datetime]]] = field(
-        default_factory=dict
+def figures(alerts: Iterable[AlertSeen], offers: Iterable[OfferSeen]) -> list[TypeFigures]:
+    """One row per agency type seen, in name order."""
+    by_delivery: dict[str, AlertSeen] = {}
+    for a in alerts:
+        held = by_delivery.get(a.delivery_id)
+        by_delivery[a.delivery_id] = a if held is None else _earliest(held, a)
+    by_offer: dict[tuple[str, str, int], OfferSeen] = {}
+    for o in offers:
+        by_offer[(o.referral_id, o.agency_id, o.offer)] = o
+    types = sorted(
+        {a.agency_type for a in by_delivery.values()} | {o.agency_type for o in by_offer.values()}
+    )
+    return [
+        _row(
+            t,
+            [a for a in by_delivery.values() if a.agency_type == t],
+            [o for o in by_offer.values() if o.agency_type == t],
+        )
+        for t in types
+    ]
+
+
+def _earliest(a: AlertSeen, b: AlertSeen) -> AlertSeen:
+    acks = [x for x in (a.acknowledged_at, b.acknowledged_at) if x is not None]
+    return AlertSeen(
+        a.delivery_id, a.agency_type, min(a.received_at, b.received_at), min(acks, default=None)
     )
 
-    def alert_delivered(self, delivery_id: str, agency_type: str, at: datetime) -> None:
-        """A new alert reached an agency (a resend of the same delivery id counts once)."""
-        known = self._deliveries.get(delivery_id)
-        if known is not None:
-            known.sent_at = min(known.sent_at, at)
-            return
-        self._deliveries[delivery_id] = _Delivery(agency_type, at)
-        # The acknowledgement may be read before the delivery (two topics, no order).
-        if delivery_id in self._early_acks:
-            self.acknowledged(delivery_id, self._early_acks.pop(delivery_id))
 
-    def acknowledged(self, delivery_id: str, at: datetime) -> None:
-        known = self._deliveries.get(delivery_id)
-        if known is None:
-            self._early_acks[delivery_id] = min(at, self._early_acks.get(delivery_id, at))
-            return
-        if known.acked_at is None or at < known.acked_at:
-            known.acked_at = at
-
-    def referral_offered(
-        self,
-        referral_id: str,
-        agency_id: str,
-        offer: int,
-        agency_type: str,
-        answer_due: datetime,
-        complete_due: datetime,
-    ) -> None:
-        key = (referral_id, agency_id, offer)
-        if key in self._offers:
-            return
-        self._offers[key] = _Offer(agency_type, answer_due, complete_due)
-        for status, at in self._early_answers.pop((referral_id, agency_id), []):
-            self.referral_answered(referral_id, agency_id, status, at)
-
-    def referral_answered(self, referral_id: str, agency_id: str, status: str, at: datetime) -> None:
-        """An agency's answer; it counts for that agency's latest offer of the referral."""
-        offers = [k for k in self._offers if k[0] == referral_id and k[1] == agency_id]
-        if not offers:
-            self._early_answers.setdefault((referral_id, agency_id), []).append((status, at))
-            return
-        offer = self._offers[max(offers, key=lambda k: k[2])]
-        if status in ANSWERED_STATUSES and (offer.answered_at is None or at < offer.answered_at):
-            offer.answered_at = at
-        if status == "completed" and (offer.completed_at is None or at < offer.completed_at):
-            offer.completed_at = at
-
-    def figures(self, now: datetime) -> list[TypeFigures]:
-        """One row per agency type seen, in name order."""
-        types = sorted(
-            {d.agency_type for d in self._deliveries.values()}
-            | {o.agency_type for o in self._offers.values()}
-        )
-        return [self._row(t, now) for t in types]
-
-    def _row(self, agency_type: str, now: datetime) -> TypeFigures:
-        deliveries = [d for d in self._deliveries.values() if d.agency_type == agency_type]
-        waits = [
-            (d.acked_at - d.sent_at).total_seconds() for d in deliveries if d.acked_at is not None
-        ]
-        # An acknowledgement stamped a little before the delivery (clock skew between hosts)
-        # is a wait of zero, not a negative one.
-        waits = [max(w, 0.0) for w in waits]
-        offers = [o for o in self._offers.values() if o.agency_type == agency_type]
-        return TypeFigures(
-            agency_type=agency_type,
-            alerts_received=len(deliveries),
-            alerts_acknowledged=len(waits),
-            ack_p50_seconds=percentile(waits, 50),
-            ack_p90_seconds=percentile(waits, 90),
-            referrals_offered=len(offers),
-            referrals_answered_in_time=_count(
-                o.answered_at is not None and o.answered_at <= o.answer_due for o in offers
-            ),
-            referrals_answered_late=_count(
-                o.answered_at is not None and o.answered_at > o.answer_due for o in offers
-            ),
-            referrals_completed_in_time=_count(
-                o.completed_at is not None and o.completed_at <= o.complete_due for o in offers
-            ),
-            referrals_completed_late=_count(
-                o.completed_at is not None and o.completed_at > o.complete_due for o in offers
-            ),
-            referrals_overdue_now=_count(
-                o.answered_at is None and now > o.answer_due for o in offers
-            ),
-        )
-
-
-def _count(flags: Iterable[bool]) -> int:
-    return sum(1 for f in flags if f)
+def _row(agency_type: str, alerts: list[AlertSeen], offers: list[OfferSeen]) -> TypeFigures:
+    # An acknowledgement stamped a little before the delivery (clock skew between hosts)
+    # is a wait of zero, not a negative one.
+    waits = [
+        max((a.acknowledged_at - a.received_at).total_seconds(), 0.0)
+        for a in alerts
+        if a.acknowledged_at is not None
+    ]
+    answered = [o for o in offers if o.status in ANSWERED_STATUSES]
+    completed = [o for o in offers if o.status == "completed"]
+    return TypeFigures(
+        agency_type=agency_type,
+        alerts_received=len(alerts),
+        alerts_acknowledged=len(waits),
+        ack_p50_seconds=percentile(waits, 50),
+        ack_p90_seconds=percentile(waits, 90),
+        referrals_offered=len(offers),
+        referrals_answered_in_time=sum(1 for o in answered if not o.answer_overdue),
+        referrals_answered_late=sum(1 for o in answered if o.answer_overdue),
+        referrals_unanswered=len(offers) - len(answered),
+        referrals_completed_in_time=sum(1 for o in completed if not o.completion_overdue),
+        referrals_completed_late=sum(1 for o in completed if o.completion_overdue),
+    )
