@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from homeward.errors import ConfigError
-from homeward.http_docs import install_offline_docs
+from homeward.http.docs import install_offline_docs
 from tests.offline import css_references, external, references
 
 
