@@ -108,7 +108,9 @@ class Login:
         try:
             token = await self.client.authorize_access_token(request)
         except OAuthError as exc:
-            raise LoginFailed(f"the provider refused the login: {exc.error}", field="code") from None
+            raise LoginFailed(
+                f"the provider refused the login: {exc.error}", field="code"
+            ) from None
         principal = await self._accept(request.session, token)
         log.info("console login: %s (%s)", principal.name, principal.agency_id)
         return principal
@@ -170,7 +172,11 @@ class Login:
                 async with httpx.AsyncClient(timeout=10) as http:
                     await http.post(
                         endpoint,
-                        data={"token": refresh, "token_type_hint": "refresh_token", **self._client_form()},
+                        data={
+                            "token": refresh,
+                            "token_type_hint": "refresh_token",
+                            **self._client_form(),
+                        },
                     )
         except (httpx.HTTPError, ValueError) as exc:  # the local session is gone either way
             log.warning("could not revoke the console session at the provider: %s", exc)
@@ -188,7 +194,9 @@ class Login:
             resp = await http.post(metadata["token_endpoint"], data={**form, **self._client_form()})
         body: dict[str, Any] = resp.json()
         if resp.status_code != 200 or "access_token" not in body:
-            raise LoginFailed(f"refresh refused: {body.get('error', resp.status_code)}", field="refresh")
+            raise LoginFailed(
+                f"refresh refused: {body.get('error', resp.status_code)}", field="refresh"
+            )
         if "expires_in" in body:
             body["expires_at"] = time.time() + float(body["expires_in"])
         return body

@@ -21,12 +21,20 @@ from urllib.parse import quote
 import httpx
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from homeward.agency_types import AgencyType
 from homeward.auth import Action, Forbidden, Principal, current_roles
@@ -52,6 +60,35 @@ CSP = (
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
+MAX_FORM_BYTES = 64 * 1024  # a note is at most 4000 characters; nothing else is long
+
+
+class FormCap:
+    """The gateway's JSON guard leaves /console to us: cap every body here (413)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_FORM_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await PlainTextResponse("body too large", status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def capped() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise HTTPException(413, "body too large")
+            return message
+
+        await self.app(scope, capped, send)
 
 
 class Console:
@@ -126,25 +163,39 @@ class Console:
                 except csrf.CsrfRefused as exc:
                     log.warning("CSRF refused for %s: %s", principal.name, exc)
                     return self.page(
-                        request, "error.html", 403, who=principal, nav=self.nav(principal),
+                        request,
+                        "error.html",
+                        403,
+                        who=principal,
+                        nav=self.nav(principal),
                         error_key="error.csrf",
                     )
             try:
                 return await handler(request, principal)
             except Forbidden:
                 return self.page(
-                    request, "error.html", 403, who=principal, nav=self.nav(principal),
+                    request,
+                    "error.html",
+                    403,
+                    who=principal,
+                    nav=self.nav(principal),
                     error_key="error.forbidden",
                 )
             except NotFound:
                 return self.page(
-                    request, "error.html", 404, who=principal, nav=self.nav(principal),
+                    request,
+                    "error.html",
+                    404,
+                    who=principal,
+                    nav=self.nav(principal),
                     error_key="error.not_found",
                 )
 
         return wrapped
 
-    def back(self, request: Request, where: str, flash: tuple[str, str, str] | None = None) -> Response:
+    def back(
+        self, request: Request, where: str, flash: tuple[str, str, str] | None = None
+    ) -> Response:
         if flash is not None:
             request.session["flash"] = {"kind": flash[0], "key": flash[1], "detail": flash[2]}
         return RedirectResponse(f"{PREFIX}/{where}", status_code=303)
@@ -318,7 +369,9 @@ class Console:
         url = f"{self.settings.intake_url.rstrip('/')}/v1/cases/{quote(case_id, safe='')}/timeline"
         try:
             async with httpx.AsyncClient(timeout=15) as http:
-                resp = await http.get(url, headers={"Authorization": f"Bearer {fresh.access_token}"})
+                resp = await http.get(
+                    url, headers={"Authorization": f"Bearer {fresh.access_token}"}
+                )
         except httpx.HTTPError as exc:
             log.warning("timeline of %s: intake did not answer: %s", case_id, exc)
             return None, "error.timeline_unavailable"
@@ -337,7 +390,9 @@ class Console:
         lang = self.language(request)
         page = request.query_params.get("page", "inbox")
         try:
-            after = int(request.headers.get("last-event-id") or request.query_params.get("after") or 0)
+            after = int(
+                request.headers.get("last-event-id") or request.query_params.get("after") or 0
+            )
         except ValueError:
             after = 0
         until = float(request.session.get("fresh_until", 0))
@@ -384,15 +439,22 @@ class Console:
                 card=card, may_ack=may_ack, **ctx
             )
             return {"target": "alerts", "id": card.dom_id, "html": html}
-        if page == "referrals" and entry.referral_id is not None and entry.kind in ("referral", "answer_refused"):
+        if (
+            page == "referrals"
+            and entry.referral_id is not None
+            and entry.kind in ("referral", "answer_refused")
+        ):
             cards = views.referral_cards(entries, self.gateway.referral_status)
             found = next((c for c in cards if c.referral_id == entry.referral_id), None)
             if found is None:
                 return None
             html = self.env.get_template("_referral_card.html").render(
                 card=found,
-                reasons=[r.value for r in RejectionReason], outcomes=[o.value for o in Outcome],
-                needs_reason=views.NEEDS_REASON, needs_outcome=views.NEEDS_OUTCOME, **ctx,
+                reasons=[r.value for r in RejectionReason],
+                outcomes=[o.value for o in Outcome],
+                needs_reason=views.NEEDS_REASON,
+                needs_outcome=views.NEEDS_OUTCOME,
+                **ctx,
             )
             return {"target": "referrals", "id": found.dom_id, "html": html}
         if page == "oversight" and entry.kind in views.NOTICE_KINDS:
@@ -431,6 +493,7 @@ class Console:
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
         middleware = [
+            Middleware(FormCap),
             Middleware(
                 SessionMiddleware,
                 secret_key=secret,
@@ -439,6 +502,6 @@ class Console:
                 path=PREFIX,
                 same_site="lax",  # strict would drop it on the provider's redirect back
                 https_only=self.settings.secure_cookies,
-            )
+            ),
         ]
         return Starlette(routes=routes, middleware=middleware)

@@ -100,7 +100,9 @@ def alert_cards(entries: Iterable[InboxEntry]) -> list[AlertCard]:
     for entry in entries:
         if not isinstance(entry.delivery.event, AlertDelivery) or entry.alert is None:
             continue
-        card = cards.setdefault(entry.delivery.case_id, AlertCard(entry.delivery.case_id, entry.alert))
+        card = cards.setdefault(
+            entry.delivery.case_id, AlertCard(entry.delivery.case_id, entry.alert)
+        )
         card.items.append(entry)
     for card in cards.values():
         card.items.sort(key=lambda e: e.seq, reverse=True)
@@ -111,9 +113,7 @@ def alert_card(entries: Iterable[InboxEntry], case_id: str) -> AlertCard | None:
     return next((c for c in alert_cards(entries) if c.case_id == case_id), None)
 
 
-def referral_cards(
-    entries: Sequence[InboxEntry], status_of: Any
-) -> list[ReferralCard]:
+def referral_cards(entries: Sequence[InboxEntry], status_of: Any) -> list[ReferralCard]:
     """One card per referral offered to this agency, newest offer first; `status_of(entry)`
     is the status the gateway holds for it (None: requested)."""
     cards: dict[str, ReferralCard] = {}
