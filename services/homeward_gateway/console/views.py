@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from homeward import lifecycle
@@ -22,6 +23,7 @@ from homeward.events import (
     TaskStatus,
 )
 from homeward_gateway.console.figures import AlertSeen, OfferSeen
+from homeward_gateway.console.rendering import local_time
 from homeward_gateway.store import AlertState, InboxEntry, InboxStore
 
 ALERT_KINDS = frozenset({"alert", "update", "sighting", "cancellation", "public_notice"})
@@ -91,7 +93,22 @@ class ReferralCard:
         """The victim's fields this agency's role may see: the router's projection already
         left out the rest (None), so only what is there is shown."""
         shown = self.event.victim.model_dump(exclude_none=True)
-        return [(k, v) for k, v in shown.items() if v not in ([], "")]
+        return [(k, _plain(v)) for k, v in shown.items() if v not in ([], "")]
+
+
+def _plain(value: Any) -> Any:
+    """A victim field as the page shows it: booleans stay (the template says yes/no),
+    times in China's zone, a place or a contact as its readable parts, lists joined."""
+    if isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime):
+        return local_time(value)
+    if isinstance(value, dict):
+        parts = [value.get(k) for k in ("description", "name", "unit", "phone")]
+        return " · ".join(str(p) for p in parts if p) or ", ".join(f"{v}" for v in value.values())
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 def alert_cards(entries: Iterable[InboxEntry]) -> list[AlertCard]:

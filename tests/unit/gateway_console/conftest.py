@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from homeward.events import Location, ReferralRequested, ResponsibleOfficer
 from homeward.topology import current_topology
 from homeward_gateway.app import create_app
 from homeward_gateway.console import mount
@@ -70,6 +71,23 @@ class Console:
         return csrf
 
 
+def full_victim_referral() -> ReferralRequested:
+    """A referral whose projection keeps a place, a time and a contact (civil affairs')."""
+    offer = s.referral(AGENCY, "REF-TEST-2", case_id="CASE-TEST-3")
+    victim = offer.victim.model_copy(
+        update={
+            "location": Location(latitude=30.1, longitude=104.1, description="Fake Station"),
+            "rescued_at": s.T0,
+            "police_contact": ResponsibleOfficer(
+                officer_id="OFF-T", name="Officer Test", unit="Fake Unit", phone="000"
+            ),
+            "languages": ["zh", "yue"],
+            "guardians_known": False,
+        }
+    )
+    return offer.model_copy(update={"victim": victim})
+
+
 def filled_store() -> InboxStore:
     store = InboxStore()
     store.add(g.alert(AGENCY, "DLV-1", s.issued("CASE-TEST-1")))
@@ -77,6 +95,7 @@ def filled_store() -> InboxStore:
     store.add(g.alert(AGENCY, "DLV-3", s.issued("CASE-TEST-2", name="Test Child Gamma")))
     store.add(g.alert(AGENCY, "DLV-4", s.cancelled("CASE-TEST-2")))
     store.add(g.referral(AGENCY, "REF-TEST-1"))
+    store.add(g.delivered(full_victim_referral(), AGENCY))
     store.add(g.delivered(s.referral_overdue(AGENCY), COORD, "inbox.coordination_office.v1"))
     store.add(g.delivered(s.escalated("DLV-9"), COORD, "inbox.coordination_office.v1"))
     return store

@@ -117,6 +117,10 @@ def test_reject_a_referral_with_a_coded_reason(console: Console) -> None:
     page = console.http.get("/console/referrals").text
     assert "Test Child Beta" in page  # the victim's fields the role may see
     assert 'name="reason"' in page and 'value="no_capacity"' in page
+    full = page[page.index('id="referral-REF-TEST-2"') :]
+    assert "Fake Station" in full and "Officer Test · Fake Unit · 000" in full
+    assert "2030-01-02 11:04:05" in full  # rescued_at, in China's zone
+    assert "zh, yue" in full and "否" in full
     got = console.http.post(
         "/console/referrals/REF-TEST-1/answer",
         data={"status": "rejected", "reason": "no_capacity", "note": "full", "csrf_token": token},
