@@ -372,6 +372,8 @@ def test_reject_a_referral_with_a_reason_and_it_is_offered_to_the_next_agency(
     card.locator("textarea[name=note]").fill("床位已满 (no bed tonight, test)")
     card.locator("button[type=submit]").click()
     page.wait_for_selector(".flash.ok", timeout=30_000)
+    assert card.locator("[data-status='rejected']").count() == 1
+    shot(page, "referrals-rejected")
     world.inboxes.until(lambda r: offered(SECOND_CIVIL, 2), 60, "the re-offer to the next agency")
     page.close()
     # The next agency's staff see it in their console.

@@ -38,9 +38,15 @@ def _ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
     return text % {"num": n, **params}
 
 
-def local_time(value: datetime | None) -> str:
-    if value is None:
+def local_time(value: datetime | str | None) -> str:
+    """A time in China's zone; an ISO 8601 text (from intake's JSON) is read first."""
+    if value is None or value == "":
         return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(ZONE).strftime("%Y-%m-%d %H:%M:%S")

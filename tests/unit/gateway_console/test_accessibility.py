@@ -21,6 +21,7 @@ PAIRS = [  # (text, background) as the stylesheet uses them
     ("closed-ink", "closed"),
     ("danger", "closed"),
     ("ok", "closed"),
+    ("action", "closed"),
     ("ink", "focus"),
 ]
 

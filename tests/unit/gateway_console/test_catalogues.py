@@ -13,7 +13,7 @@ from jinja2.ext import babel_extract
 from homeward.agency_types import AgencyType
 from homeward.events import Outcome, RejectionReason, TaskStatus
 from homeward.events.alerts import CancelReason
-from homeward.events.referrals import VictimProfile
+from homeward.events.referrals import HouseholdRegistration, VictimProfile
 from homeward.events.reports import Sector
 from homeward_agency.delivery import Kind
 from homeward_gateway.console import i18n
@@ -50,6 +50,7 @@ def families() -> set[str]:
     out |= {f"kind.{k}" for k in get_args(Kind)}
     out |= {f"victim.{f}" for f in VictimProfile.model_fields}
     out |= {f"sex.{s}" for s in ("female", "male", "unknown")}
+    out |= {f"household.{h.value}" for h in HouseholdRegistration}
     out |= {"notice.phase.answer", "notice.phase.completion"}
     return out
 
