@@ -138,6 +138,13 @@ class Console:
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cache-Control"] = "no-store"
 
+    def cursor_now(self, p: Principal) -> int:
+        """Where the page's live stream starts: the newest entry's cursor (its offset in
+        the agency's inbox partition, the same on every gateway replica and after a
+        restart, as the API's SSE ids); -1 for an empty inbox."""
+        entries = self.gateway.store.entries(p.agency_id)
+        return entries[-1].cursor if entries else -1
+
     def nav(self, p: Principal) -> list[tuple[str, str]]:
         roles = current_roles()
         items = [("inbox", "nav.inbox")]
@@ -246,7 +253,7 @@ class Console:
             nav=self.nav(p),
             here="inbox",
             cards=views.alert_cards(entries),
-            last_seq=self.gateway.store.last_seq(),
+            last_seq=self.cursor_now(p),
             may_ack=current_roles().allows(p, Action.ALERT_ACKNOWLEDGE),
         )
 
@@ -278,7 +285,7 @@ class Console:
             outcomes=[o.value for o in Outcome],
             needs_reason=views.NEEDS_REASON,
             needs_outcome=views.NEEDS_OUTCOME,
-            last_seq=self.gateway.store.last_seq(),
+            last_seq=self.cursor_now(p),
         )
 
     async def answer(self, request: Request, p: Principal) -> Response:
@@ -337,7 +344,7 @@ class Console:
             notices=views.notices(entries),
             rows=figures(alerts, offers),
             now=datetime.now(UTC),
-            last_seq=self.gateway.store.last_seq(),
+            last_seq=self.cursor_now(p),
         )
 
     # -- a case's timeline (read at intake with the user's own token) -------------
@@ -389,12 +396,15 @@ class Console:
         current_roles().require(p, Action.INBOX_READ)
         lang = self.language(request)
         page = request.query_params.get("page", "inbox")
+        # Last-Event-ID (the browser's resume) and ?after= are cursors: inbox offsets.
         try:
-            after = int(
-                request.headers.get("last-event-id") or request.query_params.get("after") or 0
+            cursor = int(
+                request.headers.get("last-event-id") or request.query_params.get("after") or -1
             )
         except ValueError:
-            after = 0
+            cursor = -1
+        store = self.gateway.store
+        after = store.seq_after_cursor(p.agency_id, cursor) if cursor >= 0 else 0
         until = float(request.session.get("fresh_until", 0))
         token = csrf.token(request.session)
 
@@ -417,7 +427,7 @@ class Console:
                     if fragment is None:
                         continue
                     data = json.dumps(fragment, ensure_ascii=False)
-                    yield f"id: {entry.seq}\nevent: card\ndata: {data}\n\n".encode()
+                    yield f"id: {entry.cursor}\nevent: card\ndata: {data}\n\n".encode()
 
         response = StreamingResponse(stream(), media_type="text/event-stream")
         response.headers["Cache-Control"] = "no-store"

@@ -8,7 +8,7 @@
   var url = body.dataset.events;
   if (!url || !window.EventSource) return;
   var page = body.dataset.livePage;
-  var after = body.dataset.after || "0";
+  var after = body.dataset.after || "-1";
   var status = document.getElementById("live-status");
   var source = new EventSource(url + "?page=" + encodeURIComponent(page) + "&after=" + encodeURIComponent(after));
   source.addEventListener("card", function (event) {
