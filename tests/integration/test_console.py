@@ -321,6 +321,12 @@ def test_a_post_without_the_csrf_token_is_refused(world: World, browser: Browser
         got = page.request.post(f"{world.gateway.url}/console/ack/DLV-NONE", form=form)
         assert got.status == 403
         assert "表单已过期" in got.text()
+    # Logging out (a form with the token) ends the session here and at the provider.
+    page.click("header form button[type=submit]")
+    page.wait_for_selector("text=您已退出", timeout=30_000)
+    shot(page, "logged-out")
+    page.goto(f"{world.gateway.url}/console/inbox")
+    page.wait_for_url("**/console/login", timeout=30_000)
     page.close()
 
 

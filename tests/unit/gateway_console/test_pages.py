@@ -183,3 +183,14 @@ def test_a_form_body_over_the_cap_is_refused(console: Console) -> None:
     token = console.login()
     got = console.http.post("/console/ack/DLV-1", data={"csrf_token": token, "note": "x" * 70_000})
     assert got.status_code == 413 and console.sink.sent == []
+
+
+def test_a_drill_is_marked_as_a_drill(console: Console) -> None:
+    console.login()
+    entry = console.store.get(AGENCY, "DLV-1")
+    assert entry is not None and entry.alert is not None
+    entry.alert.drill = True  # as the gateway's store marks an exercise alert
+    html = console.http.get("/console/inbox").text
+    card = re.search(r'<article class="([^"]*)" id="case-CASE-TEST-1"', html)
+    assert card and "drill" in card.group(1).split()
+    assert "演练" in html
