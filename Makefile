@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 export PIP_CACHE_DIR
 
-.PHONY: setup kafka idp realm demo test unit integration lint typecheck validate topology format clean bench-detector bench
+.PHONY: setup kafka idp browser realm demo test unit integration lint typecheck validate topology format clean bench-detector bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ kafka: setup            ## fetch the pinned Apache Kafka jars with Maven (cached
 
 idp: setup              ## fetch and build the pinned Keycloak with Maven, seed its realm database (cached outside the repo); finds or installs Java 21+
 	$(PY) -m homeward.idp fetch
+
+browser:                ## Debian's chromium and a CJK font for the console's browser tests (apt-get, as root)
+	bash scripts/ensure_chromium.sh
 
 realm: setup            ## regenerate deploy/keycloak/homeward-realm.json from the demo directory and roles table
 	$(PY) -m homeward.idp realm
@@ -37,13 +40,13 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 bench: kafka $(VENV)/.bench-installed   ## benchmark suite (not a test): codec, fan-out, pipeline, memory vs raw; BENCH_ARGS="--quick"
 	$(PY) benchmarks/suite.py $(BENCH_ARGS)
 
-test: kafka idp lint typecheck validate   ## everything CI runs
+test: kafka idp browser lint typecheck validate   ## everything CI runs
 	$(PY) -m pytest -q
 
 unit: setup
 	$(PY) -m pytest -q tests/unit tests/conformance
 
-integration: kafka idp
+integration: kafka idp browser
 	$(PY) -m pytest -q tests/integration
 
 lint: setup

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from homeward.audit import Auditor
 from homeward.auth.jwt_verifier import TokenVerifier
 from homeward.http import observe
+from homeward.http.docs import install_offline_docs
 from homeward.http.errors import audit_refusals, error_response, install_error_handlers
 from homeward.http.guard import RequestGuard
 from homeward_gateway import routes_inbox, routes_ops, routes_reports
@@ -157,8 +158,15 @@ def create_app(
                 r.close()
 
     app = FastAPI(
-        title="Homeward agency gateway", version="1", description=DESCRIPTION, lifespan=lifespan
+        title="Homeward agency gateway",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # FastAPI's own pages load a CDN: blank on a closed network.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.state.gateway = gateway
     app.state.settings = settings
     app.state.verifier = verifier

@@ -19,6 +19,7 @@ from homeward.audit import Auditor
 from homeward.auth.jwt_verifier import OidcVerifierSettings, TokenVerifier
 from homeward.errors import PublishUnavailable
 from homeward.http import observe
+from homeward.http.docs import install_offline_docs
 from homeward.http.errors import audit_refusals, error_response
 from homeward.http.errors import install_error_handlers as install_shared_handlers
 from homeward.http.guard import RequestGuard
@@ -177,7 +178,11 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's own pages load a CDN: blank on a closed network.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.state.intake = intake
     app.state.settings = settings
     app.state.timeline = timeline
