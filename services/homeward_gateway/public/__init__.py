@@ -17,12 +17,16 @@ from fastapi import FastAPI
 from homeward_gateway.public.feed import Feed
 from homeward_gateway.public.routes import router
 from homeward_gateway.public.settings import CapSettings
+from homeward_gateway.public.sign import Signer
 
 __all__ = ["CapSettings", "Feed", "feed_for", "mount"]
 
 
 def feed_for(settings: CapSettings) -> Feed:
-    return Feed(settings.texts, settings.zone, settings.base_url)
+    signer = None
+    if settings.signing_key_file is not None and settings.signing_cert_file is not None:
+        signer = Signer.from_files(settings.signing_key_file, settings.signing_cert_file)
+    return Feed(settings.texts, settings.zone, settings.base_url, signer)
 
 
 def mount(

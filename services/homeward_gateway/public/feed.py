@@ -31,6 +31,7 @@ from typing import Any
 
 from homeward.events import AlertDelivery, PublicNotice
 from homeward_gateway.public.cap import Message, MsgType, Texts, build, references, to_bytes
+from homeward_gateway.public.sign import Signer
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,10 @@ class Feed:
     """The messages made so far, by identifier and newest first. Thread-safe:
     the store's follower calls `offer` while HTTP handlers read."""
 
-    def __init__(self, texts: Texts, zone: tzinfo, web: str | None = None) -> None:
-        self.texts, self.zone, self.web = texts, zone, web
+    def __init__(
+        self, texts: Texts, zone: tzinfo, web: str | None = None, signer: Signer | None = None
+    ) -> None:
+        self.texts, self.zone, self.web, self.signer = texts, zone, web, signer
         self._cases: dict[str, _Case] = {}
         self._by_id: dict[str, Published] = {}
         self._order: list[Published] = []
@@ -114,9 +117,10 @@ class Feed:
                 references=references(self.texts.sender, earlier, self.zone),
                 web=f"{self.web.rstrip('/')}/{identifier}.xml" if self.web else None,
             )
-            published = Published(
-                message, notice.case_id, to_bytes(build(message, self.texts, self.zone))
-            )
+            root = build(message, self.texts, self.zone)
+            if self.signer is not None:
+                root = self.signer.sign(root)
+            published = Published(message, notice.case_id, to_bytes(root))
             case.messages.append(published)
             self._by_id[identifier] = published
             self._order.append(published)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from homeward_gateway.public.cap import Texts
@@ -27,8 +28,20 @@ class CapSettings(BaseSettings):
     # The feed's public URL prefix (https://…/public/cap): each message's <web>
     # links to itself under it. Unset, messages carry no <web>.
     base_url: str | None = None
+    # XML-DSig: a PEM private key and its PEM certificate; both set, every
+    # message carries an enveloped signature (sign.py). Unset, none.
+    signing_key_file: Path | None = None
+    signing_cert_file: Path | None = None
     # How many messages the Atom index lists (newest first).
     index_limit: int = Field(default=200, ge=1, le=5000)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> CapSettings:
+        if (self.signing_key_file is None) != (self.signing_cert_file is None):
+            raise ValueError(
+                "HOMEWARD_GATEWAY_CAP_SIGNING_KEY_FILE and _SIGNING_CERT_FILE go together"
+            )
+        return self
 
     @property
     def zone(self) -> ZoneInfo:
