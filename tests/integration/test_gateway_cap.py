@@ -11,13 +11,9 @@ as one, and nothing of it is in any media or online-platform inbox or the feed."
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,8 +27,8 @@ from homeward.geo import destination
 from homeward_gateway.public.atom import ATOM_NS
 from homeward_gateway.public.cap import CAP_NS
 from homeward_gateway.public.schema import cap_errors
-from tests.fixtures.bus import _KAFKA_ENV, Bus
-from tests.fixtures.idp import Idp
+from tests.fixtures.bus import Bus
+from tests.fixtures.gateway import GatewayProcess
 from tests.fixtures.intake import IntakeProcess
 from tests.integration.support import TopicReader
 from tests.integration.test_fanout import fanout, inboxes
@@ -47,71 +43,16 @@ OFFICER, PHONE = "Officer Secretname", "+00 111 2222"
 SENDER = "homeward-test@example.invalid"
 
 
-def near(i: int, km: float, kind: AgencyType, drills: bool = False) -> Agency:
-    lat, lon = destination(*POINT, 45.0 + 30 * i, km)
-    return agency_at(i, km, type_=kind).model_copy(
-        update={"latitude": lat, "longitude": lon, "drills": drills}
+def near(agency_id: str, km: float, kind: AgencyType, drills: bool = False) -> Agency:
+    """An agency of the demo realm (its system has a client: agency-system-<id>) near POINT."""
+    lat, lon = destination(*POINT, 45.0 + 7 * km, km)
+    return agency_at(0, km, type_=kind).model_copy(
+        update={"id": agency_id, "latitude": lat, "longitude": lon, "drills": drills}
     )
 
 
-def gateway_env(bus: Bus, idp: Idp, **extra: str) -> dict[str, str]:
-    """The gateway's own principal once topology/principals.yaml declares it;
-    until then the admin's, which reads every inbox as the gateway's does."""
-    try:
-        return bus.env("gateway", HOMEWARD_OIDC_ISSUER=idp.issuer, **extra)
-    except KeyError:
-        env = {k: v for k, v in os.environ.items() if k not in _KAFKA_ENV}
-        env.update(bus.access.admin_env())
-        env.update(
-            KAFKA_BOOTSTRAP_SERVERS=bus.bootstrap,
-            HOMEWARD_TOPIC_PREFIX=bus.prefix,
-            HOMEWARD_TOPOLOGY_PARTITIONS=str(bus.partitions),
-            PYTHONUNBUFFERED="1",
-            HOMEWARD_OIDC_ISSUER=idp.issuer,
-            **extra,
-        )
-        return env
-
-
-@pytest.fixture
-def start_gateway(bus: Bus, idp: Idp, tmp_path: Path) -> Iterator[Callable[[], IntakeProcess]]:
-    started: list[IntakeProcess] = []
-
-    def start() -> IntakeProcess:
-        log_path = tmp_path / "gateway.log"
-        log = log_path.open("w")
-        env = gateway_env(
-            bus,
-            idp,
-            HOMEWARD_GATEWAY_PORT="0",
-            HOMEWARD_GATEWAY_HOST="127.0.0.1",
-            HOMEWARD_GATEWAY_CAP_SENDER=SENDER,
-            HOMEWARD_GATEWAY_CAP_TIMEZONE="Asia/Shanghai",
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "homeward_gateway"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            bufsize=1,
-        )
-        log.close()
-        gw = IntakeProcess(proc, log_path)
-
-        def pump() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                gw.lines.put(line)
-
-        threading.Thread(target=pump, daemon=True).start()
-        started.append(gw)
-        gw.wait_for("GATEWAY_READY")
-        return gw
-
-    yield start
-    for gw in started:
-        gw.stop()
+def client_of(agency_id: str) -> str:
+    return f"agency-system-{agency_id.lower()}"
 
 
 def case_id() -> str:
@@ -185,13 +126,13 @@ def test_a_public_alert_is_alert_update_and_cancel_in_the_cap_feed(
     bus: Bus,
     tmp_path: Path,
     start_intake: Callable[..., IntakeProcess],
-    start_gateway: Callable[[], IntakeProcess],
+    start_gateway: Callable[..., GatewayProcess],
 ) -> None:
     # Every public channel in the first ring, so each inbox's first notice is the alert's.
     agencies = [
-        near(1, 10, AgencyType.MEDIA),
-        near(2, 20, AgencyType.CYBERSPACE),
-        near(3, 15, AgencyType.POLICE),
+        near("MED-0001", 10, AgencyType.MEDIA),
+        near("CYB-0001", 20, AgencyType.CYBERSPACE),
+        near("POL-0002", 15, AgencyType.POLICE),
     ]
     # 1200x: the ring grows from 100 to 200 km 1.5 s after intake accepts the
     # alert (last seen 30 minutes before, the schedule's first step at 1 h).
@@ -203,7 +144,9 @@ def test_a_public_alert_is_alert_update_and_cancel_in_the_cap_feed(
         HOMEWARD_FANOUT_RADIUS_SCHEDULE="1:100,*:200",
     ).start("FANOUT_READY")
     intake = start_intake()
-    gw = start_gateway()
+    gw = start_gateway(
+        HOMEWARD_GATEWAY_CAP_SENDER=SENDER, HOMEWARD_GATEWAY_CAP_TIMEZONE="Asia/Shanghai"
+    )
     feed = Feed(gw.url)
     case = case_id()
     auth = intake.auth()
@@ -248,19 +191,21 @@ def test_a_drill_reaches_only_opted_in_agencies_and_never_the_public(
     bus: Bus,
     tmp_path: Path,
     start_intake: Callable[..., IntakeProcess],
-    start_gateway: Callable[[], IntakeProcess],
+    start_gateway: Callable[..., GatewayProcess],
 ) -> None:
     agencies = [
-        near(1, 10, AgencyType.POLICE, drills=True),
-        near(2, 12, AgencyType.POLICE),
-        near(3, 14, AgencyType.EDUCATION),
+        near("POL-0002", 10, AgencyType.POLICE, drills=True),
+        near("POL-0003", 12, AgencyType.POLICE),
+        near("EDU-0001", 14, AgencyType.EDUCATION),
         # Opted in or not, a public channel gets nothing of a drill.
-        near(4, 16, AgencyType.MEDIA, drills=True),
-        near(5, 18, AgencyType.CYBERSPACE),
+        near("MED-0001", 16, AgencyType.MEDIA, drills=True),
+        near("CYB-0001", 18, AgencyType.CYBERSPACE),
     ]
     svc = fanout(bus, tmp_path, agencies).start("FANOUT_READY")
     intake = start_intake()
-    gw = start_gateway()
+    gw = start_gateway(
+        HOMEWARD_GATEWAY_CAP_SENDER=SENDER, HOMEWARD_GATEWAY_CAP_TIMEZONE="Asia/Shanghai"
+    )
     feed = Feed(gw.url)
     reader = TopicReader(bus.settings, inboxes(bus))
     drill, control = case_id(), case_id()
@@ -293,7 +238,7 @@ def test_a_drill_reaches_only_opted_in_agencies_and_never_the_public(
     finally:
         svc.stop()
     got = of(drill)
-    assert {d.agency_id for d in got} == {"TST-00001"}, "only the opted-in agency"
+    assert {d.agency_id for d in got} == {"POL-0002"}, "only the opted-in agency"
     assert all(d.exercise for d in got) and got[0].event.exercise
     public = {t.value for t in (AgencyType.MEDIA, AgencyType.CYBERSPACE)}
     assert not [d for d in got if d.agency_type in public]
@@ -304,3 +249,14 @@ def test_a_drill_reaches_only_opted_in_agencies_and_never_the_public(
     # The real alert reached everyone in range, unmarked.
     assert {d.agency_id for d in of(control)} == {a.id for a in agencies}
     assert not any(d.exercise for d in of(control))
+    # Over the gateway's API, with each agency's own token: the opted-in
+    # agency's inbox shows the drill marked; each public channel's has the
+    # real alert's notice and nothing of the drill.
+    mine = gw.inbox(gw.auth(client_of("POL-0002")))
+    [entry] = [e for e in mine if e["case_id"] == drill]
+    assert entry["kind"] == "alert" and entry["event"]["exercise"] is True
+    assert entry["event"]["event"]["exercise"] is True
+    for agency_id in ("MED-0001", "CYB-0001", "POL-0003", "EDU-0001"):
+        theirs = gw.inbox(gw.auth(client_of(agency_id)))
+        assert [e for e in theirs if e["case_id"] == drill] == [], agency_id
+        assert [e for e in theirs if e["case_id"] == control], agency_id
