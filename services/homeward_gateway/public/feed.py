@@ -12,7 +12,9 @@ one message per change of what the public is told, per case:
 - a closed notice: `Cancel`, referring to every earlier message; the case
   takes nothing more;
 - a copy (nothing changed), or a notice older than the case's latest message
-  (a copy from another inbox read late): nothing.
+  (a copy from another inbox read late): nothing;
+- a notice without a public summary (the alert was not released to the
+  public): nothing, until one that has one.
 
 Identifiers are `<case id>.<n>` (n the message's place in its case), and the
 sent time is the notice's `as_of`: a gateway restarted on the same topics
@@ -139,6 +141,10 @@ class Feed:
     @staticmethod
     def _kind(case: _Case, notice: PublicNotice, sent: Any) -> MsgType | None:
         if case.closed:
+            return None
+        if not notice.summary.strip() and notice.status != "closed":
+            # No public summary: police did not release the alert to the public
+            # (intake's alert.release_public); nothing of it is published.
             return None
         if not case.messages:
             return None if notice.status == "closed" else "Alert"

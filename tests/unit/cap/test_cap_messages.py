@@ -47,6 +47,7 @@ CHINESE = st.text(
     st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1, max_size=40
 )
 ANY_TEXT = st.one_of(CHINESE, st.text(max_size=60))
+SUMMARY = ANY_TEXT.filter(str.strip)  # a blank one is an alert not released (below)
 
 
 def delivery(notice: PublicNotice, n: int = 0, exercise: bool = False) -> AlertDelivery:
@@ -71,7 +72,7 @@ def notices(draw: st.DrawFn) -> list[PublicNotice]:
         update={
             "case_id": "CASE-CAP-1",
             "status": "active",
-            "summary": draw(ANY_TEXT),
+            "summary": draw(SUMMARY),
             "child_name": draw(st.none() | ANY_TEXT),
             "last_seen_area": draw(st.none() | CHINESE),
             "clothing": draw(st.none() | ANY_TEXT),
@@ -87,7 +88,7 @@ def notices(draw: st.DrawFn) -> list[PublicNotice]:
         prev = out[-1]
         status = draw(st.sampled_from(["updated", "widened"]))
         change = (
-            {"summary": draw(ANY_TEXT)}
+            {"summary": draw(SUMMARY)}
             if status == "updated"
             else {"radius_km": (prev.radius_km or 0) + draw(st.integers(1, 500))}
         )
@@ -212,3 +213,10 @@ def test_exercise_status_is_valid_cap_when_a_builder_asks_for_it() -> None:
     root = parse(xml)
     assert root.findtext("cap:status", namespaces=NS) == "Exercise"
     assert root.findtext("cap:info/cap:headline", namespaces=NS).startswith("【演练】")
+
+
+def test_an_alert_not_released_to_the_public_is_not_published() -> None:
+    feed = Feed(Texts(), UTC)
+    assert feed.offer(delivery(notice(summary=""), 1)) is None
+    released = notice(status="updated", summary="公开摘要", as_of=T0 + timedelta(hours=1))
+    assert feed.offer(delivery(released, 2)).message.msg_type == "Alert"
