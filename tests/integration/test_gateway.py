@@ -130,7 +130,7 @@ def test_the_live_stream_resumes_after_a_reconnect_without_losing_a_delivery(
     publish(bus, "inbox.civil_affairs", [civil_alert("D-B1", CIV_B), civil_alert("D-A1")])
     first = stream.next()
     assert (first.event, first.data["delivery_id"]) == ("delivery", "D-A1")
-    assert first.id == str(first.data["seq"])
+    assert first.id == str(first.data["cursor"])
     stream.close()  # the client goes away ...
     publish(bus, "inbox.civil_affairs", [civil_alert("D-A2"), civil_alert("D-B2", CIV_B)])
     publish(bus, "inbox.civil_affairs", [civil_alert("D-A3")])
@@ -141,6 +141,13 @@ def test_the_live_stream_resumes_after_a_reconnect_without_losing_a_delivery(
     assert int(got[0].id or 0) > int(first.id or 0)
     publish(bus, "inbox.civil_affairs", [civil_alert("D-A4")])
     assert again.next().data["delivery_id"] == "D-A4"
+    # The id is the record's place on the bus, not this process's count: another
+    # replica (or this one restarted) resumes the same stream from it.
+    other = start_gateway()
+    resumed = other.stream({**a, "Last-Event-ID": first.id or ""})
+    replayed = resumed.take(3)
+    assert [e.data["delivery_id"] for e in replayed] == ["D-A2", "D-A3", "D-A4"]
+    assert [e.id for e in replayed[:2]] == [e.id for e in got]
     # A quiet stream still says it is alive (a heartbeat a second here).
     quiet = gw.stream(a)
     quiet.until_heartbeat(10)
