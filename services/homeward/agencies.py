@@ -1,7 +1,9 @@
 """The agency directory: who is on the bus, of which type, and where.
 
 A CSV file (UTF-8, header row) so a site can keep it in a spreadsheet:
-id, type, name_zh, name_en, latitude, longitude, admin_code, delivery_mode.
+id, type, name_zh, name_en, latitude, longitude, admin_code, delivery_mode,
+and optionally drills (yes/no: the agency takes part in exercises; absent or
+empty, it does not).
 A bad row is refused with its line number, the column and the reason.
 """
 
@@ -39,10 +41,13 @@ class Agency(Model):
     longitude: float = Field(ge=-180, le=180)
     admin_code: str = Field(pattern=r"^[0-9]{6,12}$")
     delivery_mode: DeliveryMode = DeliveryMode.INBOX
+    # Opted into drills: an exercise alert (AlertIssued.exercise) reaches only these.
+    drills: bool = False
 
 
 __all__ = [
     "COLUMNS",
+    "OPTIONAL_COLUMNS",
     "Agency",
     "AgencyType",
     "DeliveryMode",
@@ -62,6 +67,8 @@ COLUMNS = (
     "admin_code",
     "delivery_mode",
 )
+# Columns a directory may leave out (one written before they were added).
+OPTIONAL_COLUMNS = ("drills",)
 
 
 class Directory(list[Agency]):
@@ -90,11 +97,14 @@ def parse_directory(lines: Sequence[str] | Iterator[str]) -> Directory:
         line = reader.line_num
         if None in row:
             raise DirectoryError("more cells than the header has columns", line=line, field="row")
-        cells = {k: (v or "").strip() for k, v in row.items() if k in COLUMNS}
+        cells = {
+            k: (v or "").strip() for k, v in row.items() if k in COLUMNS or k in OPTIONAL_COLUMNS
+        }
         if not any(cells.values()):
             continue
-        if not cells.get("delivery_mode"):
-            cells.pop("delivery_mode", None)
+        for column in ("delivery_mode", *OPTIONAL_COLUMNS):
+            if not cells.get(column):
+                cells.pop(column, None)
         try:
             agency = Agency.model_validate(cells)
         except pydantic.ValidationError as exc:
@@ -128,7 +138,7 @@ def dump_directory(agencies: Sequence[Agency], path: Path | str) -> None:
     """Write agencies as a directory CSV that load_directory reads back unchanged."""
     with open(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(COLUMNS)
+        writer.writerow((*COLUMNS, *OPTIONAL_COLUMNS))
         for a in agencies:
             writer.writerow(
                 [
@@ -140,5 +150,6 @@ def dump_directory(agencies: Sequence[Agency], path: Path | str) -> None:
                     repr(a.longitude),
                     a.admin_code,
                     a.delivery_mode.value,
+                    "yes" if a.drills else "no",
                 ]
             )

@@ -138,14 +138,17 @@ def format_line(delivery: Delivery) -> str:
     event = delivery.event
     where = "-"
     attempt = ""
+    drill = ""
     if isinstance(event, AlertDelivery):
         where = f"ring {event.ring_km}km dist {_km(event.distance_km)}"
         attempt = f" attempt {event.attempt}" if event.attempt > 1 else ""
+        # A drill must never be taken for a real alert, whoever reads the line.
+        drill = "[EXERCISE 演练] " if event.exercise else ""
     elif isinstance(event, ReferralRequested | ReferralOverdue):
         where = f"offer {event.offer}"
     return (
         f"{when}  {delivery.kind:<18} case {clean(delivery.case_id, 64)}  {where}{attempt}  "
-        f"{describe(delivery)}"
+        f"{drill}{describe(delivery)}"
     )
 
 
@@ -162,6 +165,8 @@ def to_json(delivery: Delivery) -> dict[str, Any]:
     meta = delivery.meta
     return {
         "kind": delivery.kind,
+        # A drill's delivery (AlertDelivery.exercise): forwarded systems must show it as one.
+        "exercise": isinstance(event, AlertDelivery) and event.exercise,
         "delivery_id": delivery.delivery_id,
         "referral_id": delivery.referral_id,
         "case_id": delivery.case_id,

@@ -18,7 +18,7 @@ import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from homeward.agencies import COLUMNS, Agency, AgencyType, DeliveryMode
+from homeward.agencies import COLUMNS, OPTIONAL_COLUMNS, Agency, AgencyType, DeliveryMode
 from homeward.geo import destination
 
 CENTRE = (30.0, 104.0)  # latitude, longitude of the fictional region's centre
@@ -129,6 +129,7 @@ NAMES: dict[AgencyType, tuple[tuple[str, str], ...]] = {
 _BANDS = ((0.0, 100.0), (100.0, 200.0), (200.0, 300.0), (300.0, 500.0), (500.0, MAX_DISTANCE_KM))
 _BAND_WEIGHTS = (30, 20, 15, 20, 15)
 _WEBHOOK_EVERY = 20  # every 20th agency of a type takes deliveries by webhook
+DRILLS_EVERY = 5  # every 5th agency of a type (from the first) takes part in drills
 
 
 def _counts(n: int) -> dict[AgencyType, int]:
@@ -186,6 +187,9 @@ def generate(seed: int = 7, n: int = 240) -> list[Agency]:
                 longitude=round(lon, 6),
                 admin_code=f"99{district:02d}{rng.randint(1, 99):02d}",
                 delivery_mode=DeliveryMode.WEBHOOK if webhook else DeliveryMode.INBOX,
+                # The first of each type (within 100 km) and every DRILLS_EVERY-th
+                # after it take part in exercises: a drill reaches every type.
+                drills=k % DRILLS_EVERY == 1,
             )
         )
     return agencies
@@ -198,7 +202,7 @@ def write_csv(path: Path | str, agencies: Iterable[Agency] | None = None) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh, lineterminator="\n")
-        out.writerow(COLUMNS)
+        out.writerow((*COLUMNS, *OPTIONAL_COLUMNS))
         for a in rows:
             out.writerow(
                 [
@@ -210,6 +214,7 @@ def write_csv(path: Path | str, agencies: Iterable[Agency] | None = None) -> Pat
                     f"{a.longitude:.6f}",
                     a.admin_code,
                     a.delivery_mode.value,
+                    "yes" if a.drills else "no",
                 ]
             )
     return path

@@ -93,6 +93,7 @@ def _delivery(
     source_event_id: str,
     event: Event,
     actor: Actor | None,
+    exercise: bool,
 ) -> AlertDelivery:
     return AlertDelivery(
         case_id=case_id,
@@ -106,6 +107,7 @@ def _delivery(
         source_event_id=source_event_id,
         event=event,  # type: ignore[arg-type]
         actor=actor,  # the fan-out's; the inner event keeps who caused it
+        exercise=exercise,
     )
 
 
@@ -134,6 +136,8 @@ def deliver(
         source_event_id,
         event,
         actor,
+        # Read now: a cancellation clears the state's alert before the build.
+        bool(state.alert.get("exercise", False)),
     )
     return Outbound(build, agency.id, agency.type, did, source_event_id)
 

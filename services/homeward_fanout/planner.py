@@ -58,7 +58,7 @@ from homeward_fanout.outbound import (
     distance_km,
     expansion_event_id,
 )
-from homeward_fanout.public import RoleViews
+from homeward_fanout.public import Ring, RoleViews
 from homeward_fanout.rules import agencies_in_ring
 from homeward_fanout.state import SIGHTING, UPDATE, CaseState, from_ms, to_ms
 
@@ -79,26 +79,40 @@ SEEN_EVENTS_KEPT = 256
 
 
 def _widen(
-    state: CaseState, radius_km: int, agencies: Sequence[Agency], policy: Policy, now_ms: int
+    state: CaseState,
+    radius_km: int,
+    agencies: Sequence[Agency],
+    policy: Policy,
+    now_ms: int,
+    widening: tuple[RadiusExpanded, str] | None = None,
 ) -> list[Outbound]:
-    """Deliver the alert to agencies newly inside radius_km; remember them."""
+    """Deliver the alert to agencies newly inside radius_km; remember them.
+
+    `widening` (the RadiusExpanded and its event id) when the ring grows on an
+    alert already sent: public channels reached before get a "widened" notice
+    showing the wider ring, since the public appeal area changed."""
     alert = state.issued
-    views = RoleViews(alert, alert, state.public_part, policy.projections)
+    # The ring's first sending: its deliveries' clock. A widening again to the
+    # same radius (agencies added to the directory since) keeps the first.
+    state.sent_ms.setdefault(radius_km, now_ms)
+    shown = Ring(max(state.radius_km, radius_km), from_ms(state.sent_ms[radius_km]))
+    views = RoleViews(alert, alert, state.public_part, policy.projections, shown)
     types = frozenset(alert.target_types) or None
     ring = agencies_in_ring(
         agencies, alert.last_seen.latitude, alert.last_seen.longitude, -1.0, radius_km, types
     )
-    # The ring's first sending: its deliveries' clock. A widening again to the
-    # same radius (agencies added to the directory since) keeps the first.
-    state.sent_ms.setdefault(radius_km, now_ms)
     due = (1, now_ms + policy.ack_timeout_ms)
     accepted_at = from_ms(state.accepted_ms)
     history = _History(state)
     out = []
+    if widening is not None:
+        out += _announce(state, widening, shown, agencies, policy)
     for hit in ring:
         a = hit.agency
         if a.id in state.recipients:
             continue
+        if alert.exercise and not a.drills:
+            continue  # a drill reaches only agencies that opted into drills
         event = views.for_role(a.type.value)
         if event is None:
             continue  # a role that may receive nothing of an alert
@@ -118,6 +132,33 @@ def _widen(
         )
         out += history.catch_up(a, radius_km, hit.distance_km, policy)
     state.radius_km = max(state.radius_km, radius_km)
+    return out
+
+
+def _announce(
+    state: CaseState,
+    widening: tuple[RadiusExpanded, str],
+    shown: Ring,
+    agencies: Sequence[Agency],
+    policy: Policy,
+) -> list[Outbound]:
+    """The "widened" notice to each public channel reached at an earlier ring
+    (the others get no copy of a widening: projections.yaml lists none for them)."""
+    event, event_id = widening
+    alert = state.issued
+    views = RoleViews(alert, event, state.public_part, policy.projections, shown)
+    directory = directory_of(agencies)
+    accepted_at = from_ms(state.accepted_ms)
+    out = []
+    for aid, ring_km in state.recipients.items():
+        agency = directory.get(aid)
+        seen = views.for_role(agency.type.value) if agency is not None else None
+        if agency is None or seen is None:
+            continue
+        km = distance_km(alert, agency)
+        out.append(
+            deliver(state, agency, ring_km, km, seen, event_id, accepted_at, actor=policy.actor)
+        )
     return out
 
 
@@ -260,13 +301,16 @@ def handle_event(
     # A closed case takes nothing more: AlertTransitionError, dead-lettered.
     stage = next_state(_stage(state), step, reason)
     if isinstance(event, RadiusExpanded):
-        out = _widen(state, event.radius_km, agencies, policy, now_ms)
+        wider = event.radius_km > state.radius_km
+        widening = (event, event_id) if wider else None
+        out = _widen(state, event.radius_km, agencies, policy, now_ms, widening)
         state.stage = stage.value
         _remember(state, event_id)
         return Outcome(state, out)
     if isinstance(event, AlertUpdated | SightingReported | AlertCancelled):
         alert = state.issued
-        views = RoleViews(alert, event, state.public_part, policy.projections)
+        shown = Ring(state.radius_km, from_ms(accepted_ms))
+        views = RoleViews(alert, event, state.public_part, policy.projections, shown)
         directory = directory_of(agencies)
         accepted_at = from_ms(accepted_ms)
         out = []
@@ -340,8 +384,6 @@ def handle_tick(
         changed = True
         previous = state.radius_km
         hours = state.hours_since_last_seen(now_ms, policy)
-        out.extend(_widen(state, target, agencies, policy, now_ms))
-        state.stage = next_state(_stage(state), AlertStep.WIDEN).value
         eid = expansion_event_id(state.case_id, target)
         expanded = RadiusExpanded(
             case_id=state.case_id,
@@ -350,12 +392,15 @@ def handle_tick(
             hours_since_last_seen=round(hours, 4),
             actor=policy.actor,
         )
+        out.extend(_widen(state, target, agencies, policy, now_ms, (expanded, eid)))
+        state.stage = next_state(_stage(state), AlertStep.WIDEN).value
         # The widening is recorded on the alert stream for the audit trail; when
         # it comes back to this agent it is already in seen_events and does nothing.
         _remember(state, eid)
         out.append(Outbound.of(expanded, state.case_id, None, eid, state.alert_event_id))
     alert = state.issued
-    views = RoleViews(alert, alert, state.public_part, policy.projections)
+    shown = Ring(state.radius_km, from_ms(state.sent_ms.get(state.radius_km, state.accepted_ms)))
+    views = RoleViews(alert, alert, state.public_part, policy.projections, shown)
     directory = directory_of(agencies)
     accepted_at = from_ms(state.accepted_ms)
     due = sorted(aid for aid, (_, due_ms) in state.pending.items() if due_ms <= now_ms)

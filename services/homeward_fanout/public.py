@@ -3,15 +3,20 @@
 
 Only fields a missing-child appeal shows the public go in: the public
 summary, the child's name, sex, age, height, clothing and photo, the
-last-seen area and time, and the issuing unit as the contact. Never the
-police `details`, the chief officer, the last-seen coordinates or admin
+last-seen area and time, the issuing unit as the contact, and the search
+ring (its radius, around a centre rounded to AREA_DECIMALS). Never the
+police `details`, the chief officer, the exact last-seen coordinates or admin
 code, distinguishing marks, sightings or police notes: those stay with the
 roles that projections.yaml lets receive the alert itself.
+
+A drill (AlertIssued.exercise) has no public part: nothing of it is for the
+public, whatever a role's projection says.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from homeward.events import (
@@ -21,10 +26,23 @@ from homeward.events import (
     AlertUpdated,
     Event,
     PublicNotice,
+    RadiusExpanded,
 )
 from homeward.projections import Projections
 
-Status = Literal["active", "updated", "closed"]
+Status = Literal["active", "updated", "widened", "closed"]
+# The ring's centre as the public sees it: 0.01 degree is about 1.1 km, enough
+# to draw a ring of the schedule's tens of kilometres, not enough to point at
+# the doorstep where the child was last seen.
+AREA_DECIMALS = 2
+
+
+@dataclass(frozen=True)
+class Ring:
+    """The search ring a notice describes, and since when it holds (the notice's `as_of`)."""
+
+    radius_km: int
+    as_of: datetime
 
 
 @dataclass(frozen=True)
@@ -41,12 +59,17 @@ class PublicPart:
 
 
 def notice(
-    alert: AlertIssued, status: Status, part: PublicPart | None = None, actor: Actor | None = None
+    alert: AlertIssued,
+    status: Status,
+    part: PublicPart | None = None,
+    actor: Actor | None = None,
+    ring: Ring | None = None,
 ) -> PublicNotice:
     """The notice; `actor` is who caused what it tells (the alert's issuer, the
     updater, the canceller): a notice is a copy of their event, not the fan-out's."""
     part = part or PublicPart()
     child = alert.child
+    where = alert.last_seen
     return PublicNotice(
         case_id=alert.case_id,
         status=status,
@@ -61,29 +84,39 @@ def notice(
         last_seen_at=alert.last_seen_at,
         contact=alert.issuing_unit,
         actor=actor,
+        radius_km=ring.radius_km if ring else None,
+        area_latitude=round(where.latitude, AREA_DECIMALS) if ring else None,
+        area_longitude=round(where.longitude, AREA_DECIMALS) if ring else None,
+        as_of=ring.as_of if ring else None,
     )
 
 
 def public_notice(
-    alert: AlertIssued, event: Event, part: PublicPart | None = None
+    alert: AlertIssued, event: Event, part: PublicPart | None = None, ring: Ring | None = None
 ) -> PublicNotice | None:
     """What the public may learn from `event` about `alert`'s case, or None
     when it tells the public nothing (a sighting, an update without a new
-    public summary, a widening).
+    public summary, anything of a drill).
 
     `part` is the public part as earlier updates left it; an update that
-    brings a public summary is applied to it here.
+    brings a public summary is applied to it here. `ring` is the search ring
+    the notice shows (a widening's is the wider one).
     """
+    if alert.exercise:
+        return None
     part = part or PublicPart()
     if isinstance(event, AlertIssued):
-        return notice(event, "active", part, event.actor)
+        return notice(event, "active", part, event.actor, ring)
     if isinstance(event, AlertUpdated):
         if event.public_summary is None:
             return None
-        return notice(alert, "updated", part.after(event), event.actor)
+        return notice(alert, "updated", part.after(event), event.actor, ring)
+    if isinstance(event, RadiusExpanded):
+        # The appeal area grew: publishers redraw it (CAP Update with the new circle).
+        return notice(alert, "widened", part, event.actor, ring)
     if isinstance(event, AlertCancelled):
         # The same public part, closed: publishers find and withdraw what they ran.
-        return notice(alert, "closed", part, event.actor)
+        return notice(alert, "closed", part, event.actor, ring)
     return None
 
 
@@ -100,9 +133,15 @@ class RoleViews:
     public notice if PublicNotice is, else nothing. The notice is built once."""
 
     def __init__(
-        self, alert: AlertIssued, event: Event, part: PublicPart, projections: Projections
+        self,
+        alert: AlertIssued,
+        event: Event,
+        part: PublicPart,
+        projections: Projections,
+        ring: Ring | None = None,
     ) -> None:
         self.alert, self.event, self.part, self.projections = alert, event, part, projections
+        self.ring = ring
         self._notice: PublicNotice | None = None
         self._built = False
 
@@ -113,6 +152,6 @@ class RoleViews:
         if PUBLIC_NOTICE not in kinds:
             return None
         if not self._built:
-            self._notice = public_notice(self.alert, self.event, self.part)
+            self._notice = public_notice(self.alert, self.event, self.part, self.ring)
             self._built = True
         return self._notice

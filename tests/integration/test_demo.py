@@ -44,9 +44,10 @@ def test_demo_plays_the_case_and_summarises_it(kafka_access: KafkaAccess, tmp_pa
     assert len(figures["escalated"]) == 2
     assert figures["alert_deliveries_acknowledged"] == 197
     # Media and online platforms (12 in range) get public notices instead of
-    # the alert and its cancellation: an active one and a closed one each.
+    # the alert and its cancellation: an active one and a closed one each, and
+    # a "widened" one for each wider ring after the one that reached them (22).
     assert figures["deliveries_by_kind"]["cancellation"] == 199 - 12
-    assert figures["deliveries_by_kind"]["public_notice"] == 2 * 12
+    assert figures["deliveries_by_kind"]["public_notice"] == 2 * 12 + 22
     assert figures["fanout_latency_ms"]["p99"] is not None
     # Act two: the found child (4 referrals) and a child with no known
     # guardians (8); one placement rejected and re-offered, one legal aid

@@ -55,6 +55,8 @@ class AlertIssued(Event):
     target_types: list[AgencyType] = Field(default_factory=list, max_length=32)
     public_summary: Text
     details: Text = ""
+    # A drill: only agencies that opted in get it, marked; the public never does.
+    exercise: bool = False
 
 
 class AlertUpdated(Event):
@@ -103,7 +105,7 @@ class PublicNotice(Event):
     avro_name: ClassVar[str] = "homeward.alerts.PublicNotice"
     classification: ClassVar[Classification] = Classification.PUBLIC
 
-    status: Literal["active", "updated", "closed"]
+    status: Literal["active", "updated", "widened", "closed"]
     summary: Text
     child_name: str | None = Field(default=None, max_length=200)
     sex: Literal["female", "male", "unknown"] | None = None
@@ -114,6 +116,12 @@ class PublicNotice(Event):
     last_seen_area: str | None = Field(default=None, max_length=200)
     last_seen_at: Instant | None = None
     contact: str | None = Field(default=None, max_length=200)
+    # The public appeal area: the search ring, around a centre rounded to about
+    # 1 km (homeward_fanout.public.AREA_DECIMALS), never the exact last-seen point.
+    radius_km: int | None = Field(default=None, ge=0, le=MAX_KM)
+    area_latitude: float | None = Field(default=None, ge=-90, le=90)
+    area_longitude: float | None = Field(default=None, ge=-180, le=180)
+    as_of: Instant | None = None
 
 
 DeliveredEvent = AlertIssued | AlertUpdated | SightingReported | AlertCancelled | PublicNotice
@@ -131,6 +139,7 @@ class AlertDelivery(Event):
     accepted_at: Instant
     source_event_id: str
     event: DeliveredEvent
+    exercise: bool = False  # a drill's delivery: every inbox shows it as one
 
     def to_avro(self) -> dict[str, Any]:
         datum = super().to_avro()

@@ -87,3 +87,11 @@ def test_escalation_json_has_no_event_type() -> None:
     obj = to_json(make(s.escalated("D-1"), key="CO-1"))  # type: ignore[arg-type]
     assert obj["kind"] == "escalation" and "event_type" not in obj["data"]
     assert obj["latency_ms"] is None
+
+
+def test_a_drill_is_marked_in_the_line_and_the_json() -> None:
+    drill = s.delivery("PS-1", "D-1").model_copy(update={"exercise": True})
+    line = format_line(make(drill))
+    assert "[EXERCISE 演练]" in line
+    assert to_json(make(drill))["exercise"] is True
+    assert "EXERCISE" not in format_line(make()) and to_json(make())["exercise"] is False

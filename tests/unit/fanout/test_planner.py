@@ -20,6 +20,7 @@ from homeward.events import (
     ChildDescription,
     DeliveryEscalated,
     Location,
+    PublicNotice,
     RadiusExpanded,
     ResponsibleOfficer,
 )
@@ -300,7 +301,12 @@ def test_every_agency_in_range_gets_the_alert_exactly_once(spots, hours_before) 
             policy=patient,
             coordination_offices=[],
         ).out
-    deliveries = [o.event for o in out if isinstance(o.event, AlertDelivery)]
+    every = [o.event for o in out if isinstance(o.event, AlertDelivery)]
+    # Besides the alert, public channels reached at an earlier ring get a
+    # "widened" notice per widening (the public appeal area grew): no one else.
+    deliveries = [d for d in every if d.source_event_id == "ev-1"]
+    widened = [d for d in every if d.source_event_id != "ev-1"]
+    assert all(isinstance(d.event, PublicNotice) and d.event.status == "widened" for d in widened)
     ids = [d.agency_id for d in deliveries]
     assert len(ids) == len(set(ids))
     in_range = {

@@ -26,7 +26,7 @@ from homeward.events import (
     SightingReported,
 )
 from homeward.projections import Projections, default_projections
-from homeward_fanout.public import PublicPart, RoleViews, public_notice
+from homeward_fanout.public import AREA_DECIMALS, PublicPart, Ring, RoleViews, public_notice
 from tests.conformance.strategies import for_model
 
 T0 = datetime(2030, 1, 1, 8, 0, tzinfo=UTC)
@@ -109,7 +109,7 @@ def test_an_update_without_a_public_summary_tells_the_public_nothing() -> None:
     assert public_notice(alert(), update) is None
 
 
-def test_sightings_and_widenings_tell_the_public_nothing() -> None:
+def test_sightings_tell_the_public_nothing_a_widening_the_wider_ring() -> None:
     sighting = SightingReported(
         case_id="CASE-PUB-1",
         sighting_id="S-1",
@@ -122,7 +122,25 @@ def test_sightings_and_widenings_tell_the_public_nothing() -> None:
         case_id="CASE-PUB-1", previous_radius_km=100, radius_km=200, hours_since_last_seen=1.5
     )
     assert public_notice(alert(), sighting) is None
-    assert public_notice(alert(), widened) is None
+    ring = Ring(200, T0)
+    notice = public_notice(alert(), widened, ring=ring)
+    assert notice is not None and notice.status == "widened"
+    assert (notice.radius_km, notice.as_of) == (200, T0)
+    # The centre as the public sees it: rounded, never the exact last-seen point.
+    where = alert().last_seen
+    assert notice.area_latitude == round(where.latitude, AREA_DECIMALS)
+    assert notice.area_longitude == round(where.longitude, AREA_DECIMALS)
+
+
+def test_a_drill_has_no_public_part() -> None:
+    drill = alert().model_copy(update={"exercise": True})
+    cancel = AlertCancelled(case_id="CASE-PUB-1", reason=CancelReason.FOUND)
+    for event in (
+        drill,
+        cancel,
+        AlertUpdated(case_id="C", new_information="x", public_summary="y"),
+    ):
+        assert public_notice(drill, event, ring=Ring(100, T0)) is None
 
 
 def test_a_cancellation_closes_the_notice_with_the_latest_public_part() -> None:
@@ -165,6 +183,7 @@ def test_the_notice_depends_on_no_non_public_field(
     targets: list[AgencyType],
 ) -> None:
     # Change everything that is not public: the notice stays the same.
+    a = a.model_copy(update={"exercise": False})  # a drill has none (above)
     other = a.model_copy(
         update={
             "chief_officer": officer,
