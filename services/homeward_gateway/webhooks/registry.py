@@ -51,7 +51,9 @@ def check_url(url: str, where: str, *, require_https: bool = False) -> str:
     parts = urlsplit(url)
     allowed = ("https",) if require_https else ("http", "https")
     if parts.scheme not in allowed:
-        raise ConfigError(f"scheme must be one of {list(allowed)}, not {parts.scheme!r}", field=where)
+        raise ConfigError(
+            f"scheme must be one of {list(allowed)}, not {parts.scheme!r}", field=where
+        )
     if not parts.hostname:
         raise ConfigError("has no host", field=where)
     if parts.username or parts.password:

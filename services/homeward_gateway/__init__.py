@@ -1,0 +1,1 @@
+"""The agency gateway (its own process): see docs/gateway.md."""
