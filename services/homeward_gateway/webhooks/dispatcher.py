@@ -269,6 +269,8 @@ class Dispatcher:
                     dispatcher.tracker.forget([(tp.topic, tp.partition) for tp in revoked])
 
             def on_partitions_assigned(self, assigned: Any) -> None:
+                if not dispatcher.ready.is_set():
+                    log.info("WEBHOOKS_READY: %d inbox partitions assigned", len(assigned))
                 dispatcher.ready.set()
 
         consumer.subscribe(topics, listener=Listener())
