@@ -5,7 +5,12 @@ line {"id", "timestamp", "body"} and fsynced BEFORE the 2xx is sent, so a
 SIGKILL never loses a delivery it acknowledged. A request that fails
 verification is answered 401 and recorded as {"invalid": reason}.
 
-    python tests/integration/webhook_receiver.py --port P --secret whsec_... --out FILE
+With --kill-after N it SIGKILLs itself right after recording the N-th
+delivery and before answering it: the worst moment for a receiver to die
+(it has the delivery; the sender does not know), so the sender must send it
+again and the copy must carry the same webhook-id and body.
+
+    python tests/integration/webhook_receiver.py --port P --secret whsec_... --out FILE [--kill-after N]
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,7 +30,9 @@ def main() -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--secret", required=True, help="one whsec_ secret this endpoint verifies with")
     p.add_argument("--out", required=True)
+    p.add_argument("--kill-after", type=int, default=0)
     args = p.parse_args()
+    taken = [0]
     webhook = Webhook(args.secret)
     lock = threading.Lock()
     out = open(args.out, "a", encoding="utf-8")  # noqa: SIM115 - open for the process's life
@@ -53,6 +61,10 @@ def main() -> None:
                     }
                 )
                 status = 204
+                with lock:
+                    taken[0] += 1
+                    if taken[0] == args.kill_after:
+                        os.kill(os.getpid(), signal.SIGKILL)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()

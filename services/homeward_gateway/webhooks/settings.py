@@ -28,7 +28,7 @@ class WebhookSettings(ServiceSettings):
         default=GROUP, description="Consumer group (under the topic prefix) of the dispatcher."
     )
     max_attempts: int = Field(
-        default=6, ge=1, le=50, description="Tries per delivery before it is dead-lettered."
+        default=6, ge=1, le=1000, description="Tries per delivery before it is dead-lettered."
     )
     backoff_base_seconds: float = Field(
         default=1.0, gt=0, description="Ceiling of the first backoff (full jitter under it)."
