@@ -7,10 +7,7 @@ app's lifespan); `python -m homeward_gateway.webhooks run` runs it alone, and
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from homeward.settings import KafkaSettings
@@ -31,27 +28,18 @@ def build(
 
 
 def mount(app: Any, gateway: Any, settings: Any) -> None:
-    """Run the dispatcher alongside the gateway's HTTP app: started when the
-    app starts, stopped (offsets committed) when it stops. The gateway's own
-    Kafka settings are used when it has them (`settings.kafka`)."""
+    """Run the dispatcher beside the gateway's HTTP app: the app's lifespan
+    starts it (app.state.runners) and closes it (offsets committed) at
+    shutdown. Kafka settings are the gateway's: HOMEWARD_KAFKA_*, as the
+    gateway process reads them, or `settings.kafka` when it carries them."""
     webhook_settings = WebhookSettings()
     if not webhook_settings.enabled:
+        log.info("webhooks disabled (HOMEWARD_GATEWAY_WEBHOOKS_ENABLED=false)")
         return
     kafka_settings = getattr(settings, "kafka", None) or KafkaSettings()
     dispatcher = build(kafka_settings, webhook_settings)
     app.state.webhooks = dispatcher
-    previous: Callable[[Any], AbstractAsyncContextManager[Any]] = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app_: Any) -> AsyncIterator[Any]:
-        async with previous(app_) as state:
-            dispatcher.start()
-            try:
-                yield state
-            finally:
-                await asyncio.to_thread(dispatcher.stop)
-
-    app.router.lifespan_context = lifespan
+    app.state.runners.append(dispatcher)
 
 
 __all__ = ["Dispatcher", "Registry", "WebhookSettings", "build", "mount"]

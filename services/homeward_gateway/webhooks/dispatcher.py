@@ -205,35 +205,50 @@ class Dispatcher:
         self.tracker = OffsetTracker()
         self._lock = threading.Lock()
         self._workers: dict[str, EndpointWorker] = {}
-        self.stop_event = threading.Event()
+        self.stop_event = threading.Event()  # stop for good
+        self._halt = threading.Event()  # stop this run's workers
         self._thread: threading.Thread | None = None
         self.ready = threading.Event()  # set once partitions are assigned
         self.error: BaseException | None = None
 
     # -- running ---------------------------------------------------------------
     def start(self) -> None:
-        """Run on a thread of its own (the gateway process)."""
+        """Run on a thread of its own (the gateway process), reconnecting
+        after a failure until stop() is called."""
         self._thread = threading.Thread(target=self._run_guarded, name="webhooks", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stop_event.set()
+        self._halt.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
+    close = stop  # the gateway app's Runner protocol: start() and close()
+
     def _run_guarded(self) -> None:
-        try:
-            self.run()
-        except BaseException as exc:  # shown by the gateway's readiness, and logged
-            self.error = exc
-            log.exception("the webhook dispatcher stopped")
+        delay = 0.5
+        while not self.stop_event.is_set():
+            try:
+                self.run()
+                return
+            except Exception as exc:  # Kafka away at start, or lost: start over
+                self.error = exc
+                log.warning("webhook dispatcher stopped (%s); restarting in %.1fs", exc, delay)
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, 30.0)
 
     def run(self) -> None:
-        """Consume until stop_event is set; then settle nothing more and commit."""
+        """Consume until stop_event is set; then commit what is settled. Any
+        error ends the run with nothing settled that was not delivered: what
+        was in flight is read again by the next run (or the next process)."""
         if not self.registry.endpoints:
             log.info("no webhook endpoints registered; the dispatcher stays idle")
             self.ready.set()
             self.stop_event.wait()
+            return
+        self._halt = threading.Event()
+        if self.stop_event.is_set():
             return
         group = self.kafka_settings.topic_prefix + self.settings.group_id
         consumer = kafka.consumer(self.kafka_settings, group_id=group, max_poll_records=500)
@@ -244,10 +259,13 @@ class Dispatcher:
             self._subscribe(consumer)
             self._loop(consumer, outbox, client)
         finally:
-            self.stop_event.set()
+            self._halt.set()
             for worker in self._workers.values():
                 worker.join(self.settings.timeout_seconds + 1)
             self._commit(consumer)
+            self._workers.clear()
+            with self._lock:
+                self.tracker = OffsetTracker()
             consumer.close()
             producer.close(timeout=10)
             if self._client is None:
@@ -324,7 +342,7 @@ class Dispatcher:
         worker = self._workers.get(endpoint.agency_id)
         if worker is None:
             worker = self._workers[endpoint.agency_id] = EndpointWorker(
-                endpoint, self.policy, client, outbox, self._settled, self.stop_event
+                endpoint, self.policy, client, outbox, self._settled, self._halt
             )
         worker.submit(Job.of(message, delivery, endpoint.agency_id))
         return None
