@@ -11,6 +11,8 @@ and POSTs each delivery addressed to an agency with a registered endpoint.
 - A dead letter and the final receipt are confirmed by the broker before
   the delivery counts as settled.
 - Reading pauses while more than `max_in_flight` deliveries are unsettled.
+- Several gateway replicas share the inbox partitions by a static shard
+  index (settings.py), so each delivery is POSTed by one of them.
 
 Threads, not asyncio: the Kafka client (kafka-python, the project's) is
 blocking, and a few hundred endpoint threads are cheap; the dispatcher runs
@@ -27,14 +29,14 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from homeward import kafka
 from homeward.agencies import AgencyType
 from homeward.codec import Codec
 from homeward.deadletter import describe
-from homeward.errors import HomewardError
+from homeward.errors import ConfigError, HomewardError
 from homeward.events.webhooks import WebhookOutcome
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
@@ -256,7 +258,7 @@ class Dispatcher:
         client = self._client or new_client(self.settings.timeout_seconds)
         outbox = Outbox(producer, self.topology, self.codec)
         try:
-            self._subscribe(consumer)
+            self._assign(consumer)
             self._loop(consumer, outbox, client)
         finally:
             self._halt.set()
@@ -271,27 +273,37 @@ class Dispatcher:
             if self._client is None:
                 client.close()
 
-    def _subscribe(self, consumer: KafkaConsumer) -> None:
+    def _assign(self, consumer: KafkaConsumer) -> None:
+        """Take this shard's inbox partitions (all of them with one shard).
+
+        Assigned, not subscribed: the group only keeps the committed offsets,
+        as the SDK's Subscriber does. Subscribing to sixteen inbox topics made
+        kafka-python 3.0's leader rejoin on every metadata refresh during the
+        assignment and, now and then, stall in it; a static share
+        (HOMEWARD_GATEWAY_WEBHOOKS_SHARD_INDEX / _SHARD_COUNT) cannot."""
         topics = inbox_topics(self.topology)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(
-            not consumer.partitions_for_topic(t) for t in topics
-        ):
+        parts: dict[str, set[int]] = {}
+        while time.monotonic() < deadline:
+            parts = {t: consumer.partitions_for_topic(t) or set() for t in topics}
+            if all(parts.values()):
+                break
             time.sleep(0.1)  # a new topic's metadata may lag (see homeward.kafka.consumer)
-        dispatcher = self
-
-        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-            def on_partitions_revoked(self, revoked: Any) -> None:
-                dispatcher._commit(consumer)
-                with dispatcher._lock:
-                    dispatcher.tracker.forget([(tp.topic, tp.partition) for tp in revoked])
-
-            def on_partitions_assigned(self, assigned: Any) -> None:
-                if not dispatcher.ready.is_set():
-                    log.info("WEBHOOKS_READY: %d inbox partitions assigned", len(assigned))
-                dispatcher.ready.set()
-
-        consumer.subscribe(topics, listener=Listener())
+        missing = sorted(t for t, ps in parts.items() if not ps)
+        if missing:
+            raise ConfigError(f"inbox topics not found: {missing}", field="topics.inbox")
+        every = [TopicPartition(t, p) for t in topics for p in sorted(parts[t])]
+        count, index = self.settings.shard_count, self.settings.shard_index
+        mine = [tp for i, tp in enumerate(every) if i % count == index]
+        consumer.assign(mine)
+        log.info(
+            "WEBHOOKS_READY: %d of %d inbox partitions assigned (shard %d of %d)",
+            len(mine),
+            len(every),
+            index + 1,
+            count,
+        )
+        self.ready.set()
 
     def _loop(self, consumer: KafkaConsumer, outbox: Outbox, client: httpx.Client) -> None:
         paused = False

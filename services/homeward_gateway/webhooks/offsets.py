@@ -35,8 +35,7 @@ class OffsetTracker:
             part.next_offset = offset + 1
 
     def settle(self, tp: tuple[str, int], offset: int) -> None:
-        """The record at `offset` is delivered, dead-lettered or skipped. A
-        partition given up in a rebalance is unknown here: ignored."""
+        """The record at `offset` is delivered, dead-lettered or skipped."""
         part = self._parts.get(tp)
         if part is not None:
             part.pending.discard(offset)
@@ -61,9 +60,3 @@ class OffsetTracker:
             part = self._parts.get(tp)
             if part is not None:
                 part.committed = offset
-
-    def forget(self, tps: list[tuple[str, int]]) -> None:
-        """Partitions revoked in a rebalance: their new owner re-reads from
-        the last commit; what is still in flight here settles unseen."""
-        for tp in tps:
-            self._parts.pop(tp, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from homeward import paths
@@ -45,4 +45,21 @@ class WebhookSettings(ServiceSettings):
     commit_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often settled offsets are committed."
     )
+    shard_count: int = Field(
+        default=1,
+        ge=1,
+        description="Gateway replicas sharing the webhook work: each takes every "
+        "shard_count-th inbox partition.",
+    )
+    shard_index: int = Field(
+        default=0, ge=0, description="This replica's share, 0 to shard_count - 1."
+    )
     poll_timeout_seconds: float = Field(default=0.5, gt=0, description="Longest wait per poll.")
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> WebhookSettings:
+        if self.shard_index >= self.shard_count:
+            raise ValueError(
+                f"shard_index {self.shard_index} must be below shard_count {self.shard_count}"
+            )
+        return self

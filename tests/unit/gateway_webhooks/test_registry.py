@@ -108,3 +108,13 @@ def test_the_demo_registry_loads() -> None:
     reg = Registry.load(WebhookSettings().registry_file)
     assert len(reg) >= 1
     assert all(e.url.startswith("http://127.0.0.1:") for e in reg.endpoints.values())
+
+
+def test_a_shard_index_must_be_below_the_count() -> None:
+    from pydantic import ValidationError
+
+    from homeward_gateway.webhooks.settings import WebhookSettings
+
+    assert WebhookSettings(shard_count=3, shard_index=2).shard_index == 2
+    with pytest.raises(ValidationError, match="shard_index 3 must be below shard_count 3"):
+        WebhookSettings(shard_count=3, shard_index=3)
