@@ -411,3 +411,34 @@ def test_an_alert_received_only_by_webhook_and_not_acknowledged_is_resent_and_es
     acked = [codec.decode(r.value, r.headers).event for r in acks]
     assert [a.agency_id for a in acked] == ["TST-00001"]
     assert not any(isinstance(a, DeliveryEscalated) for a in acked)
+
+
+# -- inside the gateway process -------------------------------------------------------
+def test_the_gateway_process_sends_webhooks_and_the_agency_acknowledges_over_http(
+    bus: Bus, tmp_path: Path, start_gateway: Callable[..., Any]
+) -> None:
+    agency, system = "CIV-0001", "agency-system-civ-0001"  # the realm's demo agency system
+    secret = Secret.generate()
+    recv = Receiver(tmp_path, "civ", secret).start()
+    reg = registry(tmp_path, {agency: (recv.url, ["WH"])})
+    gw = start_gateway(
+        HOMEWARD_GATEWAY_WEBHOOKS_REGISTRY_FILE=str(reg), **FAST, **secrets_env(WH=secret)
+    )
+    try:
+        inbox = bus.topology.inbox("civil_affairs").name
+        produce(bus, inbox, deliveries(agency, "civil_affairs", ["GW-1", "GW-2"]))
+        wait_until(lambda: set(recv.ids()) >= {"GW-1", "GW-2"}, "the gateway's webhooks")
+        assert read_topic(bus, bus.topic("alert_acks")) == []  # a 2xx acknowledges nothing
+        answer = gw.post("/v1/inbox/GW-1/ack", gw.auth(system))
+        assert answer.status_code == 200, answer.text
+        (ack,) = [
+            codec.decode(r.value, r.headers).event
+            for r in read_topic(bus, bus.topic("alert_acks"), lambda rs: len(rs) >= 1)
+        ]
+    finally:
+        gw.stop()
+        recv.proc.stop()
+    assert isinstance(ack, AgencyAcknowledgement)
+    assert (ack.delivery_id, ack.agency_id) == ("GW-1", agency)
+    assert ack.actor is not None and ack.actor.agency_id == agency
+    assert not [line for line in recv.lines() if "invalid" in line]
