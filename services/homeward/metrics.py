@@ -199,6 +199,39 @@ GATEWAY_DELIVERY_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+# -- agency gateway: webhooks (docs/webhooks.md) ----------------------------------
+# Labels never name an agency or a delivery: per-agency figures are on the
+# receipts topic (webhooks.receipts.v1).
+WEBHOOK_ATTEMPTS = Counter(
+    "homeward_gateway_webhook_attempts_total",
+    "Webhook POSTs made, by outcome (delivered: a 2xx; failed: anything else)",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_SECONDS = Histogram(
+    "homeward_gateway_webhook_attempt_seconds",
+    "Time of one webhook POST, from sending to the endpoint's answer (or the failure)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+WEBHOOK_DELIVERY_SECONDS = Histogram(
+    "homeward_gateway_webhook_delivery_seconds",
+    "From a delivery's arrival in the inbox to its endpoint's 2xx, retries included",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0),
+)
+WEBHOOK_DEAD_LETTERS = Counter(
+    "homeward_gateway_webhook_dead_letters_total",
+    "Deliveries dead-lettered after their last try (or refused for good by the endpoint)",
+)
+WEBHOOK_IN_FLIGHT = Gauge(
+    "homeward_gateway_webhook_in_flight",
+    "Inbox records read but not yet delivered, dead-lettered or skipped",
+)
+WEBHOOK_SKIPPED = Counter(
+    "homeward_gateway_webhook_skipped_total",
+    "Inbox records not sent by webhook, by why (no_endpoint, not_wanted, unreadable)",
+    ["reason"],
+)
+
+
 
 def set_build_info(service: str) -> None:
     BUILD_INFO.info({"service": service, "version": homeward_version()})

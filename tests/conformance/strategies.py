@@ -69,6 +69,7 @@ from homeward.events import (
     SightingReported,
     TaskStatus,
     VictimProfile,
+    WebhookReceipt,
 )
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -450,6 +451,17 @@ def samples() -> dict[str, Event]:
             at=T0,
             key_id="0123456789abcdef",
             signature="b" * 128,
+        ),
+        WebhookReceipt(
+            case_id="CASE-0001",
+            delivery_id="d-0001",
+            agency_id="EDU-0001",
+            kind="alert",
+            outcome="dead_lettered",
+            attempts=6,
+            latency_ms=31_250,
+            last_status=503,
+            reason="HTTP 503",
         ),
     ]
     return {e.avro_name: e for e in events}

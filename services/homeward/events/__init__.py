@@ -57,6 +57,7 @@ from homeward.events.reports import (
     ReportOverdue,
     Sector,
 )
+from homeward.events.webhooks import WebhookReceipt
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.avro_name: cls
@@ -90,6 +91,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AuditEntry,
         AuditChained,
         AuditCheckpoint,
+        WebhookReceipt,
     )
 }
 
@@ -147,4 +149,5 @@ __all__ = [
     "SightingReported",
     "TaskStatus",
     "VictimProfile",
+    "WebhookReceipt",
 ]

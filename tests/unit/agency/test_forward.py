@@ -69,3 +69,53 @@ def test_a_client_error_is_not_retried() -> None:
 def test_attempts_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Forwarder("http://agency.example.test/in", attempts=0)
+
+
+def test_signs_every_try_with_each_secret_and_the_same_id() -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    from homeward.webhook_signing import Secret
+
+    current, previous = Secret.generate(), Secret.generate()
+    seen: list[httpx.Request] = []
+    replies = iter([503, 204])
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(next(replies))
+
+    client = httpx.Client(transport=httpx.MockTransport(reply))
+    Forwarder(
+        "http://agency.example.test/in",
+        backoff=0,
+        client=client,
+        secrets=[current.serialize(), previous],
+    )(delivery())
+    assert len(seen) == 2
+    assert {r.headers["webhook-id"] for r in seen} == {"D-1"}
+    for request in seen:
+        assert len(request.headers["webhook-signature"].split(" ")) == 2
+        for secret in (current, previous):  # verified by the reference library
+            body = Webhook(secret.serialize()).verify(request.content, dict(request.headers))
+            assert body["delivery_id"] == "D-1"
+
+
+def test_unsigned_without_secrets() -> None:
+    seen: list[httpx.Request] = []
+    forwarder([204], seen)(delivery())
+    assert "webhook-signature" not in seen[0].headers
+
+
+def test_secrets_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from homeward.webhook_signing import Secret
+    from homeward_agency.forward import SECRETS_ENV, SECRETS_FILE_ENV, secrets_from_env
+
+    one, two = Secret.generate(), Secret.generate()
+    path = tmp_path / "forward-secret"
+    path.write_text(two.serialize() + "\n")
+    monkeypatch.setenv(SECRETS_ENV, one.serialize())
+    monkeypatch.setenv(SECRETS_FILE_ENV, str(path))
+    assert secrets_from_env() == [one, two]
+    monkeypatch.setenv(SECRETS_ENV, "not-a-secret")
+    with pytest.raises(Exception, match="HOMEWARD_AGENCY_FORWARD_SECRETS: must start with"):
+        secrets_from_env()

@@ -38,6 +38,12 @@ CATALOGUE: dict[str, tuple[type, tuple[str, ...]]] = {
     "homeward_audit_unreadable": (Counter, ("reason",)),
     "homeward_audit_checkpoints": (Counter, ("partition",)),
     "homeward_audit_chain_seq": (Gauge, ("partition",)),
+    "homeward_gateway_webhook_attempts": (Counter, ("outcome",)),
+    "homeward_gateway_webhook_attempt_seconds": (Histogram, ()),
+    "homeward_gateway_webhook_delivery_seconds": (Histogram, ()),
+    "homeward_gateway_webhook_dead_letters": (Counter, ()),
+    "homeward_gateway_webhook_in_flight": (Gauge, ()),
+    "homeward_gateway_webhook_skipped": (Counter, ("reason",)),
 }
 
 # Anything that names one case, person, agency or event: unbounded and personal.
