@@ -232,6 +232,5 @@ WEBHOOK_SKIPPED = Counter(
 )
 
 
-
 def set_build_info(service: str) -> None:
     BUILD_INFO.info({"service": service, "version": homeward_version()})
