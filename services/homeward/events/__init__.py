@@ -57,6 +57,7 @@ from homeward.events.reports import (
     ReportOverdue,
     Sector,
 )
+from homeward.events.tips import TipAcknowledged, TipOverdue, TipReceived, TipVerdict
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.avro_name: cls
@@ -90,6 +91,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AuditEntry,
         AuditChained,
         AuditCheckpoint,
+        TipReceived,
+        TipAcknowledged,
+        TipOverdue,
     )
 }
 
@@ -146,5 +150,9 @@ __all__ = [
     "Severity",
     "SightingReported",
     "TaskStatus",
+    "TipAcknowledged",
+    "TipOverdue",
+    "TipReceived",
+    "TipVerdict",
     "VictimProfile",
 ]
