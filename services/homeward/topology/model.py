@@ -22,7 +22,7 @@ from homeward.events import Classification
 POLICE_ONLY_PREFIX = "police."
 # Homeward's own processes; every other role is an agency type (or "agency",
 # any agency's subscriber).
-SERVICE_ROLES = frozenset({"intake", "fanout", "referrals", "detector", "audit"})
+SERVICE_ROLES = frozenset({"intake", "fanout", "referrals", "detector", "audit", "gateway"})
 GRANTED_SERVICE_ROLES = SERVICE_ROLES
 # Role sets topics.yaml may name, expanded to agency types when loaded.
 ROLE_SETS: dict[str, tuple[str, ...]] = {
