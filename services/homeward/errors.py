@@ -34,3 +34,7 @@ class DirectoryError(ConfigError):
     def __init__(self, reason: str, *, line: int, field: str | None = None) -> None:
         self.line = line
         super().__init__(f"line {line}: {reason}", field=field)
+
+
+class PublishUnavailable(HomewardError):
+    """Kafka could not be reached or did not acknowledge in time (answered as 503)."""

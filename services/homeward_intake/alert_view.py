@@ -16,8 +16,8 @@ from typing import Any
 from homeward.alert_lifecycle import AlertState, AlertStep, AlertTransitionError, next_state
 from homeward.codec import Codec
 from homeward.events import AlertCancelled, Event
+from homeward.log_follower import FollowedView
 from homeward.settings import KafkaSettings
-from homeward_intake.log_follower import FollowedView
 
 
 @dataclass(frozen=True)

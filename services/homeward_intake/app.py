@@ -9,25 +9,22 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from homeward.alert_lifecycle import AlertTransitionError, allowed_steps
-from homeward.audit import AuditEntry, Auditor, AuditOutcome
-from homeward.auth import Forbidden
-from homeward.auth.jwt_verifier import OidcVerifierSettings, TokenVerifier, Unauthenticated
-from homeward.errors import CodecError, ValidationError
+from homeward.audit import Auditor
+from homeward.auth.jwt_verifier import OidcVerifierSettings, TokenVerifier
+from homeward.errors import PublishUnavailable
+from homeward.http import observe
+from homeward.http.errors import audit_refusals, error_response
+from homeward.http.errors import install_error_handlers as install_shared_handlers
+from homeward.http.guard import RequestGuard
 from homeward.settings import KafkaSettings
 from homeward.topology import current_topology
-from homeward_intake import observe, routes, routes_cases, routes_health, routes_reports
+from homeward_intake import routes, routes_cases, routes_health, routes_reports
 from homeward_intake.alert_view import KafkaAlertView
 from homeward_intake.answers import (
     IllegalTransition,
@@ -39,8 +36,7 @@ from homeward_intake.answers import (
 from homeward_intake.handlers import AlertsUnavailable, IdempotencyConflict, Intake
 from homeward_intake.idempotency import KEY_HEADER
 from homeward_intake.idempotency_kafka import KafkaIdempotencyStore
-from homeward_intake.middleware import RequestGuard, error_response
-from homeward_intake.publisher import KafkaPublisher, PublishUnavailable
+from homeward_intake.publisher import KafkaPublisher
 from homeward_intake.referral_view_kafka import KafkaReferralView
 from homeward_intake.routes_cases import TimelineSource
 from homeward_intake.settings import IntakeSettings
@@ -62,142 +58,27 @@ Send an `Idempotency-Key` header and retry freely: the same key and body get
 the same answer and never a second event.
 """
 
-HTTP_CODES = {
-    400: "invalid_json",
-    401: "invalid_token",  # RFC 6750's error codes
-    403: "insufficient_scope",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "body_too_large",
-    415: "unsupported_media_type",
-    422: "invalid_request",
-    503: "unavailable",
-}
 
-
-def field_of(loc: tuple[Any, ...] | list[Any]) -> str:
-    """Pydantic's error location as the dotted field name a client knows.
-
-    ("body", "child", "age_years") -> "child.age_years"; ("header", "Idempotency-Key")
-    -> "Idempotency-Key"; ("path", "case_id") -> "case_id"; ("body",) -> "body".
-    """
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in {"body", "header", "path", "query"}:
-        parts = parts[1:] or parts[:1]
-    return ".".join(parts) or "body"
-
-
-def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for err in exc.errors():
-        if err.get("type") == "json_invalid":
-            detail = (err.get("ctx") or {}).get("error", "")
-            pos = err["loc"][1] if len(err["loc"]) > 1 else "?"
-            reason = f"is not valid JSON ({detail} at character {pos})"
-            out.append({"field": "body", "reason": reason})
-        else:
-            # Only the field and the reason: the input is never echoed back, as it
-            # may hold a child's details.
-            out.append({"field": field_of(err["loc"]), "reason": str(err.get("msg", "invalid"))})
-    return out
-
-
-def audit_refusal(request: Request, status: int, field: str | None, reason: str) -> None:
-    """Every refusal is on the record, with the principal when it is known, so a
-    probing client shows up. Never the request's content: the rule and the field."""
+def _auditor_of(request: Request) -> Auditor | None:
     intake: Intake | None = getattr(request.app.state, "intake", None)
-    if intake is None:
-        return
-    principal = getattr(request.state, "principal", None)
-    entry = AuditEntry(
-        entry_id=f"refusal:{uuid.uuid4()}",
-        at=datetime.now(UTC),
-        service="intake",
-        action=getattr(request.state, "action", "") or f"{request.method} {_route(request)}",
-        outcome=AuditOutcome.REFUSED,
-        principal=principal.name if principal else "",
-        subject=principal.subject if principal else "",
-        agency_id=principal.agency_id if principal else "",
-        case_id=str(request.path_params.get("case_id", "")),
-        status=status,
-        reason=f"{field}: {reason}"[:500] if field else reason[:500],
-        detail={"path": _route(request)},
+    return intake.auditor if intake is not None else None
+
+
+audit_refusal = audit_refusals("intake", _auditor_of)
+
+
+def _unavailable_message(exc: PublishUnavailable) -> str:
+    # Not "nothing was published": an acknowledgement can be lost after the
+    # write. A retry with the same key is safe either way.
+    return (
+        f"the alert bus is unavailable and the request was not confirmed; retry "
+        f"with the same {KEY_HEADER}, which is never accepted twice: {exc.reason}"
     )
-    try:
-        intake.auditor.record(entry)
-    except Exception:  # the refusal stands; losing its record is logged, not fatal
-        log.warning("could not audit a %d refusal", status, exc_info=True)
-
-
-def _route(request: Request) -> str:
-    route = request.scope.get("route")
-    return str(getattr(route, "path", request.url.path))
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        bad_json = any(e.get("type") == "json_invalid" for e in exc.errors())
-        status = 400 if bad_json else 422
-        errors = validation_errors(exc)
-        audit_refusal(request, status, errors[0]["field"] if errors else None, "invalid")
-        return error_response(status, HTTP_CODES[status], errors)
-
-    @app.exception_handler(Unauthenticated)
-    async def on_unauthenticated(request: Request, exc: Unauthenticated) -> JSONResponse:
-        audit_refusal(request, 401, exc.field, exc.reason)
-        # RFC 6750: the challenge says which error; the body names the field.
-        desc = f"{exc.field}: {exc.reason}".replace('"', "'") if exc.field else exc.reason
-        return error_response(
-            401,
-            "invalid_token",
-            [{"field": exc.field, "reason": exc.reason}],
-            headers={
-                "WWW-Authenticate": f'Bearer realm="homeward", error="invalid_token", '
-                f'error_description="{desc}"'
-            },
-        )
-
-    @app.exception_handler(Forbidden)
-    async def on_forbidden(request: Request, exc: Forbidden) -> JSONResponse:
-        audit_refusal(request, 403, exc.field, exc.reason)
-        return error_response(
-            403,
-            "insufficient_scope",
-            [{"field": exc.field, "reason": exc.reason}],
-            headers={"WWW-Authenticate": 'Bearer realm="homeward", error="insufficient_scope"'},
-        )
-
-    @app.exception_handler(AlertTransitionError)
-    async def on_alert_step(request: Request, exc: AlertTransitionError) -> JSONResponse:
-        audit_refusal(request, 409, exc.field, exc.reason)
-        return error_response(
-            409,
-            "illegal_transition",
-            [{"field": exc.field, "reason": exc.reason}],
-            extra={
-                "state": exc.state.value if exc.state else None,
-                "allowed": allowed_steps(exc.state),
-            },
-        )
-
-    @app.exception_handler(ValidationError)
-    async def on_invalid_field(request: Request, exc: ValidationError) -> JSONResponse:
-        audit_refusal(request, 422, exc.field, exc.reason)
-        return error_response(422, "invalid_request", [{"field": exc.field, "reason": exc.reason}])
-
-    @app.exception_handler(StarletteHTTPException)
-    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = HTTP_CODES.get(exc.status_code, "http_error")
-        # FastAPI's own 400 is "There was an error parsing the body" (e.g. not UTF-8).
-        field = "body" if exc.status_code == 400 else None
-        return error_response(
-            exc.status_code,
-            code,
-            [{"field": field, "reason": str(exc.detail)}],
-            headers=getattr(exc, "headers", None),
-        )
+    """The shared contract (homeward.http.errors) plus intake's own refusals."""
+    install_shared_handlers(app, audit_refusal, unavailable_message=_unavailable_message)
 
     @app.exception_handler(IdempotencyConflict)
     async def on_conflict(request: Request, exc: IdempotencyConflict) -> JSONResponse:
@@ -239,30 +120,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             503, "unavailable", [{"field": None, "reason": reason}], headers={"Retry-After": "1"}
         )
-
-    @app.exception_handler(CodecError)
-    async def on_codec(request: Request, exc: CodecError) -> JSONResponse:
-        # Valid by the model but not by the Avro schema: nothing was published.
-        audit_refusal(request, 422, exc.field, exc.reason)
-        return error_response(422, "invalid_request", [{"field": exc.field, "reason": exc.reason}])
-
-    @app.exception_handler(PublishUnavailable)
-    async def on_unavailable(_: Request, exc: PublishUnavailable) -> JSONResponse:
-        return error_response(
-            503,
-            "unavailable",
-            [{"field": None, "reason": exc.reason}],
-            # Not "nothing was published": an acknowledgement can be lost after the
-            # write. A retry with the same key is safe either way.
-            message=f"the alert bus is unavailable and the request was not confirmed; retry "
-            f"with the same {KEY_HEADER}, which is never accepted twice: {exc.reason}",
-            headers={"Retry-After": "1"},
-        )
-
-    @app.exception_handler(Exception)
-    async def on_bug(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return error_response(500, "internal_error", [{"field": None, "reason": "internal error"}])
 
 
 class Connector:
@@ -326,7 +183,7 @@ def create_app(
     app.state.timeline = timeline
     app.state.verifier = verifier
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
-    observe.install(app, intake.ready)  # after the guard: its refusals are counted too
+    observe.install(app, "intake", intake.ready)  # after the guard: its refusals are counted too
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(routes_cases.router)

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from homeward.alert_lifecycle import AlertStep, next_state
 from homeward.audit import AuditEntry, Auditor, AuditOutcome, MemoryAuditor
 from homeward.auth import Forbidden, Principal, current_roles
-from homeward.errors import HomewardError
+from homeward.errors import HomewardError, PublishUnavailable
 from homeward.events import AlertCancelled, CancelReason, Event, ReferralAnswered, RescueNotified
 from homeward.metrics import EVENTS_PRODUCED
 from homeward_intake import answers
@@ -36,7 +36,7 @@ from homeward_intake.idempotency import (
     request_hash,
 )
 from homeward_intake.models import Accepted
-from homeward_intake.publisher import Publisher, PublishUnavailable
+from homeward_intake.publisher import Publisher
 from homeward_intake.referral_view import (
     MemoryReferralView,
     PendingAnswer,

@@ -2,7 +2,7 @@
 
 Key = the Idempotency-Key, value = JSON {request_hash, response}. At start the
 topic is read to its end into memory; a background thread keeps tailing it
-(log_follower.py), so every intake instance learns the answers the others
+(homeward.log_follower), so every intake instance learns the answers the others
 gave, and a restarted instance rebuilds the table from the log. Kafka is the
 only state (GUIDE).
 """
@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 from homeward.codec import Record
 from homeward.errors import CodecError
+from homeward.log_follower import LogFollower
 from homeward.settings import KafkaSettings
 from homeward_intake.idempotency import AnswerTable, Remembered
-from homeward_intake.log_follower import LogFollower
 
 log = logging.getLogger(__name__)
 

@@ -20,17 +20,13 @@ from kafka.errors import KafkaError
 
 from homeward import kafka as hkafka
 from homeward.codec import Codec, EventMeta, Record
-from homeward.errors import ConfigError, HomewardError
+from homeward.errors import ConfigError, PublishUnavailable
 from homeward.events import Classification, Event
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward_intake.routing import key_for
 
 log = logging.getLogger(__name__)
-
-
-class PublishUnavailable(HomewardError):
-    """Kafka could not be reached or did not acknowledge in time (answered as 503)."""
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,14 @@
 """The referral read model on Kafka: follows the router's log
 (referrals.events.v1) into a ReferralTable, in the background, like the
-idempotency store follows its topic (log_follower.py)."""
+idempotency store follows its topic (homeward.log_follower)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from homeward.codec import Codec
+from homeward.log_follower import FollowedView
 from homeward.settings import KafkaSettings
-from homeward_intake.log_follower import FollowedView
 from homeward_intake.referral_view import ReferralTable
 
 

@@ -24,7 +24,7 @@ from homeward.audit import AuditEntry, AuditOutcome
 from homeward.auth import Action, Forbidden, Principal
 from homeward.errors import ValidationError
 from homeward.events import AlertCancelled, AlertIssued, AlertUpdated, Event, SightingReported
-from homeward_intake.auth import Caller, actor_of, allowed, needs
+from homeward.http.auth import Caller, actor_of, allowed, needs
 from homeward_intake.handlers import Intake, Outcome
 from homeward_intake.idempotency import KEY_HEADER, KEY_MAX
 from homeward_intake.models import (

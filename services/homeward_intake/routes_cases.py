@@ -10,8 +10,8 @@ from fastapi import APIRouter, Path, Request
 
 from homeward.auth import Action
 from homeward.events import DnaComparisonRecorded, ReferralAnswered, RescueNotified
+from homeward.http.auth import Caller, allowed, authorize, needs, own_agency
 from homeward_intake.answers import ReferralNotFound, agency_next
-from homeward_intake.auth import Caller, allowed, authorize, needs, own_agency
 from homeward_intake.models import (
     CASE_ID_MAX,
     CASE_ID_PATTERN,

@@ -17,7 +17,7 @@ from homeward.events import (
     DeliveryRecorded,
     DischargeRecorded,
 )
-from homeward_intake.auth import Caller, needs, own_agency
+from homeward.http.auth import Caller, needs, own_agency
 from homeward_intake.models import Accepted
 from homeward_intake.routes import ERRORS, IdempotencyKey, IntakeDep, accept
 

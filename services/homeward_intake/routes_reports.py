@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Request
 
 from homeward.auth import Action
 from homeward.events import MandatoryReportFiled, ReportAcknowledged
-from homeward_intake.auth import Caller, needs, own_agency
+from homeward.http.auth import Caller, needs, own_agency
 from homeward_intake.idempotency import report_id_for
 from homeward_intake.models import (
     CASE_ID_MAX,

@@ -12,7 +12,7 @@ import pytest
 
 from homeward import kafka as hkafka
 from homeward.codec import Record
-from homeward_intake.log_follower import LogFollower
+from homeward.log_follower import LogFollower
 from tests.fixtures.bus import Bus
 
 pytestmark = pytest.mark.integration

@@ -38,6 +38,7 @@ class Action(StrEnum):
     REFERRAL_ANSWER = "referral.answer"
     REFERRAL_READ = "referral.read"
     ALERT_ACKNOWLEDGE = "alert.acknowledge"
+    INBOX_READ = "inbox.read"
     TIMELINE_READ = "timeline.read"
     POLICE_ONLY_READ = "police_only.read"
     ADMIN = "admin"

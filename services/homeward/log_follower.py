@@ -1,12 +1,12 @@
 """Following a topic into memory: read every partition to its end at start,
 then keep tailing it in a background thread.
 
-Every intake instance reads the whole topic (no consumer group, no offsets to
+Every instance of a service reads the whole topic (no consumer group, no offsets to
 commit), so all instances hold the same view and a restarted one rebuilds it
 from the log: Kafka is the only state (GUIDE). `sync()` answers "have I read
 everything that was on the topic when I asked?", which is what a decision
-needs before it trusts the view. The idempotency store and the referral read
-model both follow their topic with this.
+needs before it trusts the view. Intake's idempotency store and read models,
+and the agency gateway's inboxes, follow their topics with this.
 
 sync() is on the path of every request with an Idempotency-Key, so it costs
 one broker round trip, shared by the requests waiting at the same time: the
@@ -22,7 +22,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -31,9 +31,8 @@ from kafka.errors import KafkaError
 from homeward import kafka as hkafka
 from homeward.codec import Codec
 from homeward.deadletter import describe
-from homeward.errors import ConfigError
+from homeward.errors import ConfigError, PublishUnavailable
 from homeward.settings import KafkaSettings
-from homeward_intake.publisher import PublishUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +42,15 @@ HOUSEKEEPING_EVERY_SECONDS = 60.0
 
 
 class LogFollower:
-    """Hands every record of `topic` to `apply`, in partition order, from one thread."""
+    """Hands every record of `topic` to `apply`, in partition order, from one thread.
+
+    `topic` may be several topics (the gateway follows every inbox with one
+    thread and one connection); sync() then covers them all."""
 
     def __init__(
         self,
         settings: KafkaSettings,
-        topic: str,
+        topic: str | Sequence[str],
         apply: Callable[[Any], None],
         *,
         name: str,
@@ -57,7 +59,8 @@ class LogFollower:
         housekeeping_every_seconds: float = HOUSEKEEPING_EVERY_SECONDS,
     ) -> None:
         self.settings = settings
-        self.topic = topic
+        self.topics = [topic] if isinstance(topic, str) else list(topic)
+        self.topic = ", ".join(self.topics)
         self.apply = apply
         self.name = name
         self.startup_timeout = startup_timeout_seconds
@@ -97,7 +100,7 @@ class LogFollower:
         self._caught_up.set()
         # The consumer now belongs to the tail thread alone (it is not thread-safe).
         self._thread = threading.Thread(
-            target=self._tail, args=(consumer, tps), name=f"intake-{self.name}-tail", daemon=True
+            target=self._tail, args=(consumer, tps), name=f"{self.name}-tail", daemon=True
         )
         self._thread.start()
 
@@ -177,13 +180,15 @@ class LogFollower:
                 self._progress.notify_all()
 
     def _assign(self, consumer: KafkaConsumer) -> list[TopicPartition]:
-        partitions = consumer.partitions_for_topic(self.topic)
-        if not partitions:
-            raise ConfigError(
-                "topic not found; apply the topology first (homeward topology apply)",
-                field=f"topics.{self.topic}",
-            )
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        tps: list[TopicPartition] = []
+        for topic in self.topics:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                raise ConfigError(
+                    "topic not found; apply the topology first (homeward topology apply)",
+                    field=f"topics.{topic}",
+                )
+            tps += [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         return tps

@@ -8,30 +8,13 @@ the project supports FastAPI releases that lack it, and because the 413 and
 from __future__ import annotations
 
 from email.message import Message
-from typing import Any
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
+from homeward.http.errors import error_response
+
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
-def error_response(
-    status: int,
-    error: str,
-    errors: list[dict[str, Any]],
-    message: str | None = None,
-    headers: dict[str, str] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> JSONResponse:
-    """Every error intake sends has this body: a code, a line naming fields, the list
-    (and, for some codes, documented extra keys such as `allowed`)."""
-    if message is None:
-        named = (f"{e['field']}: {e['reason']}" if e["field"] else e["reason"] for e in errors)
-        message = "; ".join(named) or error
-    body = {"error": error, "message": message, "errors": errors, **(extra or {})}
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def is_json(content_type: str | None) -> bool:
@@ -50,17 +33,42 @@ class RequestGuard:
 
     The body is read here, at most max_body_bytes + 1 of it, and handed on in one
     piece: a chunked upload cannot get past the cap, and nothing is parsed first.
+
+    `allow_empty` lets a bodiless POST through (an acknowledgement needs no body);
+    paths under `exempt_prefixes` are not guarded here (a browser form posts
+    form-encoded bodies, and the part that serves it caps them itself).
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        *,
+        allow_empty: bool = False,
+        exempt_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.allow_empty = allow_empty
+        self.exempt_prefixes = exempt_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in BODY_METHODS
+            or (self.exempt_prefixes and str(scope["path"]).startswith(self.exempt_prefixes))
+        ):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if (
+            self.allow_empty
+            and headers.get("content-length", "0") == "0"
+            and "content-type" not in headers
+            and "transfer-encoding" not in headers
+        ):
+            await self.app(scope, receive, send)
+            return
         too_big = error_response(
             413,
             "body_too_large",

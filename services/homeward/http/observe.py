@@ -1,4 +1,4 @@
-"""Intake's metrics: GET /metrics on its own HTTP port, homeward_up and
+"""A web service's metrics: GET /metrics on its own HTTP port, homeward_up and
 homeward_ready, and every request counted and timed by route template
 (`/v1/alerts/{case_id}/sightings`, never the raw path: a case id in a label
 is unbounded, and personal). A path no route matches is `unmatched`, so a
@@ -19,7 +19,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from homeward.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS, READY, UP, set_build_info
 
-SERVICE = "intake"
 UNMATCHED = "unmatched"
 
 router = APIRouter()
@@ -68,11 +67,11 @@ class HttpMetrics:
             HTTP_REQUESTS.labels(route, method, str(status)).inc()
 
 
-def install(app: Any, ready: Callable[[], bool]) -> None:
-    """Mount /metrics, count requests, and report up and ready for `app`."""
-    set_build_info(SERVICE)
+def install(app: Any, service: str, ready: Callable[[], bool]) -> None:
+    """Mount /metrics, count requests, and report up and ready for `service`."""
+    set_build_info(service)
     app.include_router(router)
     app.add_middleware(HttpMetrics)
-    # Served at all means up; ready is asked of the intake itself when scraped.
-    UP.labels(SERVICE).set(1)
-    READY.labels(SERVICE).set_function(lambda: float(ready()))
+    # Served at all means up; ready is asked of the service itself when scraped.
+    UP.labels(service).set(1)
+    READY.labels(service).set_function(lambda: float(ready()))
