@@ -67,8 +67,13 @@ class TipDesk:
         codec: Codec | None = None,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
+        sync: Callable[[float], bool] | None = None,
+        sync_timeout: float = 2.0,
     ) -> None:
         self.cases = cases
+        # Reads the alert log up to now: an alert issued a moment ago takes tips.
+        self.sync = sync
+        self.sync_timeout = sync_timeout
         self.book = book
         self.publish = publish
         self.auditor = auditor
@@ -83,6 +88,8 @@ class TipDesk:
     # -- the public ----------------------------------------------------------------
     def submit(self, sub: TipSubmission, *, channel: str = "api") -> TipReceived:
         target = self.cases.target(sub.case_id)
+        if target is None and self.sync is not None and self.sync(self.sync_timeout):
+            target = self.cases.target(sub.case_id)
         if target is None:
             raise NotFound(
                 "no active public alert for this case (unknown, not released to the public, "

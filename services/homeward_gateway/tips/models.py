@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from homeward.errors import ValidationError
 from homeward.events.alerts import Ident
@@ -41,7 +49,8 @@ class TipSubmission(BaseModel):
         min_length=1, max_length=MAX_PLACE, description="Where, roughly (a street, a station)"
     )
     latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=180)
+    # Validated even when absent, so a latitude without it is named here.
+    longitude: float | None = Field(default=None, ge=-180, le=180, validate_default=True)
     description: Lines = Field(min_length=1, max_length=MAX_DESCRIPTION)
     contact: Line | None = Field(
         default=None,
@@ -49,19 +58,20 @@ class TipSubmission(BaseModel):
         description="How police may reach you, if you wish (phone or e-mail)",
     )
 
-    @model_validator(mode="after")
-    def _both_coordinates(self) -> TipSubmission:
-        if (self.latitude is None) != (self.longitude is None):
+    @field_validator("longitude")
+    @classmethod
+    def _both_coordinates(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if "latitude" in info.data and (value is None) != (info.data["latitude"] is None):
             raise ValueError("latitude and longitude go together: give both or neither")
-        return self
+        return value
 
     @model_validator(mode="before")
     @classmethod
     def _blank_contact(cls, data: Any) -> Any:
         # The form sends an empty field for "no contact".
-        if isinstance(data, dict) and isinstance(data.get("contact"), str):
-            if not data["contact"].strip():
-                data = {**data, "contact": None}
+        contact = data.get("contact") if isinstance(data, dict) else None
+        if isinstance(contact, str) and not contact.strip():
+            data = {**data, "contact": None}
         return data
 
 
