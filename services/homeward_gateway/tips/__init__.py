@@ -5,7 +5,7 @@ acknowledge their tips. `mount(app, gateway, settings)` adds it to the gateway."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from homeward.settings import KafkaSettings
 
@@ -14,13 +14,12 @@ if TYPE_CHECKING:
 
     from homeward_gateway.service import Gateway
     from homeward_gateway.settings import GatewaySettings
+    from homeward_gateway.tips.line import TipLine
 
 FORM_PATH = "/public/tip"
 
 
 def mount(app: FastAPI, gateway: Gateway, settings: GatewaySettings) -> None:
-    from homeward.http.guard import RequestGuard
-    from homeward_gateway.tips import routes
     from homeward_gateway.tips.book import TipBook
     from homeward_gateway.tips.cases import PublicCases
     from homeward_gateway.tips.csrf import FormTokens
@@ -53,7 +52,7 @@ def mount(app: FastAPI, gateway: Gateway, settings: GatewaySettings) -> None:
         sync=views.cases.sync,
         sync_timeout=tips.sync_timeout_seconds,
     )
-    app.state.tip_line = TipLine(
+    line = TipLine(
         desk=desk,
         settings=tips,
         limiter=TipRateLimiter(tips.per_client, tips.global_limit),
@@ -62,11 +61,20 @@ def mount(app: FastAPI, gateway: Gateway, settings: GatewaySettings) -> None:
         sync=views.cases.sync,
     )
     app.state.runners.append(views)
+    install(app, line)
+
+
+def install(app: FastAPI, line: TipLine) -> None:
+    """The routes over a ready-made line (unit tests pass in-memory parts)."""
+    from homeward.http.guard import RequestGuard
+    from homeward_gateway.tips import routes
+
+    app.state.tip_line = line
     # The form posts form-encoded bodies, which the gateway's JSON guard would
     # refuse; the form's route caps and parses its own body.
     for middleware in app.user_middleware:
-        if middleware.cls is RequestGuard:
-            exempt = tuple(middleware.kwargs.get("exempt_prefixes", ()))
+        if middleware.cls is cast(Any, RequestGuard):
+            exempt: tuple[str, ...] = tuple(cast(Any, middleware.kwargs).get("exempt_prefixes", ()))
             middleware.kwargs["exempt_prefixes"] = (*exempt, FORM_PATH)
     app.include_router(routes.router)
     routes.install_handlers(app)

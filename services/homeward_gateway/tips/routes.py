@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pydantic
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field
@@ -382,11 +382,11 @@ async def acknowledge_tip(
     return {"tip_id": ack.tip_id, "case_id": ack.case_id, "verdict": ack.verdict.value}
 
 
-def install_handlers(app: Any) -> None:
+def install_handlers(app: FastAPI) -> None:
     """Police routes raise; the gateway's refusal audit records them."""
     from homeward_gateway.app import audit_refusal
 
-    @app.exception_handler(NotFound)  # type: ignore[misc]
+    @app.exception_handler(NotFound)
     async def on_not_found(request: Request, exc: NotFound) -> JSONResponse:
         audit_refusal(request, 404, exc.field, exc.reason)
         return error_response(404, "not_found", [{"field": exc.field, "reason": exc.reason}])
