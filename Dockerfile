@@ -39,6 +39,6 @@ RUN groupadd --system --gid 10001 homeward \
     && chown homeward:homeward /var/lib/homeward
 USER 10001:10001
 
-# intake's HTTP API (with /metrics); the fan-out's, the referral router's and
+# intake's and the agency gateway's HTTP APIs (with /metrics); the fan-out's, the referral router's and
 # the detector's /metrics, /healthz and /readyz (HOMEWARD_*_METRICS_PORT).
-EXPOSE 8080 9101 9102 9103 9104
+EXPOSE 8080 8090 9101 9102 9103 9104

@@ -1,4 +1,4 @@
-"""Probes: /livez (the process serves HTTP) and /readyz (the inbox topics are
+"""Probes: /livez and /healthz (the process serves HTTP) and /readyz (the inbox topics are
 read to their end and the producer is connected). /metrics is homeward.http.observe's."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/livez", summary="Liveness: the process serves HTTP")
+@router.get("/healthz", include_in_schema=False)  # the name every other service's probe uses
 async def livez() -> dict[str, str]:
     return {"status": "ok"}
 

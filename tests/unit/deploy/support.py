@@ -38,10 +38,11 @@ PROMETHEUS_RULES = ROOT / "deploy" / "prometheus" / "rules"
 GRAFANA_PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
 GRAFANA_DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 
-# The ports every deployment agrees on: intake's HTTP port (its /metrics too),
+# The ports every deployment agrees on: intake's and the gateway's HTTP ports (their /metrics too),
 # and each Faust service's /metrics, /healthz and /readyz.
 AGREED_PORTS = {
     "intake": 8080,
+    "gateway": 8090,
     "fanout": 9101,
     "referrals": 9102,
     "detector": 9103,
@@ -50,6 +51,7 @@ AGREED_PORTS = {
 # The variable that sets each service's port.
 PORT_ENV = {
     "intake": "HOMEWARD_INTAKE_PORT",
+    "gateway": "HOMEWARD_GATEWAY_PORT",
     "fanout": "HOMEWARD_FANOUT_METRICS_PORT",
     "referrals": "HOMEWARD_REFERRALS_METRICS_PORT",
     "detector": "HOMEWARD_DETECTOR_METRICS_PORT",

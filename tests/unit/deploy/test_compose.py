@@ -102,13 +102,16 @@ def test_compose_services_serve_on_the_agreed_ports_and_are_health_checked() -> 
         assert "urllib" in check
 
 
-def test_compose_publishes_intake_and_nothing_else_of_homeward() -> None:
+def test_compose_publishes_intake_and_the_gateway_and_nothing_else_of_homeward() -> None:
     services = compose()["services"]
     intake = services["intake"]
     assert compose_env(intake)["HOMEWARD_INTAKE_HOST"] == "0.0.0.0"
     assert [str(p) for p in intake["ports"]] == [f"{AGREED_PORTS['intake']}:8080"]
+    gateway = services["gateway"]
+    assert compose_env(gateway)["HOMEWARD_GATEWAY_HOST"] == "0.0.0.0"
+    assert [str(p) for p in gateway["ports"]] == [f"{AGREED_PORTS['gateway']}:8090"]
     for name, service in compose_homeward_services().items():
-        if name != "intake":
+        if name not in ("intake", "gateway"):
             assert "ports" not in service, f"{name} publishes a port"
     assert "ports" not in services["kafka"]
 

@@ -39,7 +39,8 @@ from tests.unit.deploy.support import (
     unknown,
 )
 
-FAUST_ROLES = [r for r in ROLES if r not in ("intake", "audit")]  # audit: plain kafka-python
+# audit and gateway: plain kafka-python
+FAUST_ROLES = [r for r in ROLES if r not in ("intake", "audit", "gateway")]
 
 
 def quantity(value: str | int) -> float:

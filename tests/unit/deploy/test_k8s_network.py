@@ -72,13 +72,16 @@ def test_every_workload_has_its_own_policy_for_both_directions() -> None:
         assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}, policy["metadata"]
 
 
-# Intake also verifies bearer tokens: the OIDC provider's keys over HTTPS.
+# Intake and the gateway also verify bearer tokens: the OIDC provider's keys over HTTPS.
 OIDC = {"ports": [{"protocol": "TCP", "port": 443}]}
+# The services callers reach over HTTP (every other workload only serves /metrics).
+HTTP_ROLES = ["intake", "gateway"]
 
 
 def test_every_workload_reaches_only_dns_and_kafka() -> None:
     for workload, _ in pod_specs():
-        intake = pod_labels(workload).get("app.kubernetes.io/component") == "intake"
+        component = pod_labels(workload).get("app.kubernetes.io/component")
+        intake = component in HTTP_ROLES
         for policy in policies_for(pod_labels(workload)):
             egress = policy["spec"].get("egress", [])
             # The example overlay's patch counts on this order (Kafka second).
@@ -86,15 +89,16 @@ def test_every_workload_reaches_only_dns_and_kafka() -> None:
             assert egress in ([], allowed), policy["metadata"]["name"]
 
 
-def test_intake_accepts_its_http_port_only() -> None:
-    intake = deployment("intake")
+@pytest.mark.parametrize("role", HTTP_ROLES)
+def test_intake_accepts_its_http_port_only(role: str) -> None:
+    intake = deployment(role)
     (rule,) = own_policy(intake)["spec"]["ingress"]
     (port,) = rule["ports"]
     assert port["protocol"] == "TCP"
-    assert port_number(intake, port["port"]) == AGREED_PORTS["intake"]
+    assert port_number(intake, port["port"]) == AGREED_PORTS[role]
 
 
-@pytest.mark.parametrize("role", [r for r in ROLES if r != "intake"])
+@pytest.mark.parametrize("role", [r for r in ROLES if r not in HTTP_ROLES])
 def test_only_prometheus_reaches_a_worker_and_only_its_metrics_port(role: str) -> None:
     workload = deployment(role)
     (rule,) = own_policy(workload)["spec"]["ingress"]

@@ -36,7 +36,8 @@ def test_every_declared_topic_grant_is_planned_and_nothing_else() -> None:
     police_inbox = topology.inbox("police").name
     assert police_inbox == "police.inbox.v1"
     readers = {g.principal for g in grants if g.name == police_inbox and g.operation == "READ"}
-    assert readers == {"User:police"}
+    # Police, and the gateway that serves each police unit its own deliveries.
+    assert readers == {"User:police", "User:gateway"}
     # Only topic and group grants: no cluster grant, no transactional id.
     assert {g.resource for g in grants} == {"TOPIC", "GROUP"}
     assert {g.operation for g in grants} == {"READ", "WRITE", "CREATE"}

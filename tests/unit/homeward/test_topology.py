@@ -95,7 +95,8 @@ def test_every_agency_type_has_its_own_inbox(topology: Topology, agency_type: Ag
         assert inbox.name == f"inbox.{agency_type.value}.v1"
         assert inbox.classification is Classification.RESTRICTED
     assert inbox.key == "agency_id"
-    assert inbox.readers == (agency_type.value,)
+    # Its agency type's systems, and the gateway that serves each agency its own.
+    assert inbox.readers == (agency_type.value, "gateway")
     assert set(inbox.writers) == {"fanout", "referrals"}
     assert {
         "AlertDelivery",
