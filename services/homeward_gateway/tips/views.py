@@ -15,6 +15,9 @@ from homeward_gateway.tips.book import TipBook
 from homeward_gateway.tips.cases import PublicCases
 
 
+READY_LINE = "TIPS_READY"
+
+
 class PublicCasesView(FollowedView):
     def __init__(self, settings: KafkaSettings, topic: str, cases: PublicCases, **kw: Any) -> None:
         super().__init__(settings, topic, name="tip-alerts", **kw)
@@ -56,6 +59,8 @@ class Views:
     def start(self) -> None:
         self.cases.start()
         self.tips.start()
+        # For whoever starts the gateway and waits for the tip line (tests, the demo).
+        print(READY_LINE, flush=True)
 
     def ready(self) -> bool:
         return self.cases.ready() and self.tips.ready()
