@@ -101,6 +101,16 @@ class Line:
         ]
 
 
+def started_gateway(svc: ServiceProcess) -> str:
+    """Start the gateway and wait for both its lines, in either order: the
+    gateway's (its inboxes read) and the tip line's; its URL."""
+    gateway_ready = threading.Event()
+    svc.on_line = lambda ln: gateway_ready.set() if ln.startswith("GATEWAY_READY ") else None
+    svc.start("TIPS_READY")
+    assert gateway_ready.wait(60), "".join(svc.lines[-30:])
+    return next(ln for ln in svc.lines if ln.startswith("GATEWAY_READY ")).split()[1]
+
+
 @pytest.fixture
 def start_line(bus: Bus, idp: Idp, tmp_path: Path) -> Iterator[Callable[..., Line]]:
     started: list[ServiceProcess] = []
@@ -117,13 +127,7 @@ def start_line(bus: Bus, idp: Idp, tmp_path: Path) -> Iterator[Callable[..., Lin
             tmp_path / f"gateway-{len(started)}.log",
         )
         started.append(svc)
-        # Both lines, in either order: the gateway's (its inboxes read) and the tip line's.
-        gateway_ready = threading.Event()
-        svc.on_line = lambda ln: gateway_ready.set() if ln.startswith("GATEWAY_READY ") else None
-        svc.start("TIPS_READY")
-        assert gateway_ready.wait(60), "".join(svc.lines[-30:])
-        url = next(ln for ln in svc.lines if ln.startswith("GATEWAY_READY ")).split()[1]
-        return Line(bus, idp, url, svc, Codec())
+        return Line(bus, idp, started_gateway(svc), svc, Codec())
 
     yield start
     for svc in started:
