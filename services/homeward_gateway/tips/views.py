@@ -14,7 +14,6 @@ from homeward.settings import KafkaSettings
 from homeward_gateway.tips.book import TipBook
 from homeward_gateway.tips.cases import PublicCases
 
-
 READY_LINE = "TIPS_READY"
 
 
