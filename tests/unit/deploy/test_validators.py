@@ -146,7 +146,9 @@ def test_kustomize_builds_the_example_overlay_with_its_patches() -> None:
     for policy in policies:
         assert "ipBlock" in policy["spec"]["egress"][1]["to"][0], policy["metadata"]["name"]
     (config,) = [
-        o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "homeward-config"
+        o
+        for o in objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "homeward-config"
     ]
     assert "example.org" in config["data"]["KAFKA_BOOTSTRAP_SERVERS"]
     assert vd.validate_objects(objects, vd.k8s_versions()) == []
