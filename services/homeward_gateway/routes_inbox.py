@@ -11,14 +11,14 @@ never blocks the event loop (and with it every live stream).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from homeward.auth import Action, Principal
 from homeward.http.auth import Caller, authorize
-from homeward_gateway.metrics import SSE_CLIENTS
+from homeward.metrics import GATEWAY_SSE_CLIENTS
 from homeward_gateway.service import Gateway
 from homeward_gateway.store import InboxEntry
 from homeward_gateway.views import (
@@ -33,7 +33,9 @@ from homeward_gateway.views import (
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
 
-NOT_FOUND = {404: {"description": "No such delivery in your agency's inbox"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such delivery in your agency's inbox"}
+}
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -58,16 +60,23 @@ def inbox(
     authorize(request, caller, Action.INBOX_READ)
     gateway = gateway_of(request)
     size = limit or request.app.state.settings.page_size
-    page = gateway.inbox(caller, before=cursor, limit=size)
-    return InboxPage(items=[view(gateway, e) for e in page.entries], next_cursor=page.next_cursor)
+    # None: every entry is older than the cursor (or there is none), so from the newest.
+    before = None if cursor is None else gateway.store.seq_before_cursor(caller.agency_id, cursor)
+    page = gateway.inbox(caller, before=before, limit=size)
+    more = page.next_cursor is not None and page.entries
+    return InboxPage(
+        items=[view(gateway, e) for e in page.entries],
+        next_cursor=page.entries[-1].cursor if more else None,
+    )
 
 
 @router.get(
     "/inbox/stream",
     summary="Your agency's inbox, live (server-sent events)",
-    description="One `delivery` event per new entry, `id` = its `seq`. Reconnect with "
+    description="One `delivery` event per new entry, `id` = its `cursor`. Reconnect with "
     "`Last-Event-ID` (or `?after=`) and everything after that entry is replayed first, so "
-    "nothing is lost across a reconnect. A comment line is sent as a heartbeat.",
+    "nothing is lost across a reconnect, to any replica, or a restart of the gateway. A "
+    "comment line is sent as a heartbeat.",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
@@ -75,14 +84,18 @@ async def stream(
     request: Request,
     caller: Caller,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    after: Annotated[int | None, Query(ge=0, description="Replay what came after this seq")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, description="Replay what came after this cursor")
+    ] = None,
 ) -> StreamingResponse:
     authorize(request, caller, Action.INBOX_READ)
     gateway = gateway_of(request)
-    start = after if after is not None else _seq(last_event_id)
-    if start is None:
+    cursor = after if after is not None else _cursor(last_event_id)
+    if cursor is None:
         # A new stream starts now: the past is the list's (GET /v1/inbox).
         start = gateway.store.last_seq()
+    else:
+        start = gateway.store.seq_after_cursor(caller.agency_id, cursor)
     heartbeat = float(request.app.state.settings.heartbeat_seconds)
     return StreamingResponse(
         events(request, gateway, caller, start, heartbeat),
@@ -91,7 +104,7 @@ async def stream(
     )
 
 
-def _seq(last_event_id: str | None) -> int | None:
+def _cursor(last_event_id: str | None) -> int | None:
     if last_event_id is None or not last_event_id.strip().isdigit():
         return None
     return int(last_event_id.strip())
@@ -100,7 +113,7 @@ def _seq(last_event_id: str | None) -> int | None:
 async def events(
     request: Request, gateway: Gateway, caller: Principal, after: int, heartbeat: float
 ) -> AsyncIterator[str]:
-    SSE_CLIENTS.inc()
+    GATEWAY_SSE_CLIENTS.inc()
     try:
         yield f"retry: 1000\n: stream from {after}\n\n"
         while not await request.is_disconnected():
@@ -110,10 +123,10 @@ async def events(
                 continue
             for entry in entries:
                 data = view(gateway, entry).model_dump_json()
-                yield f"id: {entry.seq}\nevent: delivery\ndata: {data}\n\n"
+                yield f"id: {entry.cursor}\nevent: delivery\ndata: {data}\n\n"
                 after = entry.seq
     finally:
-        SSE_CLIENTS.dec()
+        GATEWAY_SSE_CLIENTS.dec()
 
 
 @router.get(

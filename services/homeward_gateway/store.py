@@ -110,6 +110,12 @@ class InboxEntry:
         return self.delivery.kind
 
     @property
+    def cursor(self) -> int:
+        """The record's offset in its agency's inbox partition: the same in every
+        replica and after a restart (the API's cursor and SSE id)."""
+        return self.delivery.offset
+
+    @property
     def primary(self) -> bool:
         """An alert delivery or a referral offer: what an id names first."""
         return self.delivery.needs_ack or isinstance(self.delivery.event, ReferralRequested)
@@ -119,7 +125,7 @@ class InboxEntry:
 class Page:
     entries: list[InboxEntry]
     next_cursor: int | None
-    """Pass as `before` for the next (older) page; None on the last page."""
+    """Pass as `before` (`after` for a replay) for the next page; None on the last."""
 
 
 @dataclass
@@ -147,6 +153,7 @@ class InboxStore:
         self._seq = 0
         self._entries: dict[str, list[InboxEntry]] = {}  # by agency, seq ascending
         self._seqs: dict[str, list[int]] = {}  # the same, seqs only (for bisect)
+        self._offsets: dict[str, list[int]] = {}  # the same, Kafka offsets (cursors)
         self._seen: dict[str, set[str]] = {}  # dedup keys per agency
         self._by_id: dict[tuple[str, str], InboxEntry] = {}
         self._alerts: dict[tuple[str, str], AlertState] = {}
@@ -186,6 +193,7 @@ class InboxStore:
             self.referrals.observe(agency, event)
             self._entries.setdefault(agency, []).append(entry)
             self._seqs.setdefault(agency, []).append(entry.seq)
+            self._offsets.setdefault(agency, []).append(delivery.offset)
             key = (agency, delivery.delivery_id)
             held = self._by_id.get(key)
             if held is None or entry.primary or not held.primary:
@@ -263,6 +271,28 @@ class InboxStore:
     def last_seq(self) -> int:
         with self._lock:
             return self._seq
+
+    # -- cursors that outlive this process -------------------------------------------
+    # One agency's deliveries are all on one partition of its type's inbox (the
+    # key is its id), so the record's offset orders them the same way in every
+    # replica and after every restart, which `seq` (this process's arrival
+    # order across all partitions) does not. The API hands out offsets as
+    # cursors and SSE ids; these turn one back into a seq.
+    def seq_after_cursor(self, agency_id: str, cursor: int) -> int:
+        """The seq of the agency's last entry at or before offset `cursor` (0:
+        none), so `wait(after=...)` replays exactly what came after it."""
+        with self._lock:
+            offsets = self._offsets.get(agency_id, [])
+            i = bisect.bisect_right(offsets, cursor)
+            return self._seqs[agency_id][i - 1] if i else 0
+
+    def seq_before_cursor(self, agency_id: str, cursor: int) -> int | None:
+        """The `before` seq for a page of the entries older than offset `cursor`;
+        None when every entry is older (the page then starts from the newest)."""
+        with self._lock:
+            offsets = self._offsets.get(agency_id, [])
+            i = bisect.bisect_left(offsets, cursor)
+            return self._seqs[agency_id][i] if i < len(offsets) else None
 
     def referral_status(self, agency_id: str, case_id: str, referral_id: str) -> TaskStatus | None:
         return self.referrals.get(agency_id, case_id, referral_id)

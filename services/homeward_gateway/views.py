@@ -64,7 +64,11 @@ class ReferralView(BaseModel):
 
 
 class EntryView(BaseModel):
-    seq: int = Field(description="Gateway-wide, only grows: the page cursor and the SSE id.")
+    cursor: int = Field(
+        description="The page cursor and the SSE id: the record's offset in the agency's "
+        "inbox partition, the same on every replica and after a restart."
+    )
+    seq: int = Field(description="This gateway process's arrival order (internal).")
     delivery_id: str
     kind: str = Field(
         description="alert, update, sighting, cancellation, public_notice, "
@@ -98,6 +102,7 @@ class EntryView(BaseModel):
                 offer=offered.offer if offered else None,
             )
         return cls(
+            cursor=entry.cursor,
             seq=entry.seq,
             delivery_id=entry.delivery_id,
             kind=entry.kind,

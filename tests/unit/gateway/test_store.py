@@ -135,3 +135,17 @@ def test_reports_and_their_first_acknowledgement() -> None:
     assert store.acknowledge_report(ack, "officer-b").by == "officer-a"
     report = store.report("RPT-1")
     assert report is not None and report.police_unit == "Test Unit"
+
+
+def test_cursors_are_offsets_that_turn_back_into_seqs() -> None:
+    store = InboxStore()
+    entries = [store.add(alert("HL-A", f"D-{i}")) for i in range(3)]
+    store.add(alert("HL-B", "D-other"))
+    a0, a1, a2 = (e for e in entries if e is not None)
+    assert a0.cursor < a1.cursor < a2.cursor
+    assert store.seq_after_cursor("HL-A", a1.cursor) == a1.seq
+    assert store.seq_after_cursor("HL-A", a0.cursor - 1) == 0  # before all: replay all
+    assert store.seq_after_cursor("HL-A", a2.cursor + 100) == a2.seq
+    assert store.seq_before_cursor("HL-A", a1.cursor) == a1.seq  # page: older than a1
+    assert store.seq_before_cursor("HL-A", a0.cursor) == a0.seq
+    assert store.seq_before_cursor("HL-A", a2.cursor + 1) is None
