@@ -24,7 +24,6 @@ from urllib.parse import parse_qs
 import pydantic
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -33,18 +32,14 @@ from homeward.errors import PublishUnavailable, ValidationError
 from homeward.events.tips import TipVerdict
 from homeward.http.auth import Caller, needs
 from homeward.http.errors import error_response, field_of
+from homeward.metrics import GATEWAY_TIPS
 from homeward_gateway.tips import i18n
 from homeward_gateway.tips.book import TipEntry
 from homeward_gateway.tips.desk import NotFound
 from homeward_gateway.tips.line import TipLine
 from homeward_gateway.tips.models import TipSubmission
 
-TIPS = Counter(
-    "homeward_gateway_tips_total",
-    "Public tips by how they were answered (accepted, rate_limited, too_large, malformed, "
-    "invalid, not_found, unavailable)",
-    ["channel", "outcome"],
-)
+TIPS = GATEWAY_TIPS
 
 router = APIRouter()
 
