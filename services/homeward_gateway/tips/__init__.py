@@ -58,7 +58,6 @@ def mount(app: FastAPI, gateway: Gateway, settings: GatewaySettings) -> None:
         limiter=TipRateLimiter(tips.per_client, tips.global_limit),
         tokens=FormTokens(ttl_seconds=tips.form_token_ttl_seconds),
         ready=lambda: views.ready() and gateway.sink.ready(),
-        sync=views.cases.sync,
     )
     app.state.runners.append(views)
     install(app, line)

@@ -33,7 +33,6 @@ class TipLine:
     limiter: TipRateLimiter
     tokens: FormTokens
     ready: Callable[[], bool]
-    sync: Callable[[float], bool]
     pages: Environment = field(default_factory=templates)
 
     @property

@@ -75,7 +75,6 @@ class World:
             limiter=TipRateLimiter(per_client, global_limit),
             tokens=FormTokens(),
             ready=lambda: True,
-            sync=lambda _: True,
         )
         gateway = Gateway(InboxStore(), Sink(), Topology.load(prefix=""), auditor=self.auditor)
         app = create_app(
