@@ -59,6 +59,16 @@ def agency_actor(agency_id: str, agency_type: str, principal: str | None = None)
     )
 
 
+PUBLIC_PRINCIPAL = "anonymous-public"
+PUBLIC_AGENCY = "PUBLIC"
+
+
+def public_actor() -> Actor:
+    """The actor of what a member of the public sends through a public channel
+    (the gateway's tip line): anonymous by design, no subject, no address."""
+    return Actor(principal=PUBLIC_PRINCIPAL, kind="person", agency_id=PUBLIC_AGENCY, agency_type="")
+
+
 def stamped(event: Event, actor: Actor) -> Event:
     """`event` with `actor` unless it names one already (a copy keeps its own)."""
     return event if event.actor is not None else event.model_copy(update={"actor": actor})

@@ -193,6 +193,12 @@ GATEWAY_WRITES = Counter(
     "Acknowledgements and answers the gateway published for its callers, by action",
     ["action"],
 )
+GATEWAY_TIPS = Counter(
+    "homeward_gateway_tips_total",
+    "Public tips by channel (api, form) and how they were answered (accepted, rate_limited, "
+    "too_large, malformed, invalid, not_found, bad_token, unavailable)",
+    ["channel", "outcome"],
+)
 GATEWAY_DELIVERY_SECONDS = Histogram(
     "homeward_gateway_delivery_latency_seconds",
     "Intake acceptance to the gateway holding the alert delivery",

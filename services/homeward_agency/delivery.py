@@ -26,6 +26,7 @@ from homeward.events import (
     ReferralOverdue,
     ReferralRequested,
     ReportOverdue,
+    TipOverdue,
 )
 from homeward.events.alerts import DELIVERABLE, DELIVERY_KIND
 
@@ -41,6 +42,7 @@ Kind = Literal[
     "referral_overdue",
     "referral_escalated",
     "report_overdue",
+    "tip_overdue",
 ]
 InboxEvent = (
     AlertDelivery
@@ -50,6 +52,7 @@ InboxEvent = (
     | ReferralOverdue
     | ReferralEscalated
     | ReportOverdue
+    | TipOverdue
 )
 ReferralEvent = ReferralRequested | ReferralAnswerRefused | ReferralOverdue | ReferralEscalated
 
@@ -65,6 +68,7 @@ NOTICE_KINDS: dict[type, Kind] = {
     ReferralOverdue: "referral_overdue",
     ReferralEscalated: "referral_escalated",
     ReportOverdue: "report_overdue",
+    TipOverdue: "tip_overdue",
 }
 INBOX_TYPES = (AlertDelivery, *NOTICE_KINDS)
 
@@ -112,6 +116,8 @@ class Delivery:
             return event.delivery_id
         if isinstance(event, ReportOverdue):
             return event.case_id
+        if isinstance(event, TipOverdue):
+            return event.tip_id
         return event.referral_id
 
     @property

@@ -25,6 +25,7 @@ from homeward.events import (
     ReferralRequested,
     ReportOverdue,
     SightingReported,
+    TipOverdue,
     VictimProfile,
 )
 from homeward_agency.delivery import Delivery
@@ -96,6 +97,11 @@ def _notice(event: Any) -> str:
         return (
             f"mandatory report {event.case_id} ({event.sector.value}, {clean(event.area, 60)}) "
             f"not acknowledged by police; due {_when(event.due_at)}"
+        )
+    if isinstance(event, TipOverdue):
+        return (
+            f"public tip {event.tip_id} on case {event.case_id} not acknowledged by "
+            f"{event.agency_id} (officer {event.officer_id}); due {_when(event.due_at)}"
         )
     return ""  # pragma: no cover - the inbox types are exhaustive
 

@@ -18,6 +18,7 @@ from homeward_referrals.app import (
     router,
     settings,
     source,
+    tips,
     topology,
 )
 from homeward_referrals.processor import ReferralProcessor
@@ -42,6 +43,7 @@ processor = ReferralProcessor(
     router=router,
     cases=cases,
     reports=reports,
+    tips=tips,
     send=_send,
     source=settings.source,
 )

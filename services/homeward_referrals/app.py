@@ -22,6 +22,7 @@ router = Router(
     agencies=directory,
     max_km=settings.max_km,
     report_ack=settings.report_ack,
+    tip_ack=settings.tip_ack,
     projections=default_projections(),
 )
 
@@ -46,4 +47,7 @@ cases = app.Table(
 )
 reports = app.Table(
     "reports", default=None, key_type=bytes, value_type=bytes, partitions=_rescues.partitions
+)
+tips = app.Table(
+    "tips", default=None, key_type=bytes, value_type=bytes, partitions=_rescues.partitions
 )

@@ -13,7 +13,7 @@ from homeward.events import Classification, Event
 from homeward.projections import Projections, default_projections
 from homeward_referrals.reach import nearest
 from homeward_referrals.rules import RuleSet
-from homeward_referrals.state import CaseState, ReportState
+from homeward_referrals.state import CaseState, ReportState, TipsState
 
 LOG = "referral_events"
 ALERTS = "alert_events"
@@ -35,6 +35,7 @@ class Router:
     agencies: Agencies
     max_km: float = 200.0
     report_ack: timedelta = timedelta(hours=1)
+    tip_ack: timedelta = timedelta(minutes=30)
     projections: Projections = field(default_factory=default_projections)
 
 
@@ -53,7 +54,7 @@ class Outbound:
 
 @dataclass
 class Outcome:
-    state: CaseState | ReportState | None
+    state: CaseState | ReportState | TipsState | None
     out: list[Outbound] = field(default_factory=list)
     note: str = ""
 

@@ -53,6 +53,7 @@ from homeward_referrals.state import (
     from_ms,
     to_ms,
 )
+from homeward_referrals.tips import handle_tip, handle_tip_ack, handle_tip_tick
 
 __all__ = [
     "LOG",
@@ -65,6 +66,9 @@ __all__ = [
     "handle_report_tick",
     "handle_rescue",
     "handle_tick",
+    "handle_tip",
+    "handle_tip_ack",
+    "handle_tip_tick",
 ]
 
 

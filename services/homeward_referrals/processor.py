@@ -29,6 +29,9 @@ from homeward.events import (
     ReportOverdue,
     RescueNotified,
     TaskStatus,
+    TipAcknowledged,
+    TipOverdue,
+    TipReceived,
 )
 from homeward.lifecycle import AGENCY_ANSWERS, FINISHED
 from homeward.metrics import (
@@ -44,13 +47,32 @@ from homeward.processing import Emitter, Send
 from homeward.topology import Topology
 from homeward_referrals import planner
 from homeward_referrals.planner import Outbound, Outcome, Router
-from homeward_referrals.state import CaseState, ReportState, derive_id, from_ms, to_ms
+from homeward_referrals.state import (
+    CaseState,
+    ReportState,
+    TipsState,
+    derive_id,
+    from_ms,
+    to_ms,
+)
 
 log = logging.getLogger("homeward.referrals")
 SERVICE = "referrals"
 # The case-keyed, co-partitioned topics the router reads.
-SOURCES = ("rescues", "referral_answers", "police_referrals", "referral_ticks", "reports")
-CASES, REPORTS = "cases", "reports"
+SOURCES = (
+    "rescues",
+    "referral_answers",
+    "police_referrals",
+    "referral_ticks",
+    "reports",
+    "police_tips",
+)
+CASES, REPORTS, TIPS = "cases", "reports", "tips"
+_STATES: dict[str, type[CaseState] | type[ReportState] | type[TipsState]] = {
+    CASES: CaseState,
+    REPORTS: ReportState,
+    TIPS: TipsState,
+}
 
 Table = MutableMapping[bytes, bytes]
 
@@ -83,6 +105,7 @@ class ReferralProcessor:
         reports: Table,
         send: Send,
         source: str,
+        tips: Table | None = None,
         codec: Codec | None = None,
         clock: Callable[[], float] = time.time,
         actor: Actor | None = None,
@@ -90,7 +113,11 @@ class ReferralProcessor:
         self.topology = topology
         self.actor = actor or service_actor(SERVICE)
         self.router = router
-        self.tables: dict[str, Table] = {CASES: cases, REPORTS: reports}
+        self.tables: dict[str, Table] = {
+            CASES: cases,
+            REPORTS: reports,
+            TIPS: tips if tips is not None else {},
+        }
         self.emitter = Emitter(
             send, service=SERVICE, dead_letter_topic=topology.get("dead_letters").name
         )
@@ -108,12 +135,11 @@ class ReferralProcessor:
         self._open: dict[bytes, Counter[tuple[str, str]]] = {}
         self._open_shown: set[tuple[str, str]] = set()
 
-    def _load(self, table: str, key: str) -> CaseState | ReportState | None:
+    def _load(self, table: str, key: str) -> CaseState | ReportState | TipsState | None:
         data = self.tables[table].get(key.encode())
         if not data:
             return None
-        doc = json.loads(data)
-        return CaseState.from_json(doc) if table == CASES else ReportState.from_json(doc)
+        return _STATES[table].from_json(json.loads(data))
 
     def _case(self, key: str) -> CaseState | None:
         state = self._load(CASES, key)
@@ -123,6 +149,11 @@ class ReferralProcessor:
     def _report(self, key: str) -> ReportState | None:
         state = self._load(REPORTS, key)
         assert state is None or isinstance(state, ReportState)
+        return state
+
+    def _tips(self, key: str) -> TipsState | None:
+        state = self._load(TIPS, key)
+        assert state is None or isinstance(state, TipsState)
         return state
 
     async def process(
@@ -196,6 +227,7 @@ class ReferralProcessor:
             return [
                 (CASES, planner.handle_tick(self._case(cid), now=event.now, router=r)),
                 (REPORTS, planner.handle_report_tick(self._report(cid), now=event.now, router=r)),
+                (TIPS, planner.handle_tip_tick(self._tips(cid), now=event.now, router=r)),
             ]
         if isinstance(event, MandatoryReportFiled):
             o = planner.handle_report(
@@ -205,6 +237,14 @@ class ReferralProcessor:
         if isinstance(event, ReportAcknowledged):
             o = planner.handle_report_ack(self._report(cid), event, event_time=meta.time, router=r)
             return [(REPORTS, o)]
+        if isinstance(event, TipReceived):
+            o = planner.handle_tip(
+                self._tips(cid), event, event_id=meta.id, event_time=meta.time, router=r
+            )
+            return [(TIPS, o)]
+        if isinstance(event, TipAcknowledged):
+            o = planner.handle_tip_ack(self._tips(cid), event, event_time=meta.time, router=r)
+            return [(TIPS, o)]
         raise ValidationError(f"{event.avro_name} is not handled by the router", field="ce_type")
 
     def _encode(self, case_id: str, out: list[Outbound]) -> list[tuple[str, Record, Outbound]]:
@@ -259,6 +299,8 @@ class ReferralProcessor:
                 OVERDUE.labels("referral", ob.event.phase).inc()
             elif isinstance(ob.event, ReportOverdue):
                 OVERDUE.labels("report", "acknowledgement").inc()
+            elif isinstance(ob.event, TipOverdue):
+                OVERDUE.labels("tip", "acknowledgement").inc()
 
     def due_ticks(self) -> list[str]:
         """Cases and reports (among those this worker holds) with a deadline passed."""

@@ -31,6 +31,9 @@ class ReferralSettings(BaseSettings):
     report_ack_within: str = Field(
         default="PT1H", description="ISO 8601 duration police have to acknowledge a report"
     )
+    tip_ack_within: str = Field(
+        default="PT30M", description="ISO 8601 duration police have to acknowledge a public tip"
+    )
     tick_interval_seconds: float = Field(default=5.0, gt=0, description="Timer period")
     source: str = Field(default="/homeward/referrals", description="ce_source of what it emits")
     metrics_port: MetricsPort = 0
@@ -41,7 +44,7 @@ class ReferralSettings(BaseSettings):
         parse_overrides(value)  # syntax here; unknown rule ids when the rules load
         return value
 
-    @field_validator("report_ack_within")
+    @field_validator("report_ack_within", "tip_ack_within")
     @classmethod
     def _ack_within(cls, value: str) -> str:
         if parse_duration(value) <= timedelta(0):
@@ -51,3 +54,7 @@ class ReferralSettings(BaseSettings):
     @property
     def report_ack(self) -> timedelta:
         return parse_duration(self.report_ack_within)
+
+    @property
+    def tip_ack(self) -> timedelta:
+        return parse_duration(self.tip_ack_within)

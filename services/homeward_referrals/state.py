@@ -131,3 +131,41 @@ class ReportState:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReportState:
         return cls(**data)
+
+
+@dataclass
+class TipClock:
+    """One public tip's acknowledgement clock: ids and times only, never what
+    was seen or who saw it (the changelog is not a police topic)."""
+
+    tip_id: str
+    event_id: str  # the TipReceived's, so a redelivery is recognised
+    agency_id: str  # the police unit the tip was routed to
+    officer_id: str
+    received_ms: int
+    due_ms: int
+    acknowledged: bool = False
+    overdue_sent: bool = False
+
+    def next_wakeup_ms(self) -> int | None:
+        return None if self.acknowledged or self.overdue_sent else self.due_ms + 1
+
+
+@dataclass
+class TipsState:
+    """A case's tips, keyed by tip id (tips are keyed by case on the bus)."""
+
+    case_id: str
+    tips: dict[str, TipClock] = field(default_factory=dict)
+
+    def next_wakeup_ms(self) -> int | None:
+        times = [w for t in self.tips.values() if (w := t.next_wakeup_ms()) is not None]
+        return min(times) if times else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"case_id": self.case_id, "tips": {k: asdict(t) for k, t in self.tips.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TipsState:
+        tips = {k: TipClock(**v) for k, v in data.get("tips", {}).items()}
+        return cls(data["case_id"], tips)

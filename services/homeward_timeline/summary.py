@@ -30,6 +30,7 @@ from homeward.events import (
     ReportOverdue,
     RescueNotified,
     SightingReported,
+    TipOverdue,
 )
 
 
@@ -139,6 +140,11 @@ def _report_overdue(e: ReportOverdue) -> str:
     )
 
 
+def _tip_overdue(e: TipOverdue) -> str:
+    # Never what was seen or who saw it: the coordination office reads this.
+    return f"public tip {e.tip_id} not acknowledged by {e.agency_id}, due {_time(e.due_at)}"
+
+
 SUMMARIES: dict[type[Event], Callable[[Any], str]] = {
     AlertIssued: _alert_issued,
     AlertUpdated: _alert_updated,
@@ -157,6 +163,7 @@ SUMMARIES: dict[type[Event], Callable[[Any], str]] = {
     MandatoryReportFiled: _report,
     ReportAcknowledged: _report_ack,
     ReportOverdue: _report_overdue,
+    TipOverdue: _tip_overdue,
 }
 
 

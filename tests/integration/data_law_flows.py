@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from homeward import paths
@@ -63,7 +64,14 @@ POLICE_CANARY = f"POLICE-CANARY-{uuid.uuid4().hex}"
 CANARIES = (DNA_CANARY.encode(), POLICE_CANARY.encode())
 CASE, YOUTH_CASE = "POL-0001-DL-1", "POL-0001-DL-2"  # police case system's namespace
 FANOUT_INPUTS = ["alert_events", "alert_acks"]
-ROUTER_INPUTS = ["rescues", "referral_answers", "police_referrals", "referral_ticks", "reports"]
+ROUTER_INPUTS = [
+    "rescues",
+    "referral_answers",
+    "police_referrals",
+    "referral_ticks",
+    "reports",
+    "police_tips",
+]
 DETECTOR_INPUTS = ["health_records", "health_index", "health_ticks"]
 # (topic, "partition:offset", key, value, headers)
 Raw = tuple[str, str, bytes | None, bytes | None, list[tuple[str, bytes]]]
@@ -228,8 +236,11 @@ def closes(d: AlertDelivery) -> bool:
 Login = Callable[[str], IntakeClient]
 
 
-def run_flows(bus: Bus, login: Login, reader: TopicReader, broker: Broker) -> None:
-    """Every flow, each request under the identity that would send it."""
+def run_flows(
+    bus: Bus, login: Login, reader: TopicReader, broker: Broker, *, tips_url: str = ""
+) -> None:
+    """Every flow, each request under the identity that would send it (a public
+    tip under none: the gateway's tip line at `tips_url`)."""
     client = login("police-case-system")  # police's case system: alerts, rescues, acks
 
     def agency(agency_id: str) -> IntakeClient:
@@ -255,6 +266,21 @@ def run_flows(bus: Bus, login: Login, reader: TopicReader, broker: Broker) -> No
         reporter_kind="agency",
         description="A girl in a yellow coat",
     )
+    if tips_url:
+        # A public tip, left unacknowledged: its TipOverdue reaches the coordination
+        # office, which must get neither what was seen nor the tipster's contact.
+        tip = httpx.post(
+            f"{tips_url}/public/v1/tips",
+            json={
+                "case_id": CASE,
+                "seen_at": utcnow().isoformat(),
+                "place": "Fictional Market, east gate",
+                "description": f"A girl in a yellow coat {POLICE_CANARY}",
+                "contact": POLICE_CANARY,
+            },
+            timeout=30,
+        )
+        assert tip.status_code == 202, tip.text
 
     # 2. Rescues: the child's closes the alert; the youth had none.
     client.notify_rescue(rescue(CASE, CHILD, closes_alert=True))

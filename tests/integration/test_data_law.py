@@ -47,6 +47,7 @@ from tests.integration.data_law_flows import (
     run_health,
 )
 from tests.integration.support import TopicReader, service
+from tests.integration.test_tips import started_gateway
 
 pytestmark = pytest.mark.integration
 RANK = {Classification.PUBLIC: 0, Classification.RESTRICTED: 1, Classification.POLICE_ONLY: 2}
@@ -103,6 +104,13 @@ def world(
             HOMEWARD_OIDC_ISSUER=idp.issuer,
         )
         url = intake.ready_line().split()[-1]
+        gateway = service(
+            ["-m", "homeward_gateway"],
+            bus.env("gateway", HOMEWARD_GATEWAY_PORT="0", HOMEWARD_OIDC_ISSUER=idp.issuer),
+            tmp / "homeward_gateway.log",
+        )
+        services.append(gateway)
+        tips_url = started_gateway(gateway)
         with ExitStack() as clients:
 
             def login(client_id: str) -> IntakeClient:
@@ -110,7 +118,7 @@ def world(
                     IntakeClient(url, timeout=30, token_provider=idp.client(client_id))
                 )
 
-            run_flows(bus, login, reader, broker)
+            run_flows(bus, login, reader, broker, tips_url=tips_url)
             # The coordination office reads the timeline: police-only entries by type only.
             timeline = login("coordination-system").timeline(CASE).model_dump_json()
         run_health(bus, broker)

@@ -42,6 +42,8 @@ class Action(StrEnum):
     TIMELINE_READ = "timeline.read"
     POLICE_ONLY_READ = "police_only.read"
     ADMIN = "admin"
+    TIP_READ = "tip.read"
+    TIP_ACKNOWLEDGE = "tip.acknowledge"
 
 
 class Forbidden(HomewardError):

@@ -58,6 +58,7 @@ from homeward.events.reports import (
     Sector,
 )
 from homeward.events.webhooks import WebhookReceipt
+from homeward.events.tips import TipAcknowledged, TipOverdue, TipReceived, TipVerdict
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.avro_name: cls
@@ -92,6 +93,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AuditChained,
         AuditCheckpoint,
         WebhookReceipt,
+        TipReceived,
+        TipAcknowledged,
+        TipOverdue,
     )
 }
 
@@ -148,6 +152,10 @@ __all__ = [
     "Severity",
     "SightingReported",
     "TaskStatus",
+    "TipAcknowledged",
+    "TipOverdue",
+    "TipReceived",
+    "TipVerdict",
     "VictimProfile",
     "WebhookReceipt",
 ]

@@ -44,6 +44,12 @@ CATALOGUE: dict[str, tuple[type, tuple[str, ...]]] = {
     "homeward_gateway_webhook_dead_letters": (Counter, ()),
     "homeward_gateway_webhook_in_flight": (Gauge, ()),
     "homeward_gateway_webhook_skipped": (Counter, ("reason",)),
+    "homeward_gateway_deliveries": (Counter, ("agency_type", "kind")),
+    "homeward_gateway_records_skipped": (Counter, ("topic",)),
+    "homeward_gateway_sse_clients": (Gauge, ()),
+    "homeward_gateway_writes": (Counter, ("action",)),
+    "homeward_gateway_tips": (Counter, ("channel", "outcome")),
+    "homeward_gateway_delivery_latency_seconds": (Histogram, ()),
 }
 
 # Anything that names one case, person, agency or event: unbounded and personal.

@@ -61,6 +61,7 @@ def test_internal_topics_are_the_faust_changelogs_of_the_stateful_apps(
             f"{fanout}-cases-changelog",
             f"{referrals}-cases-changelog",
             f"{referrals}-reports-changelog",
+            f"{referrals}-tips-changelog",
             f"{detector}-persons-changelog",
             f"{detector}-index-changelog",
         ]

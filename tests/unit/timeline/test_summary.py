@@ -84,6 +84,7 @@ def test_every_event_type_a_timeline_topic_carries_has_its_own_line() -> None:
         "ReferralOverdue",
         "ReferralEscalated",
         "ReportOverdue",
+        "TipOverdue",
     ):
         assert any(n.endswith("." + short) for n in names), short
 
