@@ -57,8 +57,8 @@ from homeward.events.reports import (
     ReportOverdue,
     Sector,
 )
-from homeward.events.webhooks import WebhookReceipt
 from homeward.events.tips import TipAcknowledged, TipOverdue, TipReceived, TipVerdict
+from homeward.events.webhooks import WebhookReceipt
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.avro_name: cls
