@@ -263,8 +263,10 @@ def repo_path_in_image(image_path: str) -> Path | None:
 def settings_env_names() -> frozenset[str]:
     """Every variable a pydantic-settings class under services/ reads."""
     names: set[str] = set()
-    for path in [*SERVICES.glob("*/settings.py")]:
-        module = importlib.import_module(f"{path.parent.name}.settings")
+    # A service's parts may have their own (the gateway's console, webhooks, ...).
+    for path in [*SERVICES.glob("*/settings.py"), *SERVICES.glob("*/*/settings.py")]:
+        package = ".".join(path.parent.relative_to(SERVICES).parts)
+        module = importlib.import_module(f"{package}.settings")
         for obj in vars(module).values():
             if not (isinstance(obj, type) and issubclass(obj, BaseSettings)):
                 continue
