@@ -129,6 +129,10 @@ NAMES: dict[AgencyType, tuple[tuple[str, str], ...]] = {
 _BANDS = ((0.0, 100.0), (100.0, 200.0), (200.0, 300.0), (300.0, 500.0), (500.0, MAX_DISTANCE_KM))
 _BAND_WEIGHTS = (30, 20, 15, 20, 15)
 _WEBHOOK_EVERY = 20  # every 20th agency of a type takes deliveries by webhook
+# The second agency of every type runs no software of its own: it reads its inbox
+# on the gateway (the console; the demo plays it on the live stream), so every
+# type is seen receiving that way too.
+_GATEWAY_SLOT = 2
 DRILLS_EVERY = 5  # every 5th agency of a type (from the first) takes part in drills
 
 
@@ -186,7 +190,11 @@ def generate(seed: int = 7, n: int = 240) -> list[Agency]:
                 latitude=round(lat, 6),
                 longitude=round(lon, 6),
                 admin_code=f"99{district:02d}{rng.randint(1, 99):02d}",
-                delivery_mode=DeliveryMode.WEBHOOK if webhook else DeliveryMode.INBOX,
+                delivery_mode=DeliveryMode.WEBHOOK
+                if webhook
+                else DeliveryMode.GATEWAY
+                if k == _GATEWAY_SLOT
+                else DeliveryMode.INBOX,
                 # The first of each type (within 100 km) and every DRILLS_EVERY-th
                 # after it take part in exercises: a drill reaches every type.
                 drills=k % DRILLS_EVERY == 1,
