@@ -174,6 +174,32 @@ AUDIT_CHAIN_SEQ = Gauge(
     ["partition"],
 )
 
+# -- agency gateway ------------------------------------------------------------
+
+GATEWAY_DELIVERIES = Counter(
+    "homeward_gateway_deliveries_total",
+    "Inbox entries the gateway holds, by the inbox's agency type and the delivery's kind",
+    ["agency_type", "kind"],
+)
+GATEWAY_RECORDS_SKIPPED = Counter(
+    "homeward_gateway_records_skipped_total",
+    "Records the gateway's follower could not decode and skipped",
+    ["topic"],
+)
+GATEWAY_SSE_CLIENTS = Gauge(
+    "homeward_gateway_sse_clients", "Live inbox streams (server-sent events) open now"
+)
+GATEWAY_WRITES = Counter(
+    "homeward_gateway_writes_total",
+    "Acknowledgements and answers the gateway published for its callers, by action",
+    ["action"],
+)
+GATEWAY_DELIVERY_SECONDS = Histogram(
+    "homeward_gateway_delivery_latency_seconds",
+    "Intake acceptance to the gateway holding the alert delivery",
+    buckets=LATENCY_BUCKETS,
+)
+
 
 # -- agency gateway: webhooks (docs/webhooks.md) ----------------------------------
 # Labels never name an agency or a delivery: per-agency figures are on the

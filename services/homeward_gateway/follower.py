@@ -39,10 +39,10 @@ from homeward.events import (
     ReportAcknowledged,
 )
 from homeward.log_follower import LogFollower
+from homeward.metrics import GATEWAY_DELIVERIES, GATEWAY_DELIVERY_SECONDS, GATEWAY_RECORDS_SKIPPED
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward_agency.delivery import decode_delivery, record_key
-from homeward_gateway.metrics import DELIVERIES, DELIVERY_LATENCY, RECORDS_SKIPPED
 from homeward_gateway.store import Acknowledgement, InboxStore
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class InboxFollower:
                 self._state(rec)
         except Exception as exc:  # not ours to crash on: count, log, go on
             self.skipped += 1
-            RECORDS_SKIPPED.labels(rec.topic).inc()
+            GATEWAY_RECORDS_SKIPPED.labels(rec.topic).inc()
             field, reason = describe(exc)
             log.warning(
                 "skipping %s[%d]@%d: field=%s reason=%s",
@@ -116,10 +116,10 @@ class InboxFollower:
         entry = self.store.add(delivery)
         if entry is None:
             return
-        DELIVERIES.labels(self.inboxes[rec.topic].value, entry.kind).inc()
+        GATEWAY_DELIVERIES.labels(self.inboxes[rec.topic].value, entry.kind).inc()
         if self._live and isinstance(delivery.event, AlertDelivery):
             held = datetime.now(UTC) - delivery.event.accepted_at
-            DELIVERY_LATENCY.observe(max(held.total_seconds(), 0.0))
+            GATEWAY_DELIVERY_SECONDS.observe(max(held.total_seconds(), 0.0))
 
     def _state(self, rec: Any) -> None:
         decoded = self.codec.decode(rec.value, rec.headers)

@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from homeward.auth import Action, Principal
 from homeward.http.auth import Caller, authorize
-from homeward_gateway.metrics import SSE_CLIENTS
+from homeward.metrics import GATEWAY_SSE_CLIENTS
 from homeward_gateway.service import Gateway
 from homeward_gateway.store import InboxEntry
 from homeward_gateway.views import (
@@ -113,7 +113,7 @@ def _cursor(last_event_id: str | None) -> int | None:
 async def events(
     request: Request, gateway: Gateway, caller: Principal, after: int, heartbeat: float
 ) -> AsyncIterator[str]:
-    SSE_CLIENTS.inc()
+    GATEWAY_SSE_CLIENTS.inc()
     try:
         yield f"retry: 1000\n: stream from {after}\n\n"
         while not await request.is_disconnected():
@@ -126,7 +126,7 @@ async def events(
                 yield f"id: {entry.cursor}\nevent: delivery\ndata: {data}\n\n"
                 after = entry.seq
     finally:
-        SSE_CLIENTS.dec()
+        GATEWAY_SSE_CLIENTS.dec()
 
 
 @router.get(

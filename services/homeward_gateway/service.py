@@ -33,11 +33,10 @@ from homeward.events import (
 from homeward.events.base import Event
 from homeward.http.auth import actor_of
 from homeward.lifecycle import TransitionError
-from homeward.metrics import EVENTS_PRODUCED
+from homeward.metrics import EVENTS_PRODUCED, GATEWAY_WRITES
 from homeward.topology import Topology, answer_topic_id
 from homeward_agency import answers
 from homeward_agency.delivery import acknowledgement, source_for
-from homeward_gateway.metrics import WRITES
 from homeward_gateway.store import (
     Acknowledgement,
     FiledReportEntry,
@@ -365,7 +364,7 @@ class Gateway:
         )
         try:
             self.auditor.record(entry)
-            WRITES.labels(action.value).inc()
+            GATEWAY_WRITES.labels(action.value).inc()
         except Exception as exc:
             # Published but not on the record: answered 503, so the caller
             # retries, which publishes again (the fan-out and the router drop

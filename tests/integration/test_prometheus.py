@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from homeward.actors import agency_actor
@@ -77,6 +78,8 @@ AGENCIES = realm_ids(
     [agency_at(i, 10 + 3 * i, bearing=i * 22.5, type_=t) for i, t in enumerate(AgencyType)]
 )
 SILENT = next(a.id for a in AGENCIES if a.type == AgencyType.TRANSPORT)  # never acknowledges
+# Acknowledges through the agency gateway (HTTP, its staff's token), not on Kafka.
+ON_HTTP = next(a.id for a in AGENCIES if a.type == AgencyType.CIVIL_AFFAIRS)
 PLACE = Location(latitude=CENTRE[0], longitude=CENTRE[1], description="Fictional Park")
 OFFICER = ResponsibleOfficer(officer_id="OFF-1", name="Officer Example", unit="Sampleville PU")
 ANSWERED_RULE = "legal_aid"  # an adult's referral to justice, answered in each wave
@@ -93,6 +96,8 @@ WAVE_EFFECTS = {
     "router dead letters": 'sum(homeward_dead_letters_total{service="referrals"})',
     "detector dead letters": 'sum(homeward_dead_letters_total{service="detector"})',
     "intake requests": "sum(homeward_http_requests_total)",
+    "gateway writes": "sum(homeward_gateway_writes_total)",
+    "gateway skipped records": "sum(homeward_gateway_records_skipped_total)",
 }
 PANEL_DEADLINE_SECONDS = 60
 
@@ -156,11 +161,18 @@ def events(reader: TopicReader, cls: type[Any], **match: Any) -> list[Any]:
     ]
 
 
-def play_wave(n: int, bus: Bus, login: Callable[[str], IntakeClient], reader: TopicReader) -> None:
+def play_wave(
+    n: int,
+    bus: Bus,
+    login: Callable[[str], IntakeClient],
+    reader: TopicReader,
+    ack_on_http: Callable[[str], None],
+) -> None:
     """An alert fanned out and acknowledged by all but one agency (which is resent
-    to, then escalated), a rescue whose legal-aid referral is answered, a failed
-    identity check at a hospital, a corrupt record on each Faust service's input,
-    and a clock tick that makes the rescue's other referrals overdue."""
+    to, then escalated; one agency acknowledges through the gateway), a rescue
+    whose legal-aid referral is answered, a failed identity check at a hospital,
+    a corrupt record on each Faust service's input and on an inbox the gateway
+    reads, and a clock tick that makes the rescue's other referrals overdue."""
     codec, p = Codec(), producer(bus.settings)
     client = login("police-case-system")
     try:
@@ -184,10 +196,14 @@ def play_wave(n: int, bus: Bus, login: Callable[[str], IntakeClient], reader: To
                 actor=agency_actor(d.agency_id, d.agency_type),
             )
             for d in events(reader, AlertDelivery, source_event_id=alert_id, attempt=1)
-            if d.agency_id != SILENT
+            if d.agency_id not in (SILENT, ON_HTTP)
         ]
         topic = bus.topic("alert_acks")
         send_all(p, [(topic, codec.encode(a, key=a.case_id, source="/t/agency")[0]) for a in acks])
+        (on_http,) = events(
+            reader, AlertDelivery, source_event_id=alert_id, attempt=1, agency_id=ON_HTTP
+        )
+        ack_on_http(on_http.delivery_id)
 
         case = f"CASE-PM-R{n}"
         client.notify_rescue(rescue(case))
@@ -202,6 +218,8 @@ def play_wave(n: int, bus: Bus, login: Callable[[str], IntakeClient], reader: To
         login("hospital-system-hosp-demo-1").record_admission(admission(n))
         for topic_id in ("alert_events", "rescues", "health_records", "audit_entries"):
             p.send(bus.topic(topic_id), key=b"CASE-PM-X", value=GARBAGE).get(30)
+        inbox = bus.topology.inbox(AgencyType.CIVIL_AFFAIRS).name
+        p.send(inbox, key=ON_HTTP.encode(), value=GARBAGE).get(30)
         audit_wave(n, bus)
 
         # Once the answer is on the router's log, time passes for this case only.
@@ -322,12 +340,20 @@ def site(
             HOMEWARD_OIDC_ISSUER=idp.issuer,
         )
         url = intake.ready_line().split()[-1]
+        gateway = start(
+            "homeward_gateway",
+            "GATEWAY_READY",
+            HOMEWARD_GATEWAY_PORT="0",
+            HOMEWARD_OIDC_ISSUER=idp.issuer,
+        )
+        gateway_url = gateway.ready_line().split()[-1]
         targets = {
             f"homeward-{name}": name for name in ("fanout", "referrals", "detector", "audit")
         }
         config = scrape_config(
             {
                 "homeward-intake": [url.split("://", 1)[1].rstrip("/")],
+                "homeward-gateway": [gateway_url.split("://", 1)[1].rstrip("/")],
                 "prometheus": [f"127.0.0.1:{ports['prometheus']}"],
                 **{job: [f"127.0.0.1:{ports[name]}"] for job, name in targets.items()},
             }
@@ -342,8 +368,22 @@ def site(
                 provider = idp.client(client_id)
                 return clients.enter_context(IntakeClient(url, timeout=30, token_provider=provider))
 
+            staff = idp.login(f"staff-{ON_HTTP.lower()}")
+
+            def ack_on_http(delivery_id: str) -> None:
+                headers = {"Authorization": f"Bearer {staff.token()}"}
+                deadline = time.monotonic() + 30
+                while True:  # the gateway tails the inbox: it may be a poll behind the reader
+                    resp = httpx.post(
+                        f"{gateway_url}/v1/inbox/{delivery_id}/ack", headers=headers, timeout=30
+                    )
+                    if resp.status_code != 404 or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+                assert resp.status_code == 200, resp.text
+
             for n in (1, 2):
-                play_wave(n, bus, login, reader)
+                play_wave(n, bus, login, reader, ack_on_http)
                 before = wait_until_scraped(prom, before, n)
         yield Site(prom, time.monotonic() + PANEL_DEADLINE_SECONDS)
     finally:
