@@ -1,7 +1,7 @@
 """An agency's webhook endpoint, as its own process, for the webhook tests:
 every request is verified with the `standardwebhooks` package (the reference
 implementation, not Homeward's code); a verified one is recorded as a JSON
-line {"id", "timestamp", "body"} and fsynced BEFORE the 2xx is sent, so a
+line {"id", "timestamp", "body", "received_at"} and fsynced BEFORE the 2xx is sent, so a
 SIGKILL never loses a delivery it acknowledged. A request that fails
 verification is answered 401 and recorded as {"invalid": reason}.
 
@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -58,6 +59,7 @@ def main() -> None:
                         "id": headers.get("webhook-id"),
                         "timestamp": headers.get("webhook-timestamp"),
                         "body": body.decode("utf-8"),
+                        "received_at": time.time(),  # for latency figures
                     }
                 )
                 status = 204
