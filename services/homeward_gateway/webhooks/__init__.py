@@ -23,7 +23,7 @@ def build(
 ) -> Dispatcher:
     """The dispatcher from the environment (the registry loaded and checked now)."""
     settings = settings or WebhookSettings()
-    registry = Registry.load(settings.registry_file, require_https=settings.require_https)
+    registry = Registry.load(settings.registry_path(), require_https=settings.require_https)
     return Dispatcher(kafka_settings or KafkaSettings(), settings, registry)
 
 
@@ -35,6 +35,9 @@ def mount(app: Any, gateway: Any, settings: Any) -> None:
     webhook_settings = WebhookSettings()
     if not webhook_settings.enabled:
         log.info("webhooks disabled (HOMEWARD_GATEWAY_WEBHOOKS_ENABLED=false)")
+        return
+    if webhook_settings.registry_file is None:
+        log.info("webhooks off: no endpoint registry (HOMEWARD_GATEWAY_WEBHOOKS_REGISTRY_FILE)")
         return
     kafka_settings = getattr(settings, "kafka", None) or KafkaSettings()
     dispatcher = build(kafka_settings, webhook_settings)

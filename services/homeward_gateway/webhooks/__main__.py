@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGINT, stop)
             dispatcher.run()
             return 0
-        registry = Registry.load(settings.registry_file, require_https=settings.require_https)
+        registry = Registry.load(settings.registry_path(), require_https=settings.require_https)
         report = replay(kafka_settings, settings, registry, agency=args.agency, since=args.since)
     except HomewardError as exc:
         print(f"error: {exc}", file=sys.stderr)

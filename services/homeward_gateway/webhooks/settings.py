@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from homeward import paths
+from homeward.errors import ConfigError
 from homeward.settings import ServiceSettings
 
 GROUP = "homeward-gateway-webhooks"
@@ -17,9 +17,11 @@ class WebhookSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="HOMEWARD_GATEWAY_WEBHOOKS_", extra="ignore")
 
     enabled: bool = Field(default=True, description="Run the dispatcher in the gateway process.")
-    registry_file: Path = Field(
-        default=paths.REPO_ROOT / "topology" / "webhooks.yaml",
-        description="The endpoint registry (agency id -> url, secret refs, events).",
+    registry_file: Path | None = Field(
+        default=None,
+        description="The endpoint registry (agency id -> url, secret refs, events); none: no "
+        "agency takes webhooks and the dispatcher does not run. topology/webhooks.yaml is the "
+        "demo directory's.",
     )
     require_https: bool = Field(
         default=False, description="Refuse http:// endpoints (set it outside a demo)."
@@ -63,3 +65,11 @@ class WebhookSettings(ServiceSettings):
                 f"shard_index {self.shard_index} must be below shard_count {self.shard_count}"
             )
         return self
+
+    def registry_path(self) -> Path:
+        if self.registry_file is None:
+            raise ConfigError(
+                "no endpoint registry is configured",
+                field="HOMEWARD_GATEWAY_WEBHOOKS_REGISTRY_FILE",
+            )
+        return self.registry_file

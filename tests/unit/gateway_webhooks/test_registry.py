@@ -103,9 +103,9 @@ def test_https_can_be_required() -> None:
 
 
 def test_the_demo_registry_loads() -> None:
-    from homeward_gateway.webhooks.settings import WebhookSettings
+    from homeward import paths
 
-    reg = Registry.load(WebhookSettings().registry_file)
+    reg = Registry.load(paths.REPO_ROOT / "topology" / "webhooks.yaml")
     assert len(reg) >= 1
     assert all(e.url.startswith("http://127.0.0.1:") for e in reg.endpoints.values())
 
