@@ -38,6 +38,11 @@ CATALOGUE: dict[str, tuple[type, tuple[str, ...]]] = {
     "homeward_audit_unreadable": (Counter, ("reason",)),
     "homeward_audit_checkpoints": (Counter, ("partition",)),
     "homeward_audit_chain_seq": (Gauge, ("partition",)),
+    "homeward_gateway_deliveries": (Counter, ("agency_type", "kind")),
+    "homeward_gateway_records_skipped": (Counter, ("topic",)),
+    "homeward_gateway_sse_clients": (Gauge, ()),
+    "homeward_gateway_writes": (Counter, ("action",)),
+    "homeward_gateway_delivery_latency_seconds": (Histogram, ()),
 }
 
 # Anything that names one case, person, agency or event: unbounded and personal.
