@@ -167,6 +167,7 @@ class GatewayAgencies:
         self.secrets = {
             a.id: Secret.generate() for a in self.agencies.values() if channel_of(a) == WEBHOOK
         }
+        self._tokens: dict[str, ClientCredentials] = {}
         self._seen: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -260,7 +261,7 @@ class GatewayAgencies:
         """Read the agency's stream; on a dropped connection resume after the last
         event id, as a browser's EventSource does."""
         last: str | None = None
-        tokens = self.token_for(agency_client(agency_id))
+        tokens = self._token(agency_id)
         while not self._stop.is_set():
             headers = {"authorization": f"Bearer {tokens.token()}", "accept": "text/event-stream"}
             if last:
@@ -356,8 +357,15 @@ class GatewayAgencies:
         at = datetime.fromisoformat(str(accepted).replace("Z", "+00:00"))
         return time.time() * 1000 - at.timestamp() * 1000
 
+    def _token(self, agency_id: str) -> ClientCredentials:
+        """One provider per agency: it keeps its token until near expiry."""
+        with self._lock:
+            if agency_id not in self._tokens:
+                self._tokens[agency_id] = self.token_for(agency_client(agency_id))
+            return self._tokens[agency_id]
+
     def _call(self, channel_name: str, agency_id: str, path: str, body: dict[str, Any]) -> bool:
-        tokens = self.token_for(agency_client(agency_id))
+        tokens = self._token(agency_id)
         try:
             resp = self._http.post(
                 path, json=body, headers={"authorization": f"Bearer {tokens.token()}"}

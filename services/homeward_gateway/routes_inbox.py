@@ -60,14 +60,8 @@ def inbox(
     authorize(request, caller, Action.INBOX_READ)
     gateway = gateway_of(request)
     size = limit or request.app.state.settings.page_size
-    # None: every entry is older than the cursor (or there is none), so from the newest.
-    before = None if cursor is None else gateway.store.seq_before_cursor(caller.agency_id, cursor)
-    page = gateway.inbox(caller, before=before, limit=size)
-    more = page.next_cursor is not None and page.entries
-    return InboxPage(
-        items=[view(gateway, e) for e in page.entries],
-        next_cursor=page.entries[-1].cursor if more else None,
-    )
+    page = gateway.inbox(caller, cursor=cursor, limit=size)
+    return InboxPage(items=[view(gateway, e) for e in page.entries], next_cursor=page.next_cursor)
 
 
 @router.get(

@@ -159,9 +159,14 @@ class Gateway:
         *,
         before: int | None = None,
         after: int | None = None,
+        cursor: int | None = None,
         limit: int = 50,
     ) -> Page:
+        """The caller's inbox: by `cursor` (the API's: an offset, see
+        InboxStore.cursor_page) or by seq (`before` / `after`, this process's)."""
         current_roles().require(principal, Action.INBOX_READ)
+        if cursor is not None or (before is None and after is None):
+            return self.store.cursor_page(principal.agency_id, cursor, limit)
         return self.store.page(principal.agency_id, before=before, after=after, limit=limit)
 
     def get(self, principal: Principal, delivery_id: str) -> InboxEntry:

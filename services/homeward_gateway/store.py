@@ -294,6 +294,15 @@ class InboxStore:
             i = bisect.bisect_left(offsets, cursor)
             return self._seqs[agency_id][i] if i < len(offsets) else None
 
+    def cursor_page(self, agency_id: str, cursor: int | None = None, limit: int = 50) -> Page:
+        """A page for the API: newest first, entries older than offset `cursor`
+        (default: from the newest); `next_cursor` is an offset too."""
+        # None: every entry is older than the cursor (or there is none): from the newest.
+        before = None if cursor is None else self.seq_before_cursor(agency_id, cursor)
+        page = self.page(agency_id, before=before, limit=limit)
+        more = page.next_cursor is not None and bool(page.entries)
+        return Page(page.entries, page.entries[-1].cursor if more else None)
+
     def referral_status(self, agency_id: str, case_id: str, referral_id: str) -> TaskStatus | None:
         return self.referrals.get(agency_id, case_id, referral_id)
 

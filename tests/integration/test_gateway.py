@@ -79,11 +79,25 @@ def test_each_agency_sees_only_its_own_inbox_and_callers_are_checked(
         [civil_alert("D-A1"), civil_alert("D-B1", CIV_B), (referral, CIV_A), civil_alert("D-A2")],
     )
     publish(bus, "reports", [(s.report("RPT-GW-1"), "RPT-GW-1")])
+    # Bytes no one can read, between two good deliveries: counted and skipped.
+    p = producer(bus.settings)
+    try:
+        p.send(bus.topic("inbox.civil_affairs"), key=CIV_A.encode(), value=b"\xc3\x01junk").get(30)
+    finally:
+        p.close()
+    publish(bus, "inbox.civil_affairs", [civil_alert("D-A3")])
     gw = start_gateway()
     a = gw.auth(SYSTEM_A)
     # Ready means every inbox was read to its end: no waiting for the past.
-    assert ids_of(gw.inbox(a)) == ["D-A2", "REF-GW-1", "D-A1"]
-    assert ids_of(gw.inbox(gw.staff(STAFF_A))) == ["D-A2", "REF-GW-1", "D-A1"]
+    assert ids_of(gw.inbox(a)) == ["D-A3", "D-A2", "REF-GW-1", "D-A1"]
+    assert ids_of(gw.inbox(gw.staff(STAFF_A))) == ["D-A3", "D-A2", "REF-GW-1", "D-A1"]
+    metrics = httpx.get(f"{gw.url}/metrics").text
+    skipped = [
+        ln
+        for ln in metrics.splitlines()
+        if ln.startswith("homeward_gateway_records_skipped_total{")
+    ]
+    assert skipped and float(skipped[0].split()[-1]) == 1.0
     assert ids_of(gw.inbox(gw.auth(SYSTEM_B))) == ["D-B1"]
     # B's delivery, asked for by A: the same 404 as an id that does not exist.
     theirs, unknown = gw.get("/v1/inbox/D-B1", a), gw.get("/v1/inbox/D-NONE", a)

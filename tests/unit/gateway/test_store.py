@@ -149,3 +149,25 @@ def test_cursors_are_offsets_that_turn_back_into_seqs() -> None:
     assert store.seq_before_cursor("HL-A", a1.cursor) == a1.seq  # page: older than a1
     assert store.seq_before_cursor("HL-A", a0.cursor) == a0.seq
     assert store.seq_before_cursor("HL-A", a2.cursor + 1) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    owners=st.lists(st.sampled_from(["HL-A", "HL-B"]), min_size=0, max_size=40),
+    limit=st.integers(min_value=1, max_value=7),
+)
+def test_cursor_pages_see_every_entry_exactly_once(owners: list[str], limit: int) -> None:
+    store = InboxStore()
+    for i, owner in enumerate(owners):
+        store.add(alert(owner, f"D-{i}"))
+    for agency in ("HL-A", "HL-B"):
+        seen: list[str] = []
+        cursor: int | None = None
+        while True:
+            page = store.cursor_page(agency, cursor, limit)
+            seen += [e.delivery_id for e in page.entries]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        mine = [f"D-{i}" for i, o in enumerate(owners) if o == agency]
+        assert seen == list(reversed(mine))
