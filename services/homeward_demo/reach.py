@@ -34,11 +34,11 @@ from typing import Any
 
 import httpx
 import yaml
-from homeward.webhook_signing import Secret, verify
 
 from homeward.agencies import Agency, DeliveryMode
 from homeward.auth.oidc_client import ClientCredentials
 from homeward.events import ReferralRequested
+from homeward.webhook_signing import Secret, verify
 from homeward_agency.answers import PlannedAnswer
 from homeward_agency.fleet import quantile
 
