@@ -91,6 +91,12 @@ def notice(
     )
 
 
+def released(alert: AlertIssued, part: PublicPart) -> bool:
+    """The alert has a public summary (its own, or one an update released)."""
+    summary = alert.public_summary if part.summary is None else part.summary
+    return bool(summary and summary.strip())
+
+
 def public_notice(
     alert: AlertIssued, event: Event, part: PublicPart | None = None, ring: Ring | None = None
 ) -> PublicNotice | None:
@@ -105,6 +111,14 @@ def public_notice(
     if alert.exercise:
         return None
     part = part or PublicPart()
+    if isinstance(event, AlertUpdated) and event.public_summary:
+        # Released now (or again): the first public word on an alert sent to
+        # agencies only, or a new public summary.
+        return notice(alert, "updated", part.after(event), event.actor, ring)
+    if not released(alert, part):
+        # Intake's promise: an alert issued with an empty public summary reaches
+        # agencies only, until a supervisor releases one (alert.release_public).
+        return None
     if isinstance(event, AlertIssued):
         return notice(event, "active", part, event.actor, ring)
     if isinstance(event, AlertUpdated):

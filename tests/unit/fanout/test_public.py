@@ -183,7 +183,10 @@ def test_the_notice_depends_on_no_non_public_field(
     targets: list[AgencyType],
 ) -> None:
     # Change everything that is not public: the notice stays the same.
-    a = a.model_copy(update={"exercise": False})  # a drill has none (above)
+    # A drill, or an alert with no public summary, has no public part (tests above).
+    a = a.model_copy(
+        update={"exercise": False, "public_summary": a.public_summary.strip() or "public"}
+    )
     other = a.model_copy(
         update={
             "chief_officer": officer,
@@ -242,3 +245,28 @@ def test_a_role_listed_for_nothing_gets_nothing(tmp_path: Path) -> None:
     assert RoleViews(a, a, PublicPart(), projections).for_role("police") is a
     update = AlertUpdated(case_id="CASE-PUB-1", new_information="x", public_summary="y")
     assert RoleViews(a, update, PublicPart(), projections).for_role("police") is None
+
+
+def test_an_alert_with_no_public_summary_tells_the_public_nothing_until_one_is_released() -> None:
+    # Intake's answer to a caller without alert.release_public: "send it empty
+    # to reach agencies only". Nothing of such an alert may reach a public channel.
+    quiet = alert().model_copy(update={"public_summary": ""})
+    for event in (
+        quiet,
+        RadiusExpanded(
+            case_id="CASE-PUB-1", previous_radius_km=100, radius_km=200, hours_since_last_seen=1.5
+        ),
+        AlertCancelled(case_id="CASE-PUB-1", reason=CancelReason.FOUND),
+        AlertUpdated(case_id="CASE-PUB-1", new_information="more for police only"),
+    ):
+        assert public_notice(quiet, event) is None, type(event).__name__
+    release = AlertUpdated(
+        case_id="CASE-PUB-1", new_information="x", public_summary="Test Child 7, released"
+    )
+    got = public_notice(quiet, release)
+    assert got is not None and got.status == "updated" and got.summary == "Test Child 7, released"
+    part = PublicPart().after(release)
+    closed = public_notice(
+        quiet, AlertCancelled(case_id="CASE-PUB-1", reason=CancelReason.FOUND), part
+    )
+    assert closed is not None and closed.status == "closed"
