@@ -78,6 +78,14 @@ OIDC = {"ports": [{"protocol": "TCP", "port": 443}]}
 HTTP_ROLES = ["intake", "gateway"]
 
 
+# The console (in the gateway) reads a case's timeline from intake's API with the
+# user's own token: the one HTTP call between Homeward workloads, and only that port.
+INTAKE_API = {
+    "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "homeward-intake"}}}],
+    "ports": [{"protocol": "TCP", "port": 8080}],
+}
+
+
 def test_every_workload_reaches_only_dns_and_kafka() -> None:
     for workload, _ in pod_specs():
         component = pod_labels(workload).get("app.kubernetes.io/component")
@@ -86,6 +94,8 @@ def test_every_workload_reaches_only_dns_and_kafka() -> None:
             egress = policy["spec"].get("egress", [])
             # The example overlay's patch counts on this order (Kafka second).
             allowed = [DNS, KAFKA, OIDC] if intake and egress else [DNS, KAFKA]
+            if component == "gateway" and egress:
+                allowed = [*allowed, INTAKE_API]
             assert egress in ([], allowed), policy["metadata"]["name"]
 
 
