@@ -17,13 +17,12 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
 from homeward.audit import Auditor
 from homeward.auth.jwt_verifier import TokenVerifier
 from homeward.http import observe
 from homeward.http.docs import install_offline_docs
-from homeward.http.errors import audit_refusals, error_response, install_error_handlers
+from homeward.http.errors import audit_refusals, install_error_handlers, refuse
 from homeward.http.guard import RequestGuard
 from homeward_gateway import routes_inbox, routes_ops, routes_reports
 from homeward_gateway.service import (
@@ -96,32 +95,17 @@ audit_refusal = audit_refusals(SERVICE, _auditor_of)
 def install_gateway_handlers(app: FastAPI) -> None:
     install_error_handlers(app, audit_refusal)
 
-    @app.exception_handler(NotFound)
-    async def on_not_found(request: Request, exc: NotFound) -> JSONResponse:
-        audit_refusal(request, 404, exc.field, exc.reason)
-        return error_response(404, "not_found", [{"field": exc.field, "reason": exc.reason}])
-
-    @app.exception_handler(NotAcknowledgeable)
-    async def on_not_ackable(request: Request, exc: NotAcknowledgeable) -> JSONResponse:
-        audit_refusal(request, 409, exc.field, exc.reason)
-        return error_response(
-            409, "not_acknowledgeable", [{"field": exc.field, "reason": exc.reason}]
-        )
-
-    @app.exception_handler(InvalidAnswer)
-    async def on_invalid_answer(request: Request, exc: InvalidAnswer) -> JSONResponse:
-        audit_refusal(request, 422, exc.field, exc.reason)
-        return error_response(422, "invalid_request", [{"field": exc.field, "reason": exc.reason}])
-
-    @app.exception_handler(IllegalAnswer)
-    async def on_illegal(request: Request, exc: IllegalAnswer) -> JSONResponse:
-        audit_refusal(request, 409, exc.field, exc.reason)
-        return error_response(
-            409,
-            "illegal_transition",
-            [{"field": exc.field, "reason": exc.reason}],
-            extra={"state": exc.state.value, "allowed": exc.allowed},
-        )
+    refuse(app, NotFound, 404, "not_found", audit_refusal)
+    refuse(app, NotAcknowledgeable, 409, "not_acknowledgeable", audit_refusal)
+    refuse(app, InvalidAnswer, 422, "invalid_request", audit_refusal)
+    refuse(
+        app,
+        IllegalAnswer,
+        409,
+        "illegal_transition",
+        audit_refusal,
+        extra=lambda exc: {"state": exc.state.value, "allowed": exc.allowed},
+    )
 
 
 def create_app(

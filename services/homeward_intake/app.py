@@ -20,7 +20,7 @@ from homeward.auth.jwt_verifier import OidcVerifierSettings, TokenVerifier
 from homeward.errors import PublishUnavailable
 from homeward.http import observe
 from homeward.http.docs import install_offline_docs
-from homeward.http.errors import audit_refusals, error_response
+from homeward.http.errors import audit_refusals, error_response, refuse
 from homeward.http.errors import install_error_handlers as install_shared_handlers
 from homeward.http.guard import RequestGuard
 from homeward.settings import KafkaSettings
@@ -81,37 +81,18 @@ def install_error_handlers(app: FastAPI) -> None:
     """The shared contract (homeward.http.errors) plus intake's own refusals."""
     install_shared_handlers(app, audit_refusal, unavailable_message=_unavailable_message)
 
-    @app.exception_handler(IdempotencyConflict)
-    async def on_conflict(request: Request, exc: IdempotencyConflict) -> JSONResponse:
-        audit_refusal(request, 409, exc.field, exc.reason)
-        return error_response(
-            409, "idempotency_conflict", [{"field": exc.field, "reason": exc.reason}]
-        )
-
-    @app.exception_handler(InvalidAnswer)
-    async def on_invalid_answer(request: Request, exc: InvalidAnswer) -> JSONResponse:
-        audit_refusal(request, 422, exc.field, exc.reason)
-        return error_response(422, "invalid_request", [{"field": exc.field, "reason": exc.reason}])
-
-    @app.exception_handler(ReferralNotFound)
-    async def on_no_referral(request: Request, exc: ReferralNotFound) -> JSONResponse:
-        audit_refusal(request, 404, exc.field, exc.reason)
-        return error_response(404, "not_found", [{"field": exc.field, "reason": exc.reason}])
-
-    @app.exception_handler(WrongAgency)
-    async def on_wrong_agency(request: Request, exc: WrongAgency) -> JSONResponse:
-        audit_refusal(request, 409, exc.field, exc.reason)
-        return error_response(409, "wrong_agency", [{"field": exc.field, "reason": exc.reason}])
-
-    @app.exception_handler(IllegalTransition)
-    async def on_illegal(request: Request, exc: IllegalTransition) -> JSONResponse:
-        audit_refusal(request, 409, exc.field, exc.reason)
-        return error_response(
-            409,
-            "illegal_transition",
-            [{"field": exc.field, "reason": exc.reason}],
-            extra={"allowed": exc.allowed},
-        )
+    refuse(app, IdempotencyConflict, 409, "idempotency_conflict", audit_refusal)
+    refuse(app, InvalidAnswer, 422, "invalid_request", audit_refusal)
+    refuse(app, ReferralNotFound, 404, "not_found", audit_refusal)
+    refuse(app, WrongAgency, 409, "wrong_agency", audit_refusal)
+    refuse(
+        app,
+        IllegalTransition,
+        409,
+        "illegal_transition",
+        audit_refusal,
+        extra=lambda exc: {"allowed": exc.allowed},
+    )
 
     @app.exception_handler(ReferralsUnavailable)
     @app.exception_handler(AlertsUnavailable)

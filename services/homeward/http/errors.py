@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -132,6 +132,35 @@ def _no_audit(_: Request, __: int, ___: str | None, ____: str) -> None:
     return None
 
 
+class FieldError(Protocol):
+    field: str | None
+    reason: str
+
+
+def refuse(
+    app: FastAPI,
+    exc_type: type[Exception],
+    status: int,
+    code: str,
+    on_refusal: RefusalHook = _no_audit,
+    extra: Callable[[Any], dict[str, Any]] | None = None,
+) -> None:
+    """Answer `exc_type` (an error naming its field and reason) with `status` and
+    `code`, on the refusal record first; `extra` adds fields to the body."""
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        err: FieldError = exc  # type: ignore[assignment]
+        on_refusal(request, status, err.field, err.reason)
+        return error_response(
+            status,
+            code,
+            [{"field": err.field, "reason": err.reason}],
+            extra=extra(exc) if extra else None,
+        )
+
+    app.add_exception_handler(exc_type, handler)
+
+
 def install_error_handlers(
     app: FastAPI,
     on_refusal: RefusalHook = _no_audit,
@@ -174,23 +203,18 @@ def install_error_handlers(
             headers={"WWW-Authenticate": 'Bearer realm="homeward", error="insufficient_scope"'},
         )
 
-    @app.exception_handler(AlertTransitionError)
-    async def on_alert_step(request: Request, exc: AlertTransitionError) -> JSONResponse:
-        on_refusal(request, 409, exc.field, exc.reason)
-        return error_response(
-            409,
-            "illegal_transition",
-            [{"field": exc.field, "reason": exc.reason}],
-            extra={
-                "state": exc.state.value if exc.state else None,
-                "allowed": allowed_steps(exc.state),
-            },
-        )
-
-    @app.exception_handler(ValidationError)
-    async def on_invalid_field(request: Request, exc: ValidationError) -> JSONResponse:
-        on_refusal(request, 422, exc.field, exc.reason)
-        return error_response(422, "invalid_request", [{"field": exc.field, "reason": exc.reason}])
+    refuse(
+        app,
+        AlertTransitionError,
+        409,
+        "illegal_transition",
+        on_refusal,
+        extra=lambda exc: {
+            "state": exc.state.value if exc.state else None,
+            "allowed": allowed_steps(exc.state),
+        },
+    )
+    refuse(app, ValidationError, 422, "invalid_request", on_refusal)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -204,11 +228,8 @@ def install_error_handlers(
             headers=getattr(exc, "headers", None),
         )
 
-    @app.exception_handler(CodecError)
-    async def on_codec(request: Request, exc: CodecError) -> JSONResponse:
-        # Valid by the model but not by the Avro schema: nothing was published.
-        on_refusal(request, 422, exc.field, exc.reason)
-        return error_response(422, "invalid_request", [{"field": exc.field, "reason": exc.reason}])
+    # Valid by the model but not by the Avro schema: nothing was published.
+    refuse(app, CodecError, 422, "invalid_request", on_refusal)
 
     @app.exception_handler(PublishUnavailable)
     async def on_unavailable(_: Request, exc: PublishUnavailable) -> JSONResponse:
