@@ -25,7 +25,7 @@ from homeward.http import observe
 from homeward.http.docs import install_offline_docs
 from homeward.http.errors import audit_refusals, error_response, install_error_handlers
 from homeward.http.guard import RequestGuard
-from homeward_gateway import routes_inbox, routes_ops, routes_reports
+from homeward_gateway import routes_anomalies, routes_inbox, routes_ops, routes_reports
 from homeward_gateway.service import (
     SERVICE,
     Gateway,
@@ -183,6 +183,7 @@ def create_app(
     install_gateway_handlers(app)
     app.include_router(routes_inbox.router)
     app.include_router(routes_reports.router)
+    app.include_router(routes_anomalies.router)
     app.include_router(routes_ops.router)
     for mount in mounts:
         mount(app, gateway, settings)
