@@ -24,7 +24,7 @@ from homeward.http import observe
 from homeward.http.docs import install_offline_docs
 from homeward.http.errors import audit_refusals, install_error_handlers, refuse
 from homeward.http.guard import RequestGuard
-from homeward_gateway import routes_inbox, routes_ops, routes_reports
+from homeward_gateway import routes_anomalies, routes_inbox, routes_ops, routes_reports
 from homeward_gateway.service import (
     SERVICE,
     Gateway,
@@ -167,6 +167,7 @@ def create_app(
     install_gateway_handlers(app)
     app.include_router(routes_inbox.router)
     app.include_router(routes_reports.router)
+    app.include_router(routes_anomalies.router)
     app.include_router(routes_ops.router)
     for mount in mounts:
         mount(app, gateway, settings)

@@ -13,7 +13,8 @@ restarted one rebuilds them from the log:
 - referrals.events.v1: the router's status changes, the authority on a
   referral's status, so an answer is checked against what the router holds;
 - police.reports.v1: the mandatory reports and their acknowledgements (the
-  report desk).
+  report desk);
+- police.anomalies.v1: the detector's health-record anomalies (police only).
 
 A record that cannot be decoded is counted (homeward_gateway_records_skipped_total)
 and logged with its field and reason, never its content, and skipped; it never
@@ -34,6 +35,7 @@ from homeward.deadletter import describe
 from homeward.events import (
     AgencyAcknowledgement,
     AlertDelivery,
+    HealthAnomalyDetected,
     MandatoryReportFiled,
     ReferralStatusChanged,
     ReportAcknowledged,
@@ -64,11 +66,18 @@ class InboxFollower:
         self.acks_topic = topology.get("alert_acks").name
         self.referral_events_topic = topology.get("referral_events").name
         self.reports_topic = topology.get("reports").name
+        self.anomalies_topic = topology.get("anomalies").name
         self.skipped = 0
         self._live = False
         self.follower = LogFollower(
             settings,
-            [*self.inboxes, self.acks_topic, self.referral_events_topic, self.reports_topic],
+            [
+                *self.inboxes,
+                self.acks_topic,
+                self.referral_events_topic,
+                self.reports_topic,
+                self.anomalies_topic,
+            ],
             self.apply,
             name="gateway-inboxes",
             startup_timeout_seconds=startup_timeout_seconds,
@@ -148,5 +157,7 @@ class InboxFollower:
         elif isinstance(event, ReportAcknowledged):
             by = event.actor.principal if event.actor else event.agency_id
             self.store.acknowledge_report(event, by, meta.time)
+        elif isinstance(event, HealthAnomalyDetected):
+            self.store.add_anomaly(event, meta.id, meta.time)
         else:
             self.store.observe_referral(getattr(event, "agency_id", ""), event)

@@ -39,6 +39,7 @@ from homeward_agency import answers
 from homeward_agency.delivery import acknowledgement, source_for
 from homeward_gateway.store import (
     Acknowledgement,
+    AnomalyEntry,
     FiledReportEntry,
     InboxEntry,
     InboxStore,
@@ -324,6 +325,47 @@ class Gateway:
             self._audit(principal, Action.REPORT_ACKNOWLEDGE, ack, event_id, topic, report_id)
             stands = self.store.acknowledge_report(ack, principal.name)
             return ReportAckResult(filed, stands, ack)
+
+    # -- police's health-record anomalies ----------------------------------------
+    # Every police principal with police_only.read sees every anomaly: an anomaly
+    # names a hospital, not a police unit, and nothing on the bus yet maps a
+    # hospital to the unit whose jurisdiction it is in.
+    def anomalies(self, principal: Principal, limit: int = 50) -> list[AnomalyEntry]:
+        """The newest anomalies the detector raised, newest first (police_only.read);
+        the read is on the audit record before it is answered."""
+        current_roles().require(principal, Action.POLICE_ONLY_READ)
+        found = self.store.anomalies(limit)
+        self._audit_read(principal, "", {"read": "anomalies", "count": str(len(found))})
+        return found
+
+    def anomaly(self, principal: Principal, anomaly_id: str) -> AnomalyEntry:
+        current_roles().require(principal, Action.POLICE_ONLY_READ)
+        found = self.store.anomaly(anomaly_id)
+        if found is None:
+            raise NotFound("no such anomaly", field="anomaly_id")
+        self._audit_read(principal, anomaly_id, {"read": "anomaly", "anomaly_id": anomaly_id})
+        return found
+
+    def _audit_read(self, principal: Principal, case_id: str, detail: dict[str, str]) -> None:
+        # As intake's audit_read: a police-only read goes on the record first; one
+        # that cannot be recorded is not answered (503).
+        entry = AuditEntry(
+            entry_id=f"read:{uuid.uuid4()}",
+            at=datetime.now(UTC),
+            service=SERVICE,
+            action=Action.POLICE_ONLY_READ.value,
+            outcome=AuditOutcome.READ,
+            principal=principal.name,
+            subject=principal.subject,
+            agency_id=principal.agency_id,
+            case_id=case_id,
+            status=200,
+            detail=detail,
+        )
+        try:
+            self.auditor.record(entry)
+        except Exception as exc:
+            raise PublishUnavailable(f"the audit record could not be written: {exc}") from exc
 
     # -- plumbing -----------------------------------------------------------------
     def _lock(self, *key: str) -> threading.Lock:

@@ -18,6 +18,7 @@ import asyncio
 import bisect
 import contextlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from homeward.events import (
     AlertDelivery,
     AlertIssued,
     AlertUpdated,
+    HealthAnomalyDetected,
     MandatoryReportFiled,
     PublicNotice,
     ReferralRequested,
@@ -39,6 +41,8 @@ from homeward_agency.answers import ReferralMemory
 from homeward_agency.delivery import Delivery
 
 MAX_LIMIT = 200
+MAX_ANOMALIES = 10_000
+"""The anomalies held in memory; beyond it the oldest are dropped (the topic keeps them all)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,21 @@ class FiledReportEntry:
         return self.report.case_id
 
 
+@dataclass(frozen=True)
+class AnomalyEntry:
+    """A health-record anomaly the detector raised on police.anomalies.v1."""
+
+    seq: int
+    anomaly: HealthAnomalyDetected
+    event_id: str
+    raised_at: datetime
+    """When the detector published it (the record's time)."""
+
+    @property
+    def anomaly_id(self) -> str:
+        return self.anomaly.case_id
+
+
 Listener = Callable[[InboxEntry], None]
 
 
@@ -164,6 +183,9 @@ class InboxStore:
         self._reports: dict[str, FiledReportEntry] = {}
         self._report_acks: dict[str, tuple[Acknowledgement, str]] = {}
         self._report_seq = 0
+        self._anomalies: OrderedDict[str, AnomalyEntry] = OrderedDict()  # oldest first
+        self._anomaly_seq = 0
+        self.max_anomalies = MAX_ANOMALIES
 
     # -- writing (the follower) ---------------------------------------------------
     def add(self, delivery: Delivery, agency_id: str | None = None) -> InboxEntry | None:
@@ -373,3 +395,30 @@ class InboxStore:
     def report(self, report_id: str) -> FiledReportEntry | None:
         with self._lock:
             return self._reports.get(report_id)
+
+    # -- police's health-record anomalies -------------------------------------------
+    def add_anomaly(
+        self, anomaly: HealthAnomalyDetected, event_id: str, raised_at: datetime
+    ) -> None:
+        """Hold one anomaly; the detector's id is stable (same evidence, same id),
+        so a copy is dropped. Beyond max_anomalies the oldest goes."""
+        with self._lock:
+            if anomaly.case_id in self._anomalies:
+                return
+            self._anomaly_seq += 1
+            self._anomalies[anomaly.case_id] = AnomalyEntry(
+                self._anomaly_seq, anomaly, event_id, raised_at
+            )
+            while len(self._anomalies) > self.max_anomalies:
+                self._anomalies.popitem(last=False)
+
+    def anomalies(self, limit: int = 50) -> list[AnomalyEntry]:
+        """The newest `limit` (at most MAX_LIMIT), newest first."""
+        limit = max(1, min(limit, MAX_LIMIT))
+        with self._lock:
+            newest = reversed(self._anomalies.values())
+            return [entry for _, entry in zip(range(limit), newest, strict=False)]
+
+    def anomaly(self, anomaly_id: str) -> AnomalyEntry | None:
+        with self._lock:
+            return self._anomalies.get(anomaly_id)

@@ -13,7 +13,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from homeward.events import AlertDelivery, ReferralRequested
-from homeward_gateway.store import Acknowledgement, AlertState, FiledReportEntry, InboxEntry
+from homeward_gateway.store import (
+    Acknowledgement,
+    AlertState,
+    AnomalyEntry,
+    FiledReportEntry,
+    InboxEntry,
+)
 
 
 class AckView(BaseModel):
@@ -183,6 +189,33 @@ class ReportView(BaseModel):
             acknowledged=AckView.of(r.acknowledged),
             police_unit=r.police_unit or None,
             event=r.report.model_dump(mode="json"),
+        )
+
+
+class AnomalyView(BaseModel):
+    anomaly_id: str = Field(description="The detector's id (the same evidence gives the same id).")
+    rule: str
+    severity: str
+    hospital_id: str
+    subject_id_number: str = Field(description="Whose records they are (the mother or patient).")
+    summary: str
+    evidence: list[str] = Field(description="The event id (ce_id) of every record that proves it.")
+    detected_at: datetime
+    raised_at: datetime = Field(description="When the detector published it.")
+
+    @classmethod
+    def of(cls, a: AnomalyEntry) -> AnomalyView:
+        anomaly = a.anomaly
+        return cls(
+            anomaly_id=a.anomaly_id,
+            rule=anomaly.rule.value,
+            severity=anomaly.severity.value,
+            hospital_id=anomaly.hospital_id,
+            subject_id_number=anomaly.subject_id_number,
+            summary=anomaly.summary,
+            evidence=list(anomaly.evidence),
+            detected_at=anomaly.detected_at,
+            raised_at=a.raised_at,
         )
 
 

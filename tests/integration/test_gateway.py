@@ -31,6 +31,7 @@ from tests.fixtures.bus import Bus
 from tests.fixtures.gateway import GatewayProcess
 from tests.integration.support import TopicReader, service
 from tests.unit.agency import samples as s
+from tests.unit.gateway import samples as g
 from tests.unit.referrals import world
 
 pytestmark = pytest.mark.integration
@@ -40,15 +41,23 @@ SYSTEM_A, SYSTEM_B = "agency-system-civ-0001", "agency-system-civ-0002"
 STAFF_A = "staff-civ-0001"
 
 
-def publish(bus: Bus, topic_id: str, events: list[tuple[Event, str]]) -> list[str]:
-    """Put events on a topic as their writer would (key = the given key)."""
+def publish(
+    bus: Bus,
+    topic_id: str,
+    events: list[tuple[Event, str]],
+    *,
+    as_principal: str | None = None,
+    source: str = "urn:test:writer",
+) -> list[str]:
+    """Put events on a topic as their writer would (key = the given key), under
+    the writer's own Kafka principal when `as_principal` is given."""
     codec = Codec()
-    p = producer(bus.settings)
+    p = producer(bus.settings_for(as_principal) if as_principal else bus.settings)
     ids = []
     try:
         records = []
         for event, key in events:
-            rec, meta = codec.encode(event, key=key, source="urn:test:writer")
+            rec, meta = codec.encode(event, key=key, source=source)
             records.append((bus.topic(topic_id), rec))
             ids.append(meta.id)
         send_all(p, records)
@@ -79,6 +88,14 @@ def test_each_agency_sees_only_its_own_inbox_and_callers_are_checked(
         [civil_alert("D-A1"), civil_alert("D-B1", CIV_B), (referral, CIV_A), civil_alert("D-A2")],
     )
     publish(bus, "reports", [(s.report("RPT-GW-1"), "RPT-GW-1")])
+    # A health-record anomaly, as the detector raises it, under its own principal.
+    publish(
+        bus,
+        "anomalies",
+        [(g.anomaly("ANOM-GW-1", hospital_id="HOSP-DEMO-1"), "ANOM-GW-1")],
+        as_principal="detector",
+        source="/homeward/detector",
+    )
     # Bytes no one can read, between two good deliveries: counted and skipped.
     p = producer(bus.settings)
     try:
@@ -119,6 +136,17 @@ def test_each_agency_sees_only_its_own_inbox_and_callers_are_checked(
     first = gw.post("/v1/reports/RPT-GW-1/ack", police, json={"police_unit": "Test Unit 1"})
     assert first.status_code == 200 and first.json()["repeated"] is False, first.text
     assert gw.post("/v1/reports/RPT-GW-1/ack", police).json()["repeated"] is True
+    # The detector's anomaly, read from police.anomalies.v1 by the gateway: police only.
+    (anomaly,) = gw.get("/v1/anomalies", police).json()
+    assert (anomaly["anomaly_id"], anomaly["hospital_id"]) == ("ANOM-GW-1", "HOSP-DEMO-1")
+    assert anomaly["rule"] == "certificate_without_delivery"
+    assert anomaly["evidence"] == ["evt-certificate-test-1", "evt-admission-test-1"]
+    one = gw.get("/v1/anomalies/ANOM-GW-1", police)
+    assert one.status_code == 200 and one.json()["summary"] == anomaly["summary"]
+    assert gw.get("/v1/anomalies/ANOM-NONE", police).status_code == 404
+    for refused in (a, hospital):
+        assert gw.get("/v1/anomalies", refused).status_code == 403
+        assert gw.get("/v1/anomalies/ANOM-GW-1", refused).status_code == 403
     reader = TopicReader(bus.settings, [bus.topic("reports")])
     try:
         reader.until(

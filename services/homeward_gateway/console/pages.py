@@ -46,7 +46,7 @@ from homeward_gateway.console.login import Login, LoginFailed
 from homeward_gateway.console.rendering import environment, set_language
 from homeward_gateway.console.settings import ConsoleSettings
 from homeward_gateway.service import Gateway, NotFound
-from homeward_gateway.store import InboxEntry
+from homeward_gateway.store import MAX_LIMIT, InboxEntry
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,8 @@ class Console:
             items.append(("referrals", "nav.referrals"))
         if roles.allows(p, Action.REPORT_ACKNOWLEDGE):
             items.append(("reports", "nav.reports"))
+        if roles.allows(p, Action.POLICE_ONLY_READ):
+            items.append(("anomalies", "nav.anomalies"))
         if p.agency_type is AgencyType.COORDINATION_OFFICE:
             items.append(("oversight", "nav.oversight"))
         if roles.allows(p, Action.TIMELINE_READ):
@@ -329,6 +331,14 @@ class Console:
             return self.back(request, "reports", ("error", "flash.ack_failed", exc.reason))
         return self.back(request, "reports", ("ok", "flash.acknowledged", ""))
 
+    # -- police: health-record anomalies ---------------------------------------------
+    async def anomalies(self, request: Request, p: Principal) -> Response:
+        # The gateway checks police_only.read (else 403) and audits the read.
+        raised = await run_in_threadpool(self.gateway.anomalies, p, MAX_LIMIT)
+        return self.page(
+            request, "anomalies.html", who=p, nav=self.nav(p), here="anomalies", anomalies=raised
+        )
+
     # -- the coordination office --------------------------------------------------
     async def oversight(self, request: Request, p: Principal) -> Response:
         if p.agency_type is not AgencyType.COORDINATION_OFFICE:
@@ -497,6 +507,7 @@ class Console:
             Route("/referrals/{delivery_id}/answer", s(self.answer), methods=["POST"]),
             Route("/reports", s(self.reports)),
             Route("/reports/{report_id}/ack", s(self.acknowledge_report), methods=["POST"]),
+            Route("/anomalies", s(self.anomalies)),
             Route("/oversight", s(self.oversight)),
             Route("/cases", s(self.cases)),
             Route("/events", s(self.events)),

@@ -13,6 +13,7 @@ from jinja2.ext import babel_extract
 from homeward.agency_types import AgencyType
 from homeward.events import Outcome, RejectionReason, TaskStatus
 from homeward.events.alerts import CancelReason
+from homeward.events.health import AnomalyRule, Severity
 from homeward.events.referrals import HouseholdRegistration, VictimProfile
 from homeward.events.reports import Sector
 from homeward_agency.delivery import Kind
@@ -52,6 +53,8 @@ def families() -> set[str]:
     out |= {f"sex.{s}" for s in ("female", "male", "unknown")}
     out |= {f"household.{h.value}" for h in HouseholdRegistration}
     out |= {"notice.phase.answer", "notice.phase.completion"}
+    out |= {f"anomaly_rule.{r.value}" for r in AnomalyRule}
+    out |= {f"severity.{v.value}" for v in Severity}
     return out
 
 

@@ -4,11 +4,13 @@ every POST, the cookie's flags, one-click acknowledgement, answers, and no exter
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from homeward.codec import Codec
 from homeward.events import AgencyAcknowledgement, ReferralAnswered
 from homeward.topology import current_topology
 from tests.offline import css_references, external, references
+from tests.unit.gateway.samples import anomaly
 from tests.unit.gateway_console.conftest import AGENCY, COORD, Console
 
 CODEC = Codec()
@@ -194,3 +196,30 @@ def test_a_drill_is_marked_as_a_drill(console: Console) -> None:
     card = re.search(r'<article class="([^"]*)" id="case-CASE-TEST-1"', html)
     assert card and "drill" in card.group(1).split()
     assert "演练" in html
+
+
+def test_police_see_the_health_anomalies_and_no_one_else_does(console: Console) -> None:
+    console.store.add_anomaly(
+        anomaly("ANOM-TEST-9", hospital_id="HOSP-TEST-9"), "ev-9", datetime(2030, 1, 2, tzinfo=UTC)
+    )
+    console.login(agency_id="PS-TEST-1", agency_type="police", roles=("police_officer",))
+    zh = console.http.get("/console/anomalies")
+    assert zh.status_code == 200, zh.text
+    assert 'href="/console/anomalies"' in zh.text
+    assert "健康档案异常" in zh.text and "出生证明无对应分娩记录" in zh.text and "严重" in zh.text
+    row = zh.text[zh.text.index('id="anomaly-ANOM-TEST-9"') :]
+    assert "HOSP-TEST-9" in row and "TEST-ID-0007" in row
+    assert "CERT-TEST-1" in row and "evt-certificate-test-1, evt-admission-test-1" in row
+    en = console.http.get("/console/anomalies?lang=en")
+    assert "Birth certificate without a delivery" in en.text and "critical" in en.text
+    # A hospital, a school and the coordination office: no nav entry, the page is 403.
+    for agency_id, agency_type, roles in (
+        (AGENCY, "health", ("agency_caseworker", "hospital_system")),
+        ("EDU-TEST-1", "education", ("agency_caseworker", "mandatory_reporter")),
+        (COORD, "coordination_office", ("coordination_officer",)),
+    ):
+        console.login(agency_id=agency_id, agency_type=agency_type, roles=roles)
+        inbox = console.http.get("/console/inbox")
+        assert inbox.status_code == 200 and "/console/anomalies" not in inbox.text, agency_id
+        page = console.http.get("/console/anomalies")
+        assert page.status_code == 403 and "HOSP-TEST-9" not in page.text, agency_id

@@ -38,6 +38,10 @@ def test_every_declared_topic_grant_is_planned_and_nothing_else() -> None:
     readers = {g.principal for g in grants if g.name == police_inbox and g.operation == "READ"}
     # Police, and the gateway that serves each police unit its own deliveries.
     assert readers == {"User:police", "User:gateway"}
+    # The detector's anomalies: police, and the gateway that shows them to police staff.
+    anomalies = topology.get("anomalies").name
+    readers = {g.principal for g in grants if g.name == anomalies and g.operation == "READ"}
+    assert readers == {"User:police", "User:gateway"}
     # Only topic and group grants: no cluster grant, no transactional id.
     assert {g.resource for g in grants} == {"TOPIC", "GROUP"}
     assert {g.operation for g in grants} == {"READ", "WRITE", "CREATE"}
