@@ -14,16 +14,19 @@ gives at least one number.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from homeward.actors import agency_actor
 from homeward.agencies import AgencyType, dump_directory
@@ -50,6 +53,7 @@ from homeward.events import (
 )
 from homeward.events.base import utcnow
 from homeward.kafka import producer, send_all
+from homeward.webhook_signing import Secret
 from homeward_demo.processes import ServiceProcess
 from homeward_intake.client import IntakeClient
 from tests.fixtures.bus import Bus, principal_of
@@ -80,6 +84,8 @@ AGENCIES = realm_ids(
 SILENT = next(a.id for a in AGENCIES if a.type == AgencyType.TRANSPORT)  # never acknowledges
 # Acknowledges through the agency gateway (HTTP, its staff's token), not on Kafka.
 ON_HTTP = next(a.id for a in AGENCIES if a.type == AgencyType.CIVIL_AFFAIRS)
+# Also gets each delivery by signed webhook (acknowledging on Kafka as the rest).
+ON_WEBHOOK = next(a.id for a in AGENCIES if a.type == AgencyType.EDUCATION)
 PLACE = Location(latitude=CENTRE[0], longitude=CENTRE[1], description="Fictional Park")
 OFFICER = ResponsibleOfficer(officer_id="OFF-1", name="Officer Example", unit="Sampleville PU")
 ANSWERED_RULE = "legal_aid"  # an adult's referral to justice, answered in each wave
@@ -293,6 +299,7 @@ def site(
         name: free_port() for name in ("fanout", "referrals", "detector", "audit", "prometheus")
     }
     services: list[ServiceProcess] = []
+    stops: list[WebhookSink] = []
     prom: Prometheus | None = None
 
     def start(module: str, marker: str, **env: str) -> ServiceProcess:
@@ -340,11 +347,28 @@ def site(
             HOMEWARD_OIDC_ISSUER=idp.issuer,
         )
         url = intake.ready_line().split()[-1]
+        # One agency takes its deliveries by webhook too (a receiver in this
+        # test that answers 204), so the dispatcher's series have data.
+        hook = WebhookSink().__enter__()
+        stops.append(hook)
+        secret = Secret.generate()
+        registry = tmp / "webhooks.yaml"
+        (tmp / "webhook-secret").write_text(secret.serialize() + "\n")
+        registry.write_text(
+            yaml.safe_dump(
+                {
+                    "endpoints": {
+                        ON_WEBHOOK: {"url": hook.url, "secrets": [f"file:{tmp / 'webhook-secret'}"]}
+                    }
+                }
+            )
+        )
         gateway = start(
             "homeward_gateway",
             "GATEWAY_READY",
             HOMEWARD_GATEWAY_PORT="0",
             HOMEWARD_OIDC_ISSUER=idp.issuer,
+            HOMEWARD_GATEWAY_WEBHOOKS_REGISTRY_FILE=str(registry),
         )
         gateway_url = gateway.ready_line().split()[-1]
         targets = {
@@ -385,6 +409,8 @@ def site(
             for n in (1, 2):
                 play_wave(n, bus, login, reader, ack_on_http)
                 before = wait_until_scraped(prom, before, n)
+            send_a_public_tip(gateway_url, "POL-0001-PM-A1")
+            hook.wait_for(1, 30)
         yield Site(prom, time.monotonic() + PANEL_DEADLINE_SECONDS)
     finally:
         reader.close()
@@ -392,6 +418,62 @@ def site(
             prom.stop()
         for svc in reversed(services):
             svc.stop()
+        for sink in stops:
+            sink.__exit__(None, None, None)
+
+
+class WebhookSink:
+    """An agency's endpoint: takes every POST with 204 and counts them."""
+
+    def __init__(self) -> None:
+        sink = self
+        self.count = 0
+        self._cv = threading.Condition()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.send_response(204)
+                self.end_headers()
+                with sink._cv:
+                    sink.count += 1
+                    sink._cv.notify_all()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+
+    def __enter__(self) -> WebhookSink:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def wait_for(self, n: int, timeout: float) -> None:
+        with self._cv:
+            assert self._cv.wait_for(lambda: self.count >= n, timeout), "no webhook arrived"
+
+
+def send_a_public_tip(gateway_url: str, case_id: str) -> None:
+    """A sighting from the public on the waves' public alert; the tip line answers
+    503 until it has read the alert log, so that is retried, nothing else."""
+    body = {
+        "case_id": case_id,
+        "seen_at": utcnow().isoformat(),
+        "place": "Fictional Park, by the gate",
+        "description": "A child like the one on the poster (test tip)",
+    }
+    deadline = time.monotonic() + 30
+    while True:
+        resp = httpx.post(f"{gateway_url}/public/v1/tips", json=body, timeout=30)
+        if resp.status_code != 503 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert resp.status_code == 202, resp.text
 
 
 # -- the verdicts ----------------------------------------------------------------------------
