@@ -161,6 +161,10 @@ class Sequencer:
             group_id=self.kafka.topic_prefix + self.settings.group_id,
             max_poll_records=self.settings.max_poll_records,
         )
+        # Fill the group consumer's metadata before joining: joined without it,
+        # the first assignment is empty and the rejoin that follows the metadata
+        # update can stall in kafka-python 3.0 (seen: no partition for minutes).
+        self._consumer.partitions_for_topic(self.entries_topic)
         self._consumer.subscribe([self.entries_topic], listener=Listener())
         try:
             while not stop.is_set():

@@ -190,13 +190,19 @@ class Broker:
 
     def consumed(self, app_id: str, topic_ids: list[str]) -> bool:
         """Whether a service's consumer group has committed every record of its inputs."""
+        return not self.behind(app_id, topic_ids)
+
+    def behind(self, app_id: str, topic_ids: list[str]) -> dict[str, tuple[int | None, int]]:
+        """The input partitions a service's group has not committed to their end:
+        "topic:partition" -> (committed offset or None, end offset)."""
         group = f"{self.bus.prefix}{app_id}"
         committed = self.admin.list_group_offsets({group: None}).get(group, {})
         ends = self.consumer.end_offsets(self.partitions([self.bus.topic(t) for t in topic_ids]))
-        return all(
-            end == 0 or (tp in committed and committed[tp].offset >= end)
+        return {
+            f"{tp.topic}:{tp.partition}": (committed[tp].offset if tp in committed else None, end)
             for tp, end in ends.items()
-        )
+            if end and not (tp in committed and committed[tp].offset >= end)
+        }
 
     def read_all(self) -> list[Raw]:
         parts = self.partitions(self.topics())

@@ -38,6 +38,7 @@ from tests.integration.data_law_flows import (
     CHILD,
     DETECTOR_INPUTS,
     FANOUT_INPUTS,
+    FIRST,
     ROUTER_INPUTS,
     RULES,
     YOUTH,
@@ -46,7 +47,7 @@ from tests.integration.data_law_flows import (
     run_flows,
     run_health,
 )
-from tests.integration.support import TopicReader, service
+from tests.integration.support import TopicReader, WebhookSink, service
 from tests.integration.test_tips import started_gateway
 
 pytestmark = pytest.mark.integration
@@ -71,6 +72,10 @@ def world(
     directory = str(tmp / "agencies.csv")
     dump_directory(AGENCIES, directory)
     services: list[ServiceProcess] = []
+    # A school takes its deliveries by webhook too: the bodies it received are
+    # searched for canaries as its inbox is.
+    hook = WebhookSink().__enter__()
+    registry = hook.registry(tmp, FIRST[AgencyType.EDUCATION])
 
     def start(module: str, marker: str, **env: str) -> ServiceProcess:
         svc = service(["-m", module], bus.env(principal_of(module), **env), tmp / f"{module}.log")
@@ -106,7 +111,12 @@ def world(
         url = intake.ready_line().split()[-1]
         gateway = service(
             ["-m", "homeward_gateway"],
-            bus.env("gateway", HOMEWARD_GATEWAY_PORT="0", HOMEWARD_OIDC_ISSUER=idp.issuer),
+            bus.env(
+                "gateway",
+                HOMEWARD_GATEWAY_PORT="0",
+                HOMEWARD_OIDC_ISSUER=idp.issuer,
+                HOMEWARD_GATEWAY_WEBHOOKS_REGISTRY_FILE=str(registry),
+            ),
             tmp / "homeward_gateway.log",
         )
         services.append(gateway)
@@ -123,23 +133,30 @@ def world(
             timeline = login("coordination-system").timeline(CASE).model_dump_json()
         run_health(bus, broker)
         # Everything written has been handled before anything is read for the verdict.
-        reader.until(
-            lambda r: (
-                broker.consumed("homeward-fanout", FANOUT_INPUTS)
-                and broker.consumed("homeward-referrals", ROUTER_INPUTS)
-                and broker.consumed("homeward-detector", DETECTOR_INPUTS)
-                and broker.consumed("homeward-audit", ["audit_entries"])
-            ),
-            90,
-            "the services to consume every input",
-        )
+        inputs = {
+            "homeward-fanout": FANOUT_INPUTS,
+            "homeward-referrals": ROUTER_INPUTS,
+            "homeward-detector": DETECTOR_INPUTS,
+            "homeward-audit": ["audit_entries"],
+        }
+        try:
+            reader.until(
+                lambda r: all(broker.consumed(app, topics) for app, topics in inputs.items()),
+                90,
+                "the services to consume every input",
+            )
+        except AssertionError as exc:
+            lagging = {app: broker.behind(app, topics) for app, topics in inputs.items()}
+            raise AssertionError(f"{exc}; behind: {lagging}") from None
         records = broker.read_all()
     finally:
         broker.close()
         reader.close()
         for svc in reversed(services):
             svc.stop()
+        hook.__exit__(None, None, None)
     logs = {svc.log_path.name: svc.log_path.read_bytes() for svc in services}
+    logs["webhook bodies"] = b"\0".join(hook.bodies)
     yield World(bus, records, logs, timeline)
 
 

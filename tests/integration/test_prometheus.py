@@ -14,19 +14,16 @@ gives at least one number.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from homeward.actors import agency_actor
 from homeward.agencies import AgencyType, dump_directory
@@ -53,7 +50,6 @@ from homeward.events import (
 )
 from homeward.events.base import utcnow
 from homeward.kafka import producer, send_all
-from homeward.webhook_signing import Secret
 from homeward_demo.processes import ServiceProcess
 from homeward_intake.client import IntakeClient
 from tests.fixtures.bus import Bus, principal_of
@@ -71,7 +67,7 @@ from tests.fixtures.prometheus import (
     scrape_jobs,
 )
 from tests.integration.data_law_flows import realm_ids
-from tests.integration.support import TopicReader, service
+from tests.integration.support import TopicReader, WebhookSink, service
 from tests.unit.fanout.geo import CENTRE, agency_at
 
 pytestmark = pytest.mark.integration
@@ -351,18 +347,7 @@ def site(
         # test that answers 204), so the dispatcher's series have data.
         hook = WebhookSink().__enter__()
         stops.append(hook)
-        secret = Secret.generate()
-        registry = tmp / "webhooks.yaml"
-        (tmp / "webhook-secret").write_text(secret.serialize() + "\n")
-        registry.write_text(
-            yaml.safe_dump(
-                {
-                    "endpoints": {
-                        ON_WEBHOOK: {"url": hook.url, "secrets": [f"file:{tmp / 'webhook-secret'}"]}
-                    }
-                }
-            )
-        )
+        registry = hook.registry(tmp, ON_WEBHOOK)
         gateway = start(
             "homeward_gateway",
             "GATEWAY_READY",
@@ -420,42 +405,6 @@ def site(
             svc.stop()
         for sink in stops:
             sink.__exit__(None, None, None)
-
-
-class WebhookSink:
-    """An agency's endpoint: takes every POST with 204 and counts them."""
-
-    def __init__(self) -> None:
-        sink = self
-        self.count = 0
-        self._cv = threading.Condition()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
-                self.send_response(204)
-                self.end_headers()
-                with sink._cv:
-                    sink.count += 1
-                    sink._cv.notify_all()
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-
-    def __enter__(self) -> WebhookSink:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def wait_for(self, n: int, timeout: float) -> None:
-        with self._cv:
-            assert self._cv.wait_for(lambda: self.count >= n, timeout), "no webhook arrived"
 
 
 def send_a_public_tip(gateway_url: str, case_id: str) -> None:
