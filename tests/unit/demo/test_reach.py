@@ -1,0 +1,103 @@
+"""The demo's agencies that receive through the gateway (homeward_demo.reach): what
+they count, how they tell a copy from a new delivery, and the summary's lines."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from homeward.agencies import Agency, AgencyType, DeliveryMode
+from homeward.webhook_signing import sign
+from homeward_demo import summary
+from homeward_demo.monitor import Observed
+from homeward_demo.reach import GATEWAY, SDK, WEBHOOK, GatewayAgencies, channel_of
+
+
+def agency(agency_id: str, mode: DeliveryMode, type_: AgencyType = AgencyType.EDUCATION) -> Agency:
+    return Agency(
+        id=agency_id,
+        type=type_,
+        name_zh="测试学校",
+        name_en="Test School (fictional)",
+        latitude=30.0,
+        longitude=104.0,
+        admin_code="990001",
+        delivery_mode=mode,
+    )
+
+
+HOOKED = agency("EDU-0010", DeliveryMode.WEBHOOK)
+STREAMED = agency("EDU-0002", DeliveryMode.GATEWAY)
+ON_SDK = agency("EDU-0001", DeliveryMode.INBOX)
+
+
+def no_tokens(_client_id: str) -> Any:
+    raise AssertionError("a silent agency makes no call")
+
+
+def delivery_body(delivery_id: str, event_id: str, accepted: datetime) -> bytes:
+    """The SDK's JSON rendering of an alert delivery, as the gateway POSTs it."""
+    return json.dumps(
+        {
+            "kind": "alert",
+            "delivery_id": delivery_id,
+            "meta": {"id": event_id},
+            "data": {
+                "event_type": "homeward.alerts.AlertIssued",
+                "accepted_at": accepted.isoformat(),
+                "ring_km": 100,
+            },
+        }
+    ).encode()
+
+
+def test_each_agency_has_one_way_and_only_non_sdk_ones_are_the_gateways() -> None:
+    assert [channel_of(a) for a in (HOOKED, STREAMED, ON_SDK)] == [WEBHOOK, GATEWAY, SDK]
+    reach = GatewayAgencies("http://127.0.0.1:1", [HOOKED, STREAMED, ON_SDK], no_tokens)
+    try:
+        assert set(reach.agencies) == {HOOKED.id, STREAMED.id}
+        assert set(reach.secrets) == {HOOKED.id}
+    finally:
+        reach.stop()
+
+
+def test_a_signed_webhook_counts_once_and_a_bad_signature_is_refused() -> None:
+    reach = GatewayAgencies(
+        "http://127.0.0.1:1", [HOOKED], no_tokens, silent=[HOOKED.id], initial_ring_km=100
+    )
+    try:
+        accepted = datetime.now(UTC) - timedelta(milliseconds=250)
+        body = delivery_body("dlv-1", "evt-1", accepted)
+        headers = sign("dlv-1", body, [reach.secrets[HOOKED.id]])
+        assert reach._on_webhook(HOOKED.id, headers, body) == 204
+        # A resend: same delivery id, new event id: a copy, not a second delivery.
+        again = delivery_body("dlv-1", "evt-2", accepted)
+        assert (
+            reach._on_webhook(HOOKED.id, sign("dlv-1", again, [reach.secrets[HOOKED.id]]), again)
+            == 204
+        )
+        forged = dict(headers, **{"webhook-signature": "v1,AAAA"})
+        assert reach._on_webhook(HOOKED.id, forged, body) == 400
+        assert reach._on_webhook("EDU-9999", headers, body) == 404
+        got = reach.figures()[WEBHOOK]
+        assert got["deliveries_by_kind"] == {"alert": 1}
+        assert got["duplicates_dropped"] == 1 and got["bad_signatures"] == 1
+        assert got["agency_types_reached"] == ["education"]
+        assert got["latency_ms"]["samples"] == 1 and got["latency_ms"]["p50"] >= 250
+    finally:
+        reach.stop()
+
+
+def test_the_summary_says_how_each_type_received_and_names_a_type_no_way_reached() -> None:
+    received = {
+        WEBHOOK: {"agencies": 1, "agency_types_reached": ["education"], "agencies_reached": 1},
+        GATEWAY: {"agencies": 1, "agency_types_reached": [], "agencies_reached": 0},
+    }
+    police = agency("POL-0001", DeliveryMode.INBOX, AgencyType.POLICE)
+    got = summary.channels(Observed(), [HOOKED, STREAMED, police], received)
+    assert got[SDK] == {"agencies": 1, "agency_types_reached": [], "agencies_reached": 0}
+    assert got["agency_types_without_a_way"] == ["police"]
+    lines = summary.channel_lines(got)
+    assert any(line.startswith("  signed webhook: 1 of 1") for line in lines)
+    assert lines[-1] == "  NOT REACHED by any way: police"
