@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -136,3 +137,11 @@ class ProbeServer:
         if self._thread.is_alive():
             self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def print_line(line: str) -> None:
+    """Print a line that scripts and tests wait for (`INTAKE_READY <url>`, ...) in
+    one write: print() writes the text and its newline apart, and a log line from
+    another thread can land between them, fusing the two."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()

@@ -22,7 +22,7 @@ from homeward.audit.chain import verify as verify_items
 from homeward.cli import prog_name
 from homeward.errors import HomewardError
 from homeward.metrics import set_build_info
-from homeward.probes import Probes, ProbeServer, wsgi_app
+from homeward.probes import Probes, ProbeServer, print_line, wsgi_app
 from homeward.settings import KafkaSettings, ServiceSettings
 from homeward.topology import Topology
 from homeward.version import version_line
@@ -84,7 +84,7 @@ def run(settings: AuditSettings) -> int:
     def announce() -> None:
         sequencer.joined.wait()
         if not stop.is_set():
-            print(READY_LINE, flush=True)
+            print_line(READY_LINE)
 
     threading.Thread(target=announce, daemon=True).start()
     log.info("signing checkpoints with key id %s", signer.key_id)

@@ -8,6 +8,7 @@ from typing import Any
 
 from homeward.faust_app import producer_send
 from homeward.faust_probes import instrument
+from homeward.probes import print_line
 from homeward.processing import message_headers
 from homeward_detector.app import (
     app,
@@ -94,4 +95,4 @@ async def on_start() -> None:
         windows.lateness,
         "on" if windows.uncertified_enabled else "off",
     )
-    print("DETECTOR_READY", flush=True)
+    print_line("DETECTOR_READY")

@@ -8,6 +8,7 @@ from typing import Any
 
 from homeward.faust_app import producer_send
 from homeward.faust_probes import instrument
+from homeward.probes import print_line
 from homeward.processing import message_headers
 from homeward_fanout.app import (
     app,
@@ -84,4 +85,4 @@ async def wake_due_cases() -> None:
 @app.task
 async def on_start() -> None:
     log.info("fan-out started: %d agencies, policy %s", len(directory), policy)
-    print("FANOUT_READY", flush=True)
+    print_line("FANOUT_READY")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import uvicorn
 
 from homeward.cli import prog_name
+from homeward.probes import print_line
 from homeward.settings import KafkaSettings
 from homeward.version import version_line
 from homeward_gateway.settings import GatewaySettings
@@ -75,10 +76,10 @@ def announce(server: uvicorn.Server, ready: Callable[[], bool], url: str) -> Non
         if server.should_exit:
             return
         if server.started and not listening:
-            print(f"{LISTENING_LINE} {url}", flush=True)
+            print_line(f"{LISTENING_LINE} {url}")
             listening = True
         if listening and ready():
-            print(f"{READY_LINE} {url}", flush=True)
+            print_line(f"{READY_LINE} {url}")
             return
 
 

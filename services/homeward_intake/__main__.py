@@ -23,6 +23,7 @@ import uvicorn
 from homeward.audit import AuditEntry
 from homeward.audit.writer import KafkaAuditor
 from homeward.cli import prog_name
+from homeward.probes import print_line
 from homeward.settings import KafkaSettings
 from homeward.version import version_line
 from homeward_intake.app import build_kafka_app
@@ -71,10 +72,10 @@ def announce(server: uvicorn.Server, intake: Intake, url: str) -> None:
         if server.should_exit:
             return
         if server.started and not listening:
-            print(f"{LISTENING_LINE} {url}", flush=True)
+            print_line(f"{LISTENING_LINE} {url}")
             listening = True
         if listening and intake.ready():
-            print(f"{READY_LINE} {url}", flush=True)
+            print_line(f"{READY_LINE} {url}")
             return
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from homeward.faust_app import producer_send
 from homeward.faust_probes import instrument
+from homeward.probes import print_line
 from homeward.processing import message_headers
 from homeward_referrals.app import (
     app,
@@ -88,4 +89,4 @@ async def on_start() -> None:
         len(directory),
         router.max_km,
     )
-    print("REFERRALS_READY", flush=True)
+    print_line("REFERRALS_READY")

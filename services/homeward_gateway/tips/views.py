@@ -10,6 +10,7 @@ from typing import Any
 
 from homeward.events import Event
 from homeward.log_follower import FollowedView
+from homeward.probes import print_line
 from homeward.settings import KafkaSettings
 from homeward_gateway.tips.book import TipBook
 from homeward_gateway.tips.cases import PublicCases
@@ -59,7 +60,7 @@ class Views:
         self.cases.start()
         self.tips.start()
         # For whoever starts the gateway and waits for the tip line (tests, the demo).
-        print(READY_LINE, flush=True)
+        print_line(READY_LINE)
 
     def ready(self) -> bool:
         return self.cases.ready() and self.tips.ready()
