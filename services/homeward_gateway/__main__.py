@@ -109,7 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = build_kafka_app(settings, kafka, mounts=installed_mounts(), exempt_prefixes=("/console",))
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host=settings.host, port=port, log_level=settings.log_level.lower(), lifespan="on"
+            app,
+            host=settings.host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            lifespan="on",
+            # Live streams never end by themselves: at a SIGTERM they get this
+            # long, then are closed, and each client resumes elsewhere with
+            # Last-Event-ID (nothing lost), instead of holding the stop up.
+            timeout_graceful_shutdown=2,
         )
     )
     threading.Thread(
