@@ -44,6 +44,17 @@ from homeward_audit.settings import AuditSettings
 log = logging.getLogger(__name__)
 
 
+# Longer than a healthy rebalance of one small group takes, even on a loaded machine.
+REJOIN_STALL_SECONDS = 15.0
+
+
+def _rejoining(consumer: KafkaConsumer) -> bool:
+    """The consumer's group membership is being re-established (kafka-python's
+    coordinator: no public accessor)."""
+    coordinator: Any = getattr(consumer, "_coordinator", None)
+    return bool(coordinator is not None and getattr(coordinator, "rejoining", False))
+
+
 @dataclass
 class PartitionState:
     """The head of one output partition's chain and what it already holds."""
@@ -155,27 +166,41 @@ class Sequencer:
                 seq._load(sorted(tp.partition for tp in assigned))
                 seq.joined.set()
 
-        self._consumer = kafka.consumer(
-            self.kafka,
-            # Under the topic prefix, like every group: the grants are per prefix.
-            group_id=self.kafka.topic_prefix + self.settings.group_id,
-            max_poll_records=self.settings.max_poll_records,
-        )
-        # Fill the group consumer's metadata before joining: joined without it,
-        # the first assignment is empty and the rejoin that follows the metadata
-        # update can stall in kafka-python 3.0 (seen: no partition for minutes).
-        self._consumer.partitions_for_topic(self.entries_topic)
-        self._consumer.subscribe([self.entries_topic], listener=Listener())
+        self._consumer = self._join(Listener())
+        stalled_since: float | None = None
         try:
             while not stop.is_set():
                 self.alive_at = time.monotonic()
                 batch = self._consumer.poll(timeout_ms=200)
                 self._handle(batch)
                 self._checkpoint_due()
+                # kafka-python 3.0 can hang in a rejoin (the leader's assignment
+                # never completes; seen in CI for minutes): a consumer rejoining for
+                # longer than a rebalance takes is closed and a new one joins afresh.
+                if _rejoining(self._consumer):
+                    stalled_since = stalled_since or time.monotonic()
+                    if time.monotonic() - stalled_since > REJOIN_STALL_SECONDS:
+                        log.warning("group rejoin stalled; joining again with a new consumer")
+                        self._consumer.close(autocommit=False)
+                        self.states.clear()
+                        self._consumer = self._join(Listener())
+                        stalled_since = None
+                else:
+                    stalled_since = None
         finally:
             self._consumer.close(autocommit=False)
             self._tail_reader.close()
             self._producer.close(timeout=10)
+
+    def _join(self, listener: ConsumerRebalanceListener) -> KafkaConsumer:
+        consumer = kafka.consumer(
+            self.kafka,
+            # Under the topic prefix, like every group: the grants are per prefix.
+            group_id=self.kafka.topic_prefix + self.settings.group_id,
+            max_poll_records=self.settings.max_poll_records,
+        )
+        consumer.subscribe([self.entries_topic], listener=listener)
+        return consumer
 
     def _handle(self, batch: dict[TopicPartition, list[Any]]) -> None:
         if not batch:
