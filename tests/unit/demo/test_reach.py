@@ -4,6 +4,8 @@ they count, how they tell a copy from a new delivery, and the summary's lines.""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +13,7 @@ from homeward.agencies import Agency, AgencyType, DeliveryMode
 from homeward.webhook_signing import sign
 from homeward_demo import summary
 from homeward_demo.monitor import Observed
-from homeward_demo.reach import GATEWAY, SDK, WEBHOOK, GatewayAgencies, channel_of
+from homeward_demo.reach import GATEWAY, SDK, WEBHOOK, Agenda, GatewayAgencies, channel_of
 
 
 def agency(agency_id: str, mode: DeliveryMode, type_: AgencyType = AgencyType.EDUCATION) -> Agency:
@@ -101,3 +103,31 @@ def test_the_summary_says_how_each_type_received_and_names_a_type_no_way_reached
     lines = summary.channel_lines(got)
     assert any(line.startswith("  signed webhook: 1 of 1") for line in lines)
     assert lines[-1] == "  NOT REACHED by any way: police"
+
+
+def test_the_agenda_runs_due_actions_side_by_side_and_counts_them_until_done() -> None:
+    """Agencies act independently: one agency's slow call does not hold back
+    another's (run in turn, these two would wait for each other until the barrier
+    broke), and an action still running counts as pending."""
+    both = threading.Barrier(2, timeout=5)
+    release = threading.Event()
+    done: list[str] = []
+
+    def act(name: str) -> None:
+        both.wait()
+        release.wait(5)
+        done.append(name)
+
+    agenda = Agenda(workers=2)
+    try:
+        agenda.at(0.0, lambda: act("a"))
+        agenda.at(0.0, lambda: act("b"))
+        assert agenda.pending() == 2
+        release.set()
+        deadline = time.monotonic() + 5
+        while agenda.pending() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sorted(done) == ["a", "b"]
+        assert agenda.pending() == 0
+    finally:
+        agenda.stop()
