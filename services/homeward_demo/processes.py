@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from homeward.broker.cluster import _pdeathsig_preexec
+
 
 @dataclass
 class ServiceProcess:
@@ -44,6 +46,8 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal reaches only the parent
+            # A demo killed outright (SIGKILL, a test's timeout) takes its services with it.
+            preexec_fn=_pdeathsig_preexec(),
         )
         threading.Thread(target=self._pump, daemon=True, name=f"pump-{self.name}").start()
         if not self._ready.wait(timeout):

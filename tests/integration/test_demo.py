@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from homeward.topology.users import password_env_name
+from tests.fixtures.idp import Idp
 from tests.fixtures.kafka import KafkaAccess
 
 pytestmark = pytest.mark.integration
@@ -26,10 +27,21 @@ def _kafka_env(access: KafkaAccess) -> dict[str, str]:
     }
 
 
-def test_demo_plays_the_case_and_summarises_it(kafka_access: KafkaAccess, tmp_path: Path) -> None:
+def test_demo_plays_the_case_and_summarises_it(
+    kafka_access: KafkaAccess, idp: Idp, tmp_path: Path
+) -> None:
+    # The session's Keycloak serves the same realm file, so the demo uses it (as it
+    # would a site's provider) instead of starting its own: on a loaded machine a
+    # second Keycloak took 136 s to start, most of the demo's time limit. The demo's
+    # own Keycloak is started, and stopped at Ctrl-C, by the test below.
     run = subprocess.run(
         [sys.executable, "-m", "homeward_demo", "--run-dir", str(tmp_path)],
-        env={**os.environ, **_kafka_env(kafka_access), "HOMEWARD_TOPIC_PREFIX": ""},
+        env={
+            **os.environ,
+            **_kafka_env(kafka_access),
+            "HOMEWARD_TOPIC_PREFIX": "",
+            "HOMEWARD_OIDC_ISSUER": idp.issuer,
+        },
         capture_output=True,
         text=True,
         timeout=240,
