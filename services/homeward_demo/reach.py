@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -102,24 +102,28 @@ class Channel:
 class Agenda:
     """Runs each action at its time (acknowledgement delays, answers).
 
-    One thread keeps the clock; the actions run on a pool, since each is an agency's
-    own HTTP call: run one after another, a slow broker acknowledgement (250 ms on a
-    loaded 2-core machine) queued 80 agencies' acknowledgements for 20 s, past the
-    fan-out's resend and escalation, as no set of independent agencies would."""
+    One thread keeps the clock; the actions run on a pool, one queue per agency:
+    each agency's calls in the order they fell due (its system answers a referral
+    accept-then-complete, never both at once: run side by side, the second was a
+    409), different agencies side by side (run one after another, a slow broker
+    acknowledgement, 250 ms on a loaded 2-core machine, queued 80 agencies'
+    acknowledgements for 20 s, past the fan-out's resend and escalation)."""
 
     def __init__(self, workers: int = 16) -> None:
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._heap: list[tuple[float, int, str, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._cv = threading.Condition()
         self._stop = False
         self._running = 0  # taken from the heap, not yet finished
+        self._queues: dict[str, deque[Callable[[], None]]] = {}  # agency -> due, in order
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="demo-agency")
         self._thread = threading.Thread(target=self._run, name="demo-agenda", daemon=True)
         self._thread.start()
 
-    def at(self, delay: float, action: Callable[[], None]) -> None:
+    def at(self, delay: float, action: Callable[[], None], agency: str = "") -> None:
         with self._cv:
-            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), action))
+            due = time.monotonic() + delay
+            heapq.heappush(self._heap, (due, next(self._seq), agency, action))
             self._cv.notify()
 
     def pending(self) -> int:
@@ -134,18 +138,30 @@ class Agenda:
                     self._cv.wait(wait)
                 if self._stop:
                     return
-                _, _, action = heapq.heappop(self._heap)
+                _, _, agency, action = heapq.heappop(self._heap)
                 self._running += 1
-            self._pool.submit(self._attempt, action)
+                queue = self._queues.get(agency)
+                if queue is not None:  # that agency's worker is busy: it takes this next
+                    queue.append(action)
+                    continue
+                self._queues[agency] = deque([action])
+            self._pool.submit(self._drain, agency)
 
-    def _attempt(self, action: Callable[[], None]) -> None:
-        try:
-            action()
-        except Exception:  # one agency's failure is counted by the action itself
-            log.warning("a demo agency's action failed", exc_info=True)
-        finally:
+    def _drain(self, agency: str) -> None:
+        while True:
             with self._cv:
-                self._running -= 1
+                queue = self._queues[agency]
+                if not queue:
+                    del self._queues[agency]
+                    return
+                action = queue.popleft()
+            try:
+                action()
+            except Exception:  # one agency's failure is counted by the action itself
+                log.warning("a demo agency's action failed", exc_info=True)
+            finally:
+                with self._cv:
+                    self._running -= 1
 
     def stop(self) -> None:
         with self._cv:
@@ -346,7 +362,9 @@ class GatewayAgencies:
             return
         if needs_ack and agency_id not in self.silent:
             self._agenda.at(
-                self.ack_delay(agency_id), lambda: self._ack(channel_name, agency_id, delivery_id)
+                self.ack_delay(agency_id),
+                lambda: self._ack(channel_name, agency_id, delivery_id),
+                agency_id,
             )
         if kind == "referral" and self.answer_policy is not None:
             try:
@@ -358,6 +376,7 @@ class GatewayAgencies:
                 self._agenda.at(
                     planned.after,
                     lambda p=planned: self._answer(channel_name, agency_id, delivery_id, p),
+                    agency_id,
                 )
 
     def _latency_ms(self, kind: str, event: dict[str, Any]) -> float | None:
@@ -382,12 +401,21 @@ class GatewayAgencies:
 
     def _call(self, channel_name: str, agency_id: str, path: str, body: dict[str, Any]) -> bool:
         tokens = self._token(agency_id)
-        try:
-            resp = self._http.post(
-                path, json=body, headers={"authorization": f"Bearer {tokens.token()}"}
-            )
-        except httpx.HTTPError:
-            resp = None
+        # The gateway can POST a webhook before its own inbox view has read that
+        # delivery (the dispatcher and the view follow the topic separately), so a
+        # 404 right after is retried for a few seconds, as an agency's system would.
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                resp = self._http.post(
+                    path, json=body, headers={"authorization": f"Bearer {tokens.token()}"}
+                )
+            except httpx.HTTPError:
+                resp = None
+            if resp is None or resp.status_code != 404 or time.monotonic() > deadline:
+                break
+            if self._stop.wait(0.25):
+                break
         if resp is None or resp.status_code >= 400:
             with self._lock:
                 self.channels[channel_name].errors += 1

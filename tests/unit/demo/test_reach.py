@@ -105,6 +105,38 @@ def test_the_summary_says_how_each_type_received_and_names_a_type_no_way_reached
     assert lines[-1] == "  NOT REACHED by any way: police"
 
 
+def test_one_agencys_actions_run_in_the_order_they_fell_due_never_together() -> None:
+    """An agency's system answers a referral accept-then-complete: the second
+    call starts only once the first has returned."""
+    first_running = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+    overlap: list[bool] = []
+
+    def first() -> None:
+        first_running.set()
+        release.wait(5)
+        order.append("accept")
+
+    def second() -> None:
+        overlap.append(not release.is_set())
+        order.append("complete")
+
+    agenda = Agenda(workers=4)
+    try:
+        agenda.at(0.0, first, "EDU-0002")
+        agenda.at(0.0, second, "EDU-0002")
+        assert first_running.wait(5)
+        release.set()
+        deadline = time.monotonic() + 5
+        while agenda.pending() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert order == ["accept", "complete"]
+        assert overlap == [False]
+    finally:
+        agenda.stop()
+
+
 def test_the_agenda_runs_due_actions_side_by_side_and_counts_them_until_done() -> None:
     """Agencies act independently: one agency's slow call does not hold back
     another's (run in turn, these two would wait for each other until the barrier
@@ -120,8 +152,8 @@ def test_the_agenda_runs_due_actions_side_by_side_and_counts_them_until_done() -
 
     agenda = Agenda(workers=2)
     try:
-        agenda.at(0.0, lambda: act("a"))
-        agenda.at(0.0, lambda: act("b"))
+        agenda.at(0.0, lambda: act("a"), "EDU-0002")
+        agenda.at(0.0, lambda: act("b"), "HEA-0002")
         assert agenda.pending() == 2
         release.set()
         deadline = time.monotonic() + 5
