@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from homeward.broker.cluster import _pdeathsig_preexec
+from homeward.broker.cluster import pdeathsig_preexec
 
 
 @dataclass
@@ -47,7 +47,7 @@ class ServiceProcess:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal reaches only the parent
             # A demo killed outright (SIGKILL, a test's timeout) takes its services with it.
-            preexec_fn=_pdeathsig_preexec(),
+            preexec_fn=pdeathsig_preexec(),
         )
         threading.Thread(target=self._pump, daemon=True, name=f"pump-{self.name}").start()
         if not self._ready.wait(timeout):

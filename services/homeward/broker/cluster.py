@@ -95,7 +95,7 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-def _pdeathsig_preexec() -> Callable[[], None] | None:
+def pdeathsig_preexec() -> Callable[[], None] | None:
     """On Linux, a preexec_fn making the child get SIGTERM when its parent thread dies.
 
     So a broker does not outlive a killed test run. Caveat (prctl semantics): the signal is
@@ -536,7 +536,7 @@ class KafkaCluster:
                 stderr=subprocess.STDOUT,
                 cwd=node.home,
                 start_new_session=True,  # a Ctrl-C on the terminal reaches us, not the JVM
-                preexec_fn=_pdeathsig_preexec() if self.die_with_parent else None,
+                preexec_fn=pdeathsig_preexec() if self.die_with_parent else None,
             )
         log.info(
             "started Kafka node %s pid %s on %s", node.node_id, node.process.pid, node.bootstrap

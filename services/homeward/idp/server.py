@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from homeward.broker.cluster import _pdeathsig_preexec, _tail
+from homeward.broker.cluster import _tail, pdeathsig_preexec
 from homeward.idp.dist import (
     BUILD_OPTIONS,
     cache_dir,
@@ -182,7 +182,7 @@ class KeycloakServer:
                 cwd=self.run_dir,
                 env=env,
                 start_new_session=True,  # a Ctrl-C on the terminal reaches us, not the JVM
-                preexec_fn=_pdeathsig_preexec() if self.die_with_parent else None,
+                preexec_fn=pdeathsig_preexec() if self.die_with_parent else None,
             )
         self._spawned_at = time.monotonic()
         log.info("started Keycloak pid %s on %s", self.process.pid, self.base_url)
