@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 export PIP_CACHE_DIR
 
-.PHONY: setup kafka idp browser realm demo test unit integration lint typecheck validate topology format clean bench-detector bench
+.PHONY: setup kafka idp browser realm demo chaos test unit integration lint typecheck validate topology format clean bench-detector bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ realm: setup            ## regenerate deploy/keycloak/homeward-realm.json from t
 demo: kafka idp         ## the main job: a synthetic case end to end on a local broker
 	$(PY) -m homeward_demo
 
+chaos: kafka idp        ## the fault suite (not in CI; its short version is): 3 brokers, every service killed; CHAOS_ARGS="--short --only leader,poison"
+	$(PY) -m chaos $(CHAOS_ARGS)
+
 bench-detector: kafka   ## benchmark (not a test): detector vs raw consumer on 1M health records
 	$(PY) benchmarks/detector.py $(BENCH_ARGS)
 
@@ -50,8 +53,8 @@ integration: kafka idp browser
 	$(PY) -m pytest -q tests/integration
 
 lint: setup
-	$(PY) -m ruff check services tests
-	$(PY) -m ruff format --check services tests
+	$(PY) -m ruff check services tests chaos
+	$(PY) -m ruff format --check services tests chaos
 
 typecheck: setup        ## mypy --strict on the shared library
 	$(PY) -m mypy
@@ -63,8 +66,8 @@ topology: setup         ## apply topology/topics.yaml to $$KAFKA_BOOTSTRAP_SERVE
 	$(PY) -m homeward.topology apply
 
 format: setup
-	$(PY) -m ruff format services tests
-	$(PY) -m ruff check --fix services tests
+	$(PY) -m ruff format services tests chaos
+	$(PY) -m ruff check --fix services tests chaos
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

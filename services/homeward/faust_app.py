@@ -45,6 +45,10 @@ def make_app(app_id: str, kafka: KafkaSettings, source: Topic) -> Any:
         producer_acks=-1,
         producer_linger=kafka.linger_ms / 1000,
         consumer_auto_offset_reset="earliest",
+        # A worker that died without leaving its group holds its partitions until the
+        # session times out: 15 s, not Faust's 60 s, bounds how long they go unread.
+        broker_session_timeout=15,
+        broker_heartbeat_interval=3,
         web_enabled=False,
         # At-least-once plus deterministic event ids: Kafka transactions have
         # known holes (KIP-890), and readers drop copies by id.

@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
@@ -35,6 +36,7 @@ from homeward.settings import KafkaSettings
 from homeward.version import version_line
 from homeward_agency.delivery import Delivery
 from homeward_agency.forward import Forwarder
+from homeward_agency.journal import HandledJournal
 from homeward_agency.outbox import SDK
 from homeward_agency.render import format_line, to_json_line
 from homeward_agency.settings import AgencySettings
@@ -97,6 +99,13 @@ def build_parser(defaults: AgencySettings) -> argparse.ArgumentParser:
         type=int,
         default=defaults.metrics_port,
         help="serve /metrics, /healthz and /readyz on this port (0: none)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=defaults.state_dir,
+        help="keep what was handled in DIR, so a restart after a kill prints or forwards "
+        "nothing twice (env HOMEWARD_AGENCY_STATE_DIR)",
     )
     parser.add_argument("--log-level", default=defaults.log_level)
     return parser
@@ -166,7 +175,12 @@ def main(argv: list[str] | None = None) -> int:
 
     stop = threading.Event()
     _install_signals(stop)
+    journal = None
     try:
+        if args.state_dir is not None:
+            journal = HandledJournal(
+                args.state_dir / f"handled-{args.agency_id}.log", defaults.seen_capacity
+            )
         subscriber = Subscriber(
             args.agency_id,
             args.agency_type,
@@ -174,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             group_id=args.group_id,
             seen_capacity=defaults.seen_capacity,
             principal=args.principal,
+            journal=journal,
         )
     except (HomewardError, KafkaError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -215,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         if forwarder is not None:
             forwarder.close()
         subscriber.close()
+        if journal is not None:
+            journal.close()
         if server is not None:
             server.stop()
     log.info("stopped: %s", subscriber.stats())

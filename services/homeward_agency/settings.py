@@ -4,6 +4,8 @@ settings are the shared KafkaSettings (HOMEWARD_KAFKA_*)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -42,6 +44,11 @@ class AgencySettings(ServiceSettings):
         default=False, description="Print JSON lines instead of readable lines (--json)."
     )
     ack: bool = Field(default=True, description="Acknowledge deliveries (--no-ack turns off).")
+    state_dir: Path | None = Field(
+        default=None,
+        description="Keep the dedup keys of what was handled here, so a restart after a "
+        "kill acts on nothing twice (homeward_agency.journal); unset: memory only.",
+    )
     seen_capacity: int = Field(
         default=DEFAULT_CAPACITY, ge=1, description="Delivery ids remembered for de-duplication."
     )

@@ -51,6 +51,7 @@ from homeward_agency.delivery import (
     record_key,
 )
 from homeward_agency.inbox import InboxClients
+from homeward_agency.journal import HandledJournal
 from homeward_agency.outbox import consumed
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class Subscriber(InboxClients, AnswersReferrals):
         seen_capacity: int = DEFAULT_CAPACITY,
         metadata_timeout: float = 30.0,
         principal: str | None = None,
+        journal: HandledJournal | None = None,
     ) -> None:
         if not AGENCY_ID.match(agency_id):
             raise ConfigError(
@@ -133,6 +135,8 @@ class Subscriber(InboxClients, AnswersReferrals):
         self.dead_letter_topic = self.topology.get("dead_letters").name
         self.codec = codec or Codec()
         self.seen = SeenSet(seen_capacity)
+        # On disk, what was acted on before a restart (homeward_agency.journal); None: memory only.
+        self.journal = journal
         self.referrals = ReferralMemory()
         self._position: int | None = None  # the offset after the last record taken
         self._committed: int | None = None
@@ -235,6 +239,10 @@ class Subscriber(InboxClients, AnswersReferrals):
         """True for the first copy of a delivery; a copy of an acknowledged one
         is acknowledged again (ours may have been lost: that is why it came back)."""
         state = self.seen.check(delivery.dedup_key)
+        if state is Seen.NEW and self.journal is not None and delivery.dedup_key in self.journal:
+            # Acted on before a restart that came before the offset commit.
+            self.seen.mark_acked(delivery.dedup_key)
+            state = Seen.ACKED
         if state is Seen.NEW:
             self._counts["shown"] += 1
             self.referrals.observe(self.agency_id, delivery.event)
@@ -270,6 +278,8 @@ class Subscriber(InboxClients, AnswersReferrals):
         if offset is None or (self._committed is not None and offset <= self._committed):
             self._outbox.confirm(timeout)
             return
+        if self.journal is not None:
+            self.journal.sync()  # what the commit will not redeliver is on the disk first
         if self._commit({self._tp: OffsetAndMetadata(offset, "", -1)}, timeout):
             self._committed = offset
 
@@ -338,6 +348,8 @@ class Subscriber(InboxClients, AnswersReferrals):
             )
             self._counts["handler_failures"] += 1
             return False
+        if self.journal is not None:
+            self.journal.record(delivery.dedup_key)
         if ack:
             self.acknowledge(delivery)
         return True

@@ -32,16 +32,13 @@ from homeward.idp import keycloak_version
 from homeward.idp.realm import staff_username
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
-from homeward.topology.acls import apply_acls
 from homeward.topology.admin import apply
 from homeward.topology.model import DEVELOPMENT_ENV
-from homeward.topology.principals import load_principals
-from homeward.topology.users import apply_users, password_env_name
 from homeward.version import version_line
 from homeward_agency.fleet import Fleet
 from homeward_demo import audit, health, identity, reports, rescue, summary
 from homeward_demo.monitor import Monitor
-from homeward_demo.processes import KafkaIdentities, ServiceProcess
+from homeward_demo.processes import ServiceProcess, create_identities
 from homeward_demo.reach import GATEWAY, SDK, WEBHOOK, GatewayAgencies, channel_of
 from homeward_demo.scenario import CENTRE, Scenario
 from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
@@ -70,20 +67,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-def _identities(settings: KafkaSettings, topology: Topology) -> KafkaIdentities:
-    """Create every declared principal (passwords from HOMEWARD_KAFKA_PASSWORD_<NAME>, else
-    random for this run) and its grants, when the admin is a SASL user; else none."""
-    if not settings.sasl_username:
-        return KafkaIdentities(settings)
-    principals = load_principals()
-    passwords = {
-        p.name: os.environ.get(password_env_name(p.name)) or uuid.uuid4().hex for p in principals
-    }
-    apply_users(principals, passwords, settings)
-    apply_acls(topology, settings, principals)
-    return KafkaIdentities(settings, passwords)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"topology applied: {len(report.created)} topics created, {len(report.existing)} present"
                 + (f", DRIFT: {report.drift}" if report.drift else "")
             )
-            kafka = _identities(settings, topology)
+            kafka = create_identities(settings, topology)
             if kafka.secured:
                 say(
                     f"{len(kafka.passwords)} Kafka principals created with their grants; "

@@ -5,11 +5,15 @@ Used by the demo and by the integration tests."""
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
 import threading
+import time
+import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,44 @@ from typing import Any
 from pydantic import SecretStr
 
 from homeward.broker.cluster import pdeathsig_preexec
+from homeward.topology.acls import apply_acls
+from homeward.topology.principals import load_principals
+from homeward.topology.users import apply_users, password_env_name
+
+
+class _Spawner:
+    """Forks every child from one thread that lives as long as the process.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the
+    process: a service started from a pool's worker thread (the fault suite starts
+    and restarts them side by side) would be killed when that thread ends."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[Future[subprocess.Popen[bytes]], dict[str, Any]]] = (
+            queue.Queue()
+        )
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def popen(self, **kw: Any) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="spawner", daemon=True)
+                self._thread.start()
+        done: Future[subprocess.Popen[bytes]] = Future()
+        self._jobs.put((done, kw))
+        return done.result()
+
+    def _run(self) -> None:
+        while True:
+            done, kw = self._jobs.get()
+            try:
+                done.set_result(subprocess.Popen(**kw))
+            except BaseException as exc:  # the caller re-raises it
+                done.set_exception(exc)
+
+
+_SPAWNER = _Spawner()
 
 
 @dataclass
@@ -34,13 +76,14 @@ class ServiceProcess:
 
     def start(self, ready_marker: str, timeout: float = 90) -> ServiceProcess:
         """Start `python <args>` and wait for a line containing ready_marker."""
-        self.lines.clear()
-        self._ready.clear()
-        self._pumped.clear()
+        # Fresh ones for this life: the pump of a killed predecessor may still be draining.
+        self.lines = []
+        self._ready = threading.Event()
+        self._pumped = threading.Event()
         self._marker = ready_marker
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [sys.executable, *self.args],
+        self.proc = _SPAWNER.popen(
+            args=[sys.executable, *self.args],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -49,28 +92,42 @@ class ServiceProcess:
             # A demo killed outright (SIGKILL, a test's timeout) takes its services with it.
             preexec_fn=pdeathsig_preexec(),
         )
-        threading.Thread(target=self._pump, daemon=True, name=f"pump-{self.name}").start()
-        if not self._ready.wait(timeout):
-            tail = "".join(self.lines[-40:])
-            self.stop()
-            raise RuntimeError(
-                f"{self.name} not ready in {timeout}s (log {self.log_path}):\n{tail}"
-            )
+        threading.Thread(
+            target=self._pump,
+            args=(self.proc, self.lines, self._ready, self._pumped),
+            daemon=True,
+            name=f"pump-{self.name}",
+        ).start()
+        deadline = time.monotonic() + timeout
+        # Until ready, or its output ends (it exited: no point waiting out the timeout).
+        while not self._ready.wait(0.2):
+            if self._pumped.is_set() or time.monotonic() > deadline:
+                tail = "".join(self.lines[-40:])
+                self.stop()
+                why = "exited" if self._pumped.is_set() else f"not ready in {timeout}s"
+                raise RuntimeError(f"{self.name} {why} (log {self.log_path}):\n{tail}")
         return self
 
-    def _pump(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
+    def _pump(
+        self,
+        proc: subprocess.Popen[bytes],
+        lines: list[str],
+        ready: threading.Event,
+        pumped: threading.Event,
+    ) -> None:
+        assert proc.stdout is not None
+        marker = self._marker
         with open(self.log_path, "a", encoding="utf-8") as log:
-            for raw in self.proc.stdout:
+            for raw in proc.stdout:
                 line = raw.decode("utf-8", "replace")
-                self.lines.append(line)
+                lines.append(line)
                 log.write(line)
                 log.flush()
-                if self._marker and self._marker in line:
-                    self._ready.set()
+                if marker and marker in line:
+                    ready.set()
                 if self.on_line:
                     self.on_line(line)
-        self._pumped.set()
+        pumped.set()
 
     def ready_line(self) -> str:
         return next((ln.strip() for ln in self.lines if self._marker in ln), "")
@@ -143,3 +200,18 @@ class KafkaIdentities:
                 "sasl_password": SecretStr(self.passwords[principal]),
             }
         )
+
+
+def create_identities(settings: Any, topology: Any) -> KafkaIdentities:
+    """Create every declared principal (passwords from HOMEWARD_KAFKA_PASSWORD_<NAME>, else
+    random for this run) and its grants, when the admin is a SASL user; else none.
+    `settings`: the admin's KafkaSettings; `topology`: the Topology to grant on."""
+    if not settings.sasl_username:
+        return KafkaIdentities(settings)
+    principals = load_principals()
+    passwords = {
+        p.name: os.environ.get(password_env_name(p.name)) or uuid.uuid4().hex for p in principals
+    }
+    apply_users(principals, passwords, settings)
+    apply_acls(topology, settings, principals)
+    return KafkaIdentities(settings, passwords)

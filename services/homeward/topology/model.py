@@ -59,7 +59,7 @@ DEVELOPMENT_ENV = "HOMEWARD_TOPOLOGY_DEVELOPMENT"
 
 def development() -> bool:
     """True only where a local single-broker harness (tests, the demo) asked for it."""
-    return os.environ.get(DEVELOPMENT_ENV, "") == "1"
+    return os.environ.get("HOMEWARD_TOPOLOGY_DEVELOPMENT", "") == "1"
 
 
 @dataclass(frozen=True)
@@ -179,6 +179,16 @@ class Topology:
         return Topology(
             {k: replace(t, partitions=partitions) for k, t in self._topics.items()}, self.prefix
         )
+
+    def with_replication(self, replication: int, min_insync_replicas: int) -> Topology:
+        """Every topic with these replication settings (a harness's own cluster)."""
+        isr = str(min_insync_replicas)
+
+        def sized(t: Topic) -> Topic:
+            configs = {**t.config_dict(), "min.insync.replicas": isr}
+            return replace(t, replication=replication, configs=tuple(sorted(configs.items())))
+
+        return Topology({k: sized(t) for k, t in self._topics.items()}, self.prefix)
 
 
 def answer_topic_id(agency_type: AgencyType | str) -> str:

@@ -1,0 +1,119 @@
+"""Counting from the topics themselves: what is on the bus, what reached each
+agency, and the consumer groups' lag. Nothing here trusts a service's own word."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaTimeoutError
+
+from homeward.codec import Codec, Decoded
+from homeward.lag import committed_offsets
+from homeward.settings import KafkaSettings
+
+
+@dataclass(frozen=True)
+class Raw:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    decoded: Decoded | None
+
+
+class Tail:
+    """Keeps reading `topics` from the beginning; `catch_up()` reads to their current ends."""
+
+    def __init__(self, settings: KafkaSettings, topics: Iterable[str]) -> None:
+        self.codec = Codec()
+        self.records: list[Raw] = []
+        self.consumer = KafkaConsumer(
+            group_id=None,
+            enable_auto_commit=False,
+            client_id=f"chaos-tail-{uuid.uuid4().hex[:6]}",
+            **settings.kafka_python(),
+        )
+        parts = []
+        for t in topics:
+            deadline = time.monotonic() + 30
+            ps = self.consumer.partitions_for_topic(t)
+            while not ps:
+                if time.monotonic() > deadline:
+                    raise LookupError(f"topic {t} has no partitions")
+                self.consumer.poll(timeout_ms=100)
+                ps = self.consumer.partitions_for_topic(t)
+            parts += [TopicPartition(t, p) for p in sorted(ps)]
+        self.parts = parts
+        self.consumer.assign(parts)
+        self.consumer.seek_to_beginning()
+
+    def catch_up(self, timeout: float = 120) -> list[Raw]:
+        """Read up to the ends as of now; the records new since the last call."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                ends = self.consumer.end_offsets(self.parts)
+                break
+            except KafkaTimeoutError:  # a leader is moving (a broker was just killed)
+                if time.monotonic() > deadline:
+                    raise
+        new: list[Raw] = []
+        while any(self.consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {len(self.parts)} partitions to their ends")
+            for tp, msgs in self.consumer.poll(timeout_ms=200).items():
+                for m in msgs:
+                    headers = tuple(m.headers or ())
+                    try:
+                        decoded: Decoded | None = self.codec.decode(m.value, headers)
+                    except Exception:  # a poison record counts as raw, undecoded
+                        decoded = None
+                    new.append(
+                        Raw(tp.topic, tp.partition, m.offset, m.key, m.value, headers, decoded)
+                    )
+        self.records += new
+        return new
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def group_lag(settings: KafkaSettings, group: str, topics: Iterable[str] | None = None) -> int:
+    """Records the group has not committed past, on `topics` (default: all it commits)."""
+    admin = KafkaAdminClient(**settings.kafka_python())
+    consumer = KafkaConsumer(group_id=None, **settings.kafka_python())
+    wanted = set(topics) if topics is not None else None
+    try:
+        committed = committed_offsets(admin, group)
+        parts = [
+            tp
+            for tp in committed
+            if not tp.topic.startswith("__") and (wanted is None or tp.topic in wanted)
+        ]
+        if not parts:
+            return 0
+        ends = consumer.end_offsets(parts)
+        return sum(max(0, ends[tp] - committed[tp]) for tp in parts)
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def wait_lag_zero(
+    settings: KafkaSettings, groups: dict[str, list[str]], *, timeout: float = 120
+) -> float:
+    """Seconds until each group's lag on its topics is 0 (a TimeoutError past `timeout`)."""
+    t0 = time.monotonic()
+    while True:
+        lags = {g: group_lag(settings, g, topics) for g, topics in groups.items()}
+        if not any(lags.values()):
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"lag not back to 0 after {timeout:.0f} s: {lags}")
+        time.sleep(0.5)  # polling the broker's committed offsets, not a synchronisation
