@@ -6,11 +6,14 @@ corrupt marker record (dead-lettered: proof that everything before it was
 handled). SIGTERM, restart, then a second marker. Had the restart begun before
 the committed end, the first marker would be dead-lettered twice and the
 restarted process would count consumed records of its own; it must count none
-but what came after the restart.
+but what came after the restart. The agency subscriber (the SDK's CLI) the same
+way: after a restart it prints only the deliveries that came after the stop
+(its copy filter is in memory, so a redelivered one would be printed again).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.request
 import uuid
@@ -27,7 +30,9 @@ from homeward.events.base import utcnow
 from homeward.kafka import producer, send_all
 from homeward_demo.processes import ServiceProcess
 from tests.fixtures.bus import Bus
+from tests.integration.agency_broker_io import cli, produce
 from tests.integration.support import TopicReader, service
+from tests.integration.test_agency_subscriber import inbox_records
 from tests.integration.test_fanout import make_alert, ring_agencies
 from tests.integration.test_metrics import free_port
 from tests.unit.detector.world import admission, mother
@@ -143,3 +148,21 @@ def test_sigterm_commits_so_a_restart_handles_nothing_twice(
         p.close()
         reader.close()
         svc.stop()
+
+
+def test_the_agency_subscriber_sigtermed_and_restarted_prints_nothing_twice(bus: Bus) -> None:
+    me = "PS-TEST-TERM"
+    inbox = bus.topology.inbox("police").name
+    produce(bus, inbox, inbox_records(me, ["T-1", "T-2", "T-3"]))
+    args = ("--agency-id", me, "--agency-type", "police", "--json")
+    with cli(bus, *args) as run:
+        before = [json.loads(line)["delivery_id"] for line in run.take(3)]
+        assert run.stop() == 0, run.stderr
+    assert before == ["T-1", "T-2", "T-3"]
+    produce(bus, inbox, inbox_records(me, ["T-4"]))
+    with cli(bus, *args) as run:
+        # Deliveries come in partition order: a redelivered T-1 would come first.
+        after = [json.loads(line)["delivery_id"] for line in run.take(1)]
+        assert run.stop() == 0, run.stderr
+    assert after == ["T-4"]
+    assert run.lines.empty()
