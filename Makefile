@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 export PIP_CACHE_DIR
 
-.PHONY: setup kafka idp browser realm demo chaos test unit integration lint typecheck validate topology format clean bench-detector bench
+.PHONY: setup kafka idp browser realm demo chaos test unit integration lint typecheck validate topology format clean bench-detector bench outage
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ unit: setup
 
 integration: kafka idp browser
 	$(PY) -m pytest -q tests/integration
+
+outage: kafka idp       ## intake through a 60 s broker outage (CI runs a short one)
+	HOMEWARD_OUTAGE_SECONDS=60 $(PY) -m pytest -q -s tests/integration/test_outage_intake.py
 
 lint: setup
 	$(PY) -m ruff check services tests chaos

@@ -50,6 +50,12 @@ PROGRAMS: tuple[Program, ...] = (
     Program(
         "topology", "homeward.topology.__main__:main", "show or apply topics, users, ACLs", "agency"
     ),
+    Program(
+        "deadletters",
+        "homeward.deadletters_cli:main",
+        "list dead letters; replay them after a fix",
+        "agency",
+    ),
     Program("broker", "homeward.broker.__main__:main", "a local Kafka for development", "agency"),
     Program("idp", "homeward.idp.__main__:main", "the local Keycloak for development", "agency"),
 )

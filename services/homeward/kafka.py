@@ -13,6 +13,8 @@ from kafka.partitioner.default import murmur2
 from homeward.codec import Record
 from homeward.settings import KafkaSettings
 
+RECONNECT_BACKOFF_MAX_MS = 2000
+
 
 def producer(settings: KafkaSettings | None = None, **overrides: Any) -> KafkaProducer:
     """An idempotent, acks=all producer: nothing acknowledged is lost."""
@@ -22,6 +24,9 @@ def producer(settings: KafkaSettings | None = None, **overrides: Any) -> KafkaPr
         "enable_idempotence": True,
         "linger_ms": 2,
         "retries": 5,
+        # kafka-python waits up to 30 s between reconnects by default: a broker
+        # back from an outage would go unnoticed for that long.
+        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
         **settings.kafka_python(),
     }
     opts.update(overrides)
@@ -46,6 +51,7 @@ def consumer(
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
+        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
         **settings.kafka_python(),
     }
     opts.update(overrides)

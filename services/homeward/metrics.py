@@ -50,6 +50,11 @@ EVENTS_PRODUCED = Counter(
 DEAD_LETTERS = Counter(
     "homeward_dead_letters_total", "Records sent to the dead-letter topic", ["service", "reason"]
 )
+EMIT_PARKED = Counter(
+    "homeward_emit_parked_total",
+    "Output records the broker refused for good (grants, size), parked on the dead-letter topic",
+    ["service", "topic", "reason"],
+)
 HANDLING_SECONDS = Histogram(
     "homeward_handling_seconds",
     "Time to handle one record",

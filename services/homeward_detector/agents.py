@@ -28,7 +28,7 @@ log = logging.getLogger("homeward.detector")
 
 _send = producer_send(app)
 # Up before the worker starts, so /healthz answers while it joins and recovers.
-instrument(
+instrumented = instrument(
     app,
     service="detector",
     port=settings.metrics_port,
@@ -46,6 +46,9 @@ processor = DetectorProcessor(
     send=_send,
     source=settings.source,
 )
+if instrumented is not None:
+    # A record the broker refuses for good is parked; readiness says so (homeward.processing).
+    instrumented.probes.add_readiness("emit", processor.emitter.not_ready)
 
 
 # Records are handled in batches so the broker's acknowledgement of their

@@ -28,7 +28,7 @@ log = logging.getLogger("homeward.fanout")
 
 _send = producer_send(app)
 # Up before the worker starts, so /healthz answers while it joins and recovers.
-instrument(
+instrumented = instrument(
     app,
     service="fanout",
     port=settings.metrics_port,
@@ -47,6 +47,9 @@ processor = FanoutProcessor(
     source=settings.source,
     state_part_bytes=settings.state_part_bytes,
 )
+if instrumented is not None:
+    # A record the broker refuses for good is parked; readiness says so (homeward.processing).
+    instrumented.probes.add_readiness("emit", processor.emitter.not_ready)
 
 
 # Records are handled in batches so the broker's acknowledgement of their

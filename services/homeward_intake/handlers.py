@@ -114,12 +114,22 @@ class Intake:
         self.alerts.start()
 
     def ready(self) -> bool:
-        return (
-            self.publisher.ready()
-            and self.store.ready()
-            and self.referrals.ready()
-            and self.alerts.ready()
-        )
+        return not self.not_ready_reasons()
+
+    def not_ready_reasons(self) -> dict[str, str]:
+        """What keeps this instance from accepting requests now, by part."""
+        reasons: dict[str, str] = {}
+        producer = self.publisher.not_ready_reason()
+        if producer is not None:
+            reasons["producer"] = producer
+        for name, part in (
+            ("idempotency_log", self.store),
+            ("referral_log", self.referrals),
+            ("alert_log", self.alerts),
+        ):
+            if not part.ready():
+                reasons[name] = "not read up to now: Kafka unreachable or still loading"
+        return reasons
 
     def close(self) -> None:
         self.alerts.close()
@@ -332,8 +342,9 @@ class Intake:
 
     def _publish(self, event: Event, topic_id: str, event_id: str) -> Accepted:
         # Checked here, not on entry: a replay needs no Kafka and is still answered.
-        if not self.publisher.ready():
-            raise PublishUnavailable("not connected to Kafka yet; retry shortly")
+        down = self.publisher.not_ready_reason()
+        if down is not None:
+            raise PublishUnavailable(f"{down}; retry shortly")
         accepted_at = now_ms()
         # ce_source names the system that sent it, through this intake instance.
         source = self.source

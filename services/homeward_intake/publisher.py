@@ -28,6 +28,12 @@ from homeward_intake.routing import key_for
 
 log = logging.getLogger(__name__)
 
+# How long one reconnect attempt may wait for the broker's bootstrap answer, and
+# the pause between attempts: short, so intake is back within seconds of the broker.
+RECONNECT_TIMEOUT_SECONDS = 2.0
+RECONNECT_FIRST_SECONDS = 0.2
+RECONNECT_MAX_SECONDS = 2.0
+
 
 @dataclass(frozen=True)
 class Published:
@@ -43,6 +49,9 @@ class Publisher(Protocol):
         """Connect; raise if Kafka cannot be reached."""
 
     def ready(self) -> bool: ...
+
+    def not_ready_reason(self) -> str | None:
+        """Why the publisher cannot publish now (None when it can)."""
 
     def publish(
         self, event: Event, *, topic_id: str, event_id: str, source: str, time: datetime
@@ -112,6 +121,9 @@ class MemoryPublisher:
     def ready(self) -> bool:
         return not self.fail
 
+    def not_ready_reason(self) -> str | None:
+        return "Kafka is unavailable (simulated)" if self.fail else None
+
     def publish(
         self, event: Event, *, topic_id: str, event_id: str, source: str, time: datetime
     ) -> Published:
@@ -146,7 +158,15 @@ class MemoryPublisher:
 
 
 class KafkaPublisher:
-    """One idempotent acks=all producer, shared by event and idempotency records."""
+    """One idempotent acks=all producer, shared by event and idempotency records.
+
+    A send that fails (no acknowledgement within the publish timeout) marks the
+    publisher not ready and hands the producer to a reconnect thread: the old
+    producer is closed without waiting (kafka-python's can sit on a dead broker
+    past any timeout), and a new one is built until the broker answers its
+    bootstrap. Until then every publish is refused at once (a 503 with
+    Retry-After, not an 8 s wait per request), and /readyz says why.
+    """
 
     def __init__(
         self,
@@ -156,43 +176,59 @@ class KafkaPublisher:
         codec: Codec | None = None,
         timeout_seconds: float = 8.0,
         connect_timeout_seconds: float = 30.0,
+        reconnect_timeout_seconds: float = RECONNECT_TIMEOUT_SECONDS,
     ) -> None:
         self.settings = settings
         self.topology = topology
         self.codec = codec or Codec()
         self.timeout = timeout_seconds
         self.connect_timeout = connect_timeout_seconds
+        self.reconnect_timeout = reconnect_timeout_seconds
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
+        self._failure: str | None = None  # why the last send failed, until reconnected
+        self._reconnecting: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    def _new_producer(self, bootstrap_timeout: float) -> KafkaProducer:
+        ms = int(self.timeout * 1000)
+        try:
+            # The constructor bootstraps, so a broker that is down fails here.
+            return hkafka.producer(
+                self.settings,
+                bootstrap_timeout_ms=int(bootstrap_timeout * 1000),
+                # Bound every wait by the publish timeout, so a request that
+                # cannot be acknowledged becomes a 503 rather than a hang.
+                max_block_ms=ms,
+                request_timeout_ms=ms,
+                delivery_timeout_ms=ms + 2000,
+            )
+        except KafkaError as exc:
+            raise PublishUnavailable(
+                f"cannot reach Kafka at {self.settings.bootstrap_servers}: {exc}"
+            ) from exc
 
     def start(self) -> None:
         with self._lock:
-            if self._producer is not None:
+            if self._producer is not None or self._reconnecting is not None:
                 return
-            ms = int(self.timeout * 1000)
-            try:
-                # The constructor bootstraps, so a broker that is down fails here,
-                # and start() is retried by the app's connector thread.
-                self._producer = hkafka.producer(
-                    self.settings,
-                    bootstrap_timeout_ms=int(self.connect_timeout * 1000),
-                    # Bound every wait by the publish timeout, so a request that
-                    # cannot be acknowledged becomes a 503 rather than a hang.
-                    max_block_ms=ms,
-                    request_timeout_ms=ms,
-                    delivery_timeout_ms=ms + 2000,
-                )
-            except KafkaError as exc:
-                raise PublishUnavailable(
-                    f"cannot reach Kafka at {self.settings.bootstrap_servers}: {exc}"
-                ) from exc
+            # A broker that is down at start fails here, and start() is
+            # retried by the app's connector thread.
+            self._producer = self._new_producer(self.connect_timeout)
 
     def ready(self) -> bool:
-        # Only "the producer is up": kafka-python 3.0's bootstrap_connected() is
-        # true only *during* a bootstrap, and idle connections are closed on
-        # purpose, so neither tells whether Kafka is reachable now. The
-        # idempotency store's tail thread probes the broker for that.
-        return self._producer is not None
+        return self.not_ready_reason() is None
+
+    def not_ready_reason(self) -> str | None:
+        # "The producer is up and its last send went through": kafka-python 3.0's
+        # bootstrap_connected() is true only *during* a bootstrap, and idle
+        # connections are closed on purpose, so neither tells whether Kafka is
+        # reachable now. The idempotency store's tail thread probes the broker.
+        if self._failure is not None:
+            return self._failure
+        if self._producer is None:
+            return "not connected to Kafka yet"
+        return None
 
     def publish(
         self, event: Event, *, topic_id: str, event_id: str, source: str, time: datetime
@@ -205,19 +241,60 @@ class KafkaPublisher:
     def send_record(self, topic: str, record: Record) -> None:
         producer = self._producer
         if producer is None:
-            raise PublishUnavailable("not connected to Kafka yet")
+            raise PublishUnavailable(self._failure or "not connected to Kafka yet")
         try:
             hkafka.send_all(producer, [(topic, record)], timeout=self.timeout)
         except KafkaError as exc:
-            raise PublishUnavailable(
+            reason = (
                 f"Kafka did not acknowledge within {self.timeout:g}s: {type(exc).__name__}: {exc}"
-            ) from exc
+            )
+            self._failed(producer, reason)
+            raise PublishUnavailable(reason) from exc
+
+    def _failed(self, producer: KafkaProducer, reason: str) -> None:
+        """Take the producer out of service and reconnect in the background."""
+        with self._lock:
+            if self._producer is not producer or self._closed.is_set():
+                return  # another request's failure got here first
+            self._producer = None
+            self._failure = reason
+            log.warning("publishing failed, reconnecting to Kafka: %s", reason)
+            self._reconnecting = threading.Thread(
+                target=self._reconnect, args=(producer,), name="intake-reconnect", daemon=True
+            )
+            self._reconnecting.start()
+
+    def _reconnect(self, old: KafkaProducer) -> None:
+        # Records still in the old producer were answered 503 (or will time out
+        # and be answered so); a late acknowledgement of one is harmless: its
+        # retry carries the same event id.
+        try:
+            old.close(timeout=0)
+        except Exception:  # a producer that cannot even close is dropped all the same
+            log.exception("closing the failed Kafka producer failed")
+        delay = RECONNECT_FIRST_SECONDS
+        while not self._closed.is_set():
+            try:
+                fresh = self._new_producer(self.reconnect_timeout)
+            except PublishUnavailable as exc:
+                log.info("Kafka still unreachable (retry in %.1fs): %s", delay, exc.reason)
+                self._closed.wait(delay)
+                delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+                continue
+            with self._lock:
+                if self._closed.is_set():
+                    fresh.close(timeout=0)
+                    return
+                self._producer, self._failure, self._reconnecting = fresh, None, None
+            log.info("reconnected to Kafka; publishing again")
+            return
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
-            if self._producer is not None:
-                try:
-                    self._producer.close(timeout=5)
-                except Exception:  # shutting down; nothing left to do with it
-                    log.exception("closing the Kafka producer failed")
-                self._producer = None
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=5)
+            except Exception:  # shutting down; nothing left to do with it
+                log.exception("closing the Kafka producer failed")

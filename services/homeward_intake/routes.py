@@ -295,14 +295,16 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "Not ready yet"}},
 )
 async def readyz(intake: IntakeDep) -> JSONResponse:
-    ready = intake.ready()
+    reasons = intake.not_ready_reasons()
     body = {
-        "status": "ready" if ready else "not_ready",
-        "producer": intake.publisher.ready(),
-        "idempotency_log": intake.store.ready(),
-        "referral_log": intake.referrals.ready(),
+        "status": "not_ready" if reasons else "ready",
+        "producer": "producer" not in reasons,
+        "idempotency_log": "idempotency_log" not in reasons,
+        "referral_log": "referral_log" not in reasons,
+        "alert_log": "alert_log" not in reasons,
+        "reasons": reasons,
     }
-    return JSONResponse(body, status_code=200 if ready else 503)
+    return JSONResponse(body, status_code=503 if reasons else 200)
 
 
 def audit_read(

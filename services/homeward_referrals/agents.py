@@ -29,7 +29,7 @@ log = logging.getLogger("homeward.referrals")
 
 _send = producer_send(app)
 # Up before the worker starts, so /healthz answers while it joins and recovers.
-instrument(
+instrumented = instrument(
     app,
     service="referrals",
     port=settings.metrics_port,
@@ -48,6 +48,9 @@ processor = ReferralProcessor(
     send=_send,
     source=settings.source,
 )
+if instrumented is not None:
+    # A record the broker refuses for good is parked; readiness says so (homeward.processing).
+    instrumented.probes.add_readiness("emit", processor.emitter.not_ready)
 
 
 @app.agent(source)

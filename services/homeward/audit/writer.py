@@ -36,7 +36,10 @@ class KafkaAuditor:
             (topology or Topology.load(prefix=settings.topic_prefix)).get("audit_entries").name
         )
         self._own = producer is None
-        self._producer = producer or kafka.producer(settings)
+        # send() may wait for metadata up to max_block_ms (60 s by default) on a dead
+        # broker: bound it by the same timeout as the acknowledgement, so an audit
+        # write during an outage is a prompt 503, not a hung request.
+        self._producer = producer or kafka.producer(settings, max_block_ms=int(timeout * 1000))
         self._codec = codec or Codec()
         self._source = source
         self._timeout = timeout

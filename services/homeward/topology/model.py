@@ -23,7 +23,9 @@ POLICE_ONLY_PREFIX = "police."
 # Homeward's own processes; every other role is an agency type (or "agency",
 # any agency's subscriber).
 SERVICE_ROLES = frozenset({"intake", "fanout", "referrals", "detector", "audit", "gateway"})
-GRANTED_SERVICE_ROLES = SERVICE_ROLES
+# Homeward's operator tools: granted like a service, but run by hand, not deployed.
+TOOL_ROLES = frozenset({"operator"})
+GRANTED_SERVICE_ROLES = SERVICE_ROLES | TOOL_ROLES
 # Role sets topics.yaml may name, expanded to agency types when loaded.
 ROLE_SETS: dict[str, tuple[str, ...]] = {
     "agencies": tuple(t.value for t in AgencyType),

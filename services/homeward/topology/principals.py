@@ -19,13 +19,13 @@ from homeward.agencies import AgencyType
 from homeward.errors import ConfigError
 from homeward.topology.model import GRANTED_SERVICE_ROLES as SERVICE_ROLES
 
-KINDS = ("service", "institutional")
+KINDS = ("service", "tool", "institutional")
 
 
 @dataclass(frozen=True)
 class KafkaPrincipal:
     name: str  # the SCRAM user name; the Kafka principal is User:<name>
-    kind: str  # service or institutional
+    kind: str  # service, tool (an operator's command) or institutional
     roles: tuple[str, ...]
     groups: tuple[str, ...] = ()  # consumer group prefixes (under the topic prefix)
     faust_app: str | None = None

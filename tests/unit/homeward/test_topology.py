@@ -98,7 +98,8 @@ def test_every_agency_type_has_its_own_inbox(topology: Topology, agency_type: Ag
     assert inbox.key == "agency_id"
     # Its agency type's systems, and the gateway that serves each agency its own.
     assert inbox.readers == (agency_type.value, "gateway")
-    assert set(inbox.writers) == {"fanout", "referrals"}
+    # operator: the dead-letter replay tool sends a parked delivery back to it.
+    assert set(inbox.writers) == {"fanout", "referrals", "operator"}
     assert {
         "AlertDelivery",
         "DeliveryEscalated",

@@ -323,6 +323,7 @@ def test_health_and_readiness(http: TestClient, publisher: MemoryPublisher) -> N
     resp = http.get("/readyz")
     assert resp.status_code == 503
     assert resp.json()["producer"] is False
+    assert resp.json()["reasons"] == {"producer": "Kafka is unavailable (simulated)"}
     assert http.get("/healthz").status_code == 200  # liveness does not depend on Kafka
 
 
