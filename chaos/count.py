@@ -33,25 +33,36 @@ class Tail:
     def __init__(self, settings: KafkaSettings, topics: Iterable[str]) -> None:
         self.codec = Codec()
         self.records: list[Raw] = []
-        self.consumer = KafkaConsumer(
+        self.settings = settings
+        self.topics = list(topics)
+        self.next: dict[TopicPartition, int] = {}
+        self.consumer = self._connect()
+
+    def _connect(self) -> KafkaConsumer:
+        consumer = KafkaConsumer(
             group_id=None,
             enable_auto_commit=False,
             client_id=f"chaos-tail-{uuid.uuid4().hex[:6]}",
-            **settings.kafka_python(),
+            # A broker comes back within seconds of its restart: look again that soon.
+            reconnect_backoff_max_ms=2000,
+            **self.settings.kafka_python(),
         )
         parts = []
-        for t in topics:
+        for t in self.topics:
             deadline = time.monotonic() + 30
-            ps = self.consumer.partitions_for_topic(t)
+            ps = consumer.partitions_for_topic(t)
             while not ps:
                 if time.monotonic() > deadline:
                     raise LookupError(f"topic {t} has no partitions")
-                self.consumer.poll(timeout_ms=100)
-                ps = self.consumer.partitions_for_topic(t)
+                consumer.poll(timeout_ms=100)
+                ps = consumer.partitions_for_topic(t)
             parts += [TopicPartition(t, p) for p in sorted(ps)]
         self.parts = parts
-        self.consumer.assign(parts)
-        self.consumer.seek_to_beginning()
+        consumer.assign(parts)
+        consumer.seek_to_beginning()
+        for tp, offset in self.next.items():
+            consumer.seek(tp, offset)
+        return consumer
 
     def catch_up(self, timeout: float = 120) -> list[Raw]:
         """Read up to the ends as of now; the records new since the last call."""
@@ -60,9 +71,13 @@ class Tail:
             try:
                 ends = self.consumer.end_offsets(self.parts)
                 break
-            except KafkaTimeoutError:  # a leader is moving (a broker was just killed)
+            except KafkaTimeoutError:
+                # A leader moved (a broker was killed); a client can stay stuck on the
+                # old one's connection, so start a new one where this one was.
                 if time.monotonic() > deadline:
                     raise
+                self.consumer.close()
+                self.consumer = self._connect()
         new: list[Raw] = []
         while any(self.consumer.position(tp) < end for tp, end in ends.items()):
             if time.monotonic() > deadline:
@@ -77,6 +92,7 @@ class Tail:
                     new.append(
                         Raw(tp.topic, tp.partition, m.offset, m.key, m.value, headers, decoded)
                     )
+                    self.next[tp] = m.offset + 1
         self.records += new
         return new
 
