@@ -12,10 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic import Field
 
 from homeward import paths
 from homeward.agencies import AgencyType
+from homeward.config_files import Strict, check_shape, in_file, read_yaml
 from homeward.errors import ConfigError
 from homeward.events import Classification
 
@@ -49,6 +50,43 @@ def _roles(tid: str, which: str, names: list[Any]) -> tuple[str, ...]:
                 field=f"topics.{tid}.{which}",
             )
     return tuple(out)
+
+
+class _TopicKeys(Strict):
+    """The keys a topic declaration may have (topics.yaml's header says what each means)."""
+
+    name: str
+    classification: str
+    key: str = ""
+    partitions: int | None = None
+    replication: int | None = None
+    retention_ms: int | None = None
+    cleanup_policy: str | None = None
+    values: list[str] = Field(default_factory=list)
+    writers: list[str] = Field(default_factory=list)
+    readers: list[str] = Field(default_factory=list)
+    internal: bool = False
+
+
+class _InboxOverride(_TopicKeys):
+    name: str | None = None  # type: ignore[assignment]
+    classification: str | None = None  # type: ignore[assignment]
+
+
+class _Inbox(_TopicKeys):
+    overrides: dict[str, _InboxOverride] = Field(default_factory=dict)
+
+
+class _Defaults(Strict):
+    partitions: int
+    replication: int
+    min_insync_replicas: int
+
+
+class _TopologyFile(Strict):
+    defaults: _Defaults
+    topics: dict[str, _TopicKeys]
+    inbox: _Inbox
 
 
 @dataclass(frozen=True)
@@ -120,10 +158,18 @@ class Topology:
     def load(cls, path: Path | None = None, prefix: str | None = None) -> Topology:
         path = path or paths.topology_file()
         prefix = os.environ.get("HOMEWARD_TOPIC_PREFIX", "") if prefix is None else prefix
+        doc = read_yaml(path)
+        check_shape(_TopologyFile, doc, path=path)
+        stray = sorted(set(doc["inbox"].get("overrides") or {}) - {t.value for t in AgencyType})
+        if stray:
+            raise ConfigError(f"not agency types: {stray}", field="inbox.overrides", path=path)
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(str(exc), field=str(path)) from exc
+            return cls._build(doc, prefix)
+        except ConfigError as exc:
+            raise in_file(path, exc) from None
+
+    @classmethod
+    def _build(cls, doc: dict[str, Any], prefix: str) -> Topology:
         defaults = dict(doc.get("defaults", {}))
         env_rf = os.environ.get("HOMEWARD_TOPOLOGY_REPLICATION")
         env_isr = os.environ.get("HOMEWARD_TOPOLOGY_MIN_ISR")

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic import Field
 
 from homeward import paths
 from homeward.agencies import AgencyType
+from homeward.config_files import Strict, check_shape, in_file, read_yaml
 from homeward.errors import ConfigError
 from homeward.topology.model import GRANTED_SERVICE_ROLES as SERVICE_ROLES
 
@@ -39,6 +40,28 @@ class KafkaPrincipal:
     def group_prefixes(self) -> tuple[str, ...]:
         extra = (self.faust_app,) if self.faust_app else ()
         return tuple(dict.fromkeys((*self.groups, *extra)))
+
+
+class _PrincipalOverride(Strict):
+    kind: str | None = None
+    roles: list[str] | None = None
+    groups: list[str] | None = None
+    faust_app: str | None = None
+    police_prefix: bool | None = None
+
+
+class _PrincipalKeys(_PrincipalOverride):
+    kind: str
+
+
+class _AgencyTypes(Strict):
+    template: _PrincipalKeys | None = Field(default=None, alias="{agency_type}")
+    overrides: dict[str, _PrincipalOverride] = Field(default_factory=dict)
+
+
+class _PrincipalsFile(Strict):
+    principals: dict[str, _PrincipalKeys] = Field(default_factory=dict)
+    agency_types: _AgencyTypes | None = None
 
 
 def principals_file() -> Path:
@@ -71,10 +94,15 @@ def _principal(name: str, spec: dict[str, Any], where: str, **extra: Any) -> Kaf
 def load_principals(path: Path | None = None) -> list[KafkaPrincipal]:
     """Every declared principal: the services, then one per agency type."""
     path = path or principals_file()
+    doc = read_yaml(path)
+    check_shape(_PrincipalsFile, doc, path=path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(str(exc), field=str(path)) from exc
+        return _principals(doc or {})
+    except ConfigError as exc:
+        raise in_file(path, exc) from None
+
+
+def _principals(doc: dict[str, Any]) -> list[KafkaPrincipal]:
     out = [
         _principal(str(name), dict(spec), f"principals.{name}")
         for name, spec in (doc.get("principals") or {}).items()

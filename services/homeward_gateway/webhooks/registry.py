@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import urlsplit
 
-import yaml
-
+from homeward.config_files import read_yaml
 from homeward.errors import ConfigError, HomewardError
 from homeward.webhook_signing import Secret
 from homeward_agency.delivery import Kind
@@ -132,6 +131,11 @@ class Registry:
             return cls({})
         if not isinstance(doc, dict):
             raise ConfigError("must be a mapping with `endpoints`", field="registry")
+        unknown = sorted(str(k) for k in set(doc) - {"demo", "endpoints"})
+        if unknown:
+            raise ConfigError("unknown key (known: demo, endpoints)", field=unknown[0])
+        if not isinstance(doc.get("demo", False), bool):
+            raise ConfigError("must be true or false", field="demo")
         demo = bool(doc.get("demo", False))
         specs = doc.get("endpoints") or {}
         if not isinstance(specs, dict):
@@ -145,10 +149,7 @@ class Registry:
 
     @classmethod
     def load(cls, path: Path, *, require_https: bool = False) -> Registry:
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(str(exc), field=str(path)) from None
+        doc = read_yaml(path)
         try:
             return cls.parse(doc, require_https=require_https)
         except ConfigError as exc:
