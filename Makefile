@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 export PIP_CACHE_DIR
 
-.PHONY: setup kafka idp browser realm demo test unit integration lint typecheck validate topology format clean bench-detector bench
+.PHONY: setup kafka idp browser realm demo test unit integration lint typecheck validate topology format clean bench-detector bench fuzz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 
 bench: kafka $(VENV)/.bench-installed   ## benchmark suite (not a test): codec, fan-out, pipeline, memory vs raw; BENCH_ARGS="--quick"
 	$(PY) benchmarks/suite.py $(BENCH_ARGS)
+
+fuzz: setup             ## fuzz campaign (not a test, not in CI): FUZZ_BUDGET seconds per target (default 600), FUZZ_TARGETS="codec yaml ..."
+	$(PY) -m fuzz --budget $(or $(FUZZ_BUDGET),600) $(FUZZ_TARGETS)
 
 test: kafka idp browser lint typecheck validate   ## everything CI runs
 	$(PY) -m pytest -q

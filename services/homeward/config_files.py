@@ -49,9 +49,28 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{where}not valid YAML: {problem}", field=str(path)) from exc
 
 
+def fill_agency_type(template: str, agency_type: str, where: str) -> str:
+    """`template` with `{agency_type}` filled in; any other brace is a ConfigError
+    (str.format would raise KeyError, IndexError or ValueError)."""
+    try:
+        return template.format(agency_type=agency_type)
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(
+            f"{template!r}: the only placeholder is {{agency_type}} (a literal brace is {{{{)",
+            field=where,
+        ) from None
+
+
+# Pydantic names the member of a union it tried (`str`, `list[str]`) in the
+# error's location; the key path is what a person edits.
+_TYPE_TAGS = frozenset({"str", "int", "bool", "float", "list", "dict", "none"})
+
+
 def _where(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
+        if isinstance(part, str) and (part in _TYPE_TAGS or "[" in part):
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 

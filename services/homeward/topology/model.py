@@ -16,7 +16,7 @@ from pydantic import Field
 
 from homeward import paths
 from homeward.agencies import AgencyType
-from homeward.config_files import Strict, check_shape, in_file, read_yaml
+from homeward.config_files import Strict, check_shape, fill_agency_type, in_file, read_yaml
 from homeward.errors import ConfigError
 from homeward.events import Classification
 
@@ -186,8 +186,11 @@ class Topology:
         for agency_type in AgencyType:
             spec = {
                 **inbox,
-                "name": inbox["name"].format(agency_type=agency_type.value),
-                "readers": [r.format(agency_type=agency_type.value) for r in inbox["readers"]],
+                "name": fill_agency_type(inbox["name"], agency_type.value, "inbox.name"),
+                "readers": [
+                    fill_agency_type(r, agency_type.value, "inbox.readers")
+                    for r in inbox["readers"]
+                ],
                 **overrides.get(agency_type.value, {}),
             }
             tid = f"inbox.{agency_type.value}"

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from homeward import paths
 from homeward.agencies import AgencyType
-from homeward.config_files import Strict, check_shape, in_file, read_yaml
+from homeward.config_files import Strict, check_shape, fill_agency_type, in_file, read_yaml
 from homeward.errors import ConfigError
 from homeward.topology.model import GRANTED_SERVICE_ROLES as SERVICE_ROLES
 
@@ -115,7 +115,10 @@ def _principals(doc: dict[str, Any]) -> list[KafkaPrincipal]:
             value = agency_type.value
             spec = {
                 **template,
-                "roles": [str(r).format(agency_type=value) for r in template.get("roles", [])],
+                "roles": [
+                    fill_agency_type(str(r), value, "agency_types.{agency_type}.roles")
+                    for r in template.get("roles", [])
+                ],
                 **(overrides.get(value) or {}),
             }
             out.append(_principal(value, spec, f"agency_types.{value}", agency_type=value))

@@ -47,7 +47,11 @@ class Endpoint:
 
 
 def check_url(url: str, where: str, *, require_https: bool = False) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- a port that is not a number raises here
+    except ValueError as exc:  # "Invalid IPv6 URL", a bad port
+        raise ConfigError(f"not a URL: {exc}", field=where) from None
     allowed = ("https",) if require_https else ("http", "https")
     if parts.scheme not in allowed:
         raise ConfigError(
@@ -74,6 +78,8 @@ def resolve_secret(ref: str, where: str, *, demo: bool) -> list[Secret]:
             texts = Path(value).read_text(encoding="utf-8").split()
         except OSError as exc:
             raise ConfigError(f"cannot read secret file: {exc.strerror}", field=where) from None
+        except ValueError:  # a NUL in the path
+            raise ConfigError("not a file path", field=where) from None
     elif kind == "demo":
         if not demo:
             raise ConfigError("inline secrets only in a registry marked demo: true", field=where)
@@ -104,6 +110,8 @@ def _endpoint(agency_id: str, spec: Any, *, demo: bool, require_https: bool) -> 
         secrets += resolve_secret(ref, f"{where}.secrets[{i}]", demo=demo)
     events = spec.get("events")
     wanted = KINDS
+    if events is not None and not isinstance(events, list):
+        raise ConfigError("must be a list of delivery kinds", field=f"{where}.events")
     if events is not None:
         bad = sorted(str(e) for e in events if str(e) not in KINDS)
         if bad or not events:

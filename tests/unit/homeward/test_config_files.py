@@ -169,3 +169,52 @@ def test_a_document_that_is_a_list_is_a_config_error(name: str, tmp_path: Path) 
     path.write_text("- 1\n- 2\n", encoding="utf-8")
     with pytest.raises(ConfigError):
         LOADERS[name](path)
+
+
+# -- found by the fuzz campaign (docs/fuzzing.md) -------------------------------------------
+@pytest.mark.parametrize("name", ["inbox.{", "inbox.{x}", "inbox.{0}", "inbox.}"])
+def test_a_brace_in_the_inbox_name_template_is_a_config_error(tmp_path: Path, name: str) -> None:
+    err = refused(tmp_path, "topics.yaml", lambda d: d["inbox"].update(name=name))
+    assert err.field == "inbox.name"
+    assert "{agency_type}" in err.reason
+
+
+def test_a_brace_in_the_inbox_readers_template_is_a_config_error(tmp_path: Path) -> None:
+    err = refused(tmp_path, "topics.yaml", lambda d: d["inbox"].update(readers=["{0}"]))
+    assert err.field == "inbox.readers"
+
+
+def test_a_brace_in_an_agency_type_principal_role_is_a_config_error(tmp_path: Path) -> None:
+    err = refused(
+        tmp_path,
+        "principals.yaml",
+        lambda d: d["agency_types"]["{agency_type}"].update(roles=["{"]),
+    )
+    assert err.field == "agency_types.{agency_type}.roles"
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://host:port/x", "https://h:99999/"])
+def test_a_webhook_url_urlsplit_refuses_is_a_config_error(tmp_path: Path, url: str) -> None:
+    err = refused(tmp_path, "webhooks.yaml", lambda d: d["endpoints"]["EDU-0010"].update(url=url))
+    assert "EDU-0010.url" in str(err)
+
+
+def test_webhook_events_as_a_string_is_refused_not_read_letter_by_letter(tmp_path: Path) -> None:
+    err = refused(
+        tmp_path, "webhooks.yaml", lambda d: d["endpoints"]["EDU-0010"].update(events="alert")
+    )
+    assert "must be a list" in err.reason
+
+
+def test_a_webhook_secret_file_path_with_a_nul_is_a_config_error(tmp_path: Path) -> None:
+    def edit(d: Any) -> None:
+        d["demo"] = False
+        d["endpoints"]["EDU-0010"]["secrets"] = ["file:/run/a\x00b"]
+
+    err = refused(tmp_path, "webhooks.yaml", edit)
+    assert "secrets[0]" in str(err)
+
+
+def test_a_union_error_names_the_key_not_the_type_pydantic_tried(tmp_path: Path) -> None:
+    err = refused(tmp_path, "projections.yaml", lambda d: d["VictimProfile"].update(police=None))
+    assert err.field == "VictimProfile.police"
