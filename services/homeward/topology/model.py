@@ -53,15 +53,17 @@ def _roles(tid: str, which: str, names: list[Any]) -> tuple[str, ...]:
 
 
 class _TopicKeys(Strict):
-    """The keys a topic declaration may have (topics.yaml's header says what each means)."""
+    """The keys a topic declaration may have (topics.yaml's header says what each means).
+    A default here only makes a key optional (the loader reads the file itself), so an
+    explicit null is refused by its type rather than reaching int(None)."""
 
     name: str
     classification: str
     key: str = ""
-    partitions: int | None = None
-    replication: int | None = None
-    retention_ms: int | None = None
-    cleanup_policy: str | None = None
+    partitions: int = 0
+    replication: int = 0
+    retention_ms: int = 0
+    cleanup_policy: str = ""
     values: list[str] = Field(default_factory=list)
     writers: list[str] = Field(default_factory=list)
     readers: list[str] = Field(default_factory=list)
@@ -69,8 +71,8 @@ class _TopicKeys(Strict):
 
 
 class _InboxOverride(_TopicKeys):
-    name: str | None = None  # type: ignore[assignment]
-    classification: str | None = None  # type: ignore[assignment]
+    name: str = ""
+    classification: str = ""
 
 
 class _Inbox(_TopicKeys):

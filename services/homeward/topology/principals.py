@@ -43,11 +43,13 @@ class KafkaPrincipal:
 
 
 class _PrincipalOverride(Strict):
-    kind: str | None = None
-    roles: list[str] | None = None
-    groups: list[str] | None = None
-    faust_app: str | None = None
-    police_prefix: bool | None = None
+    # Defaults only make a key optional (the loader reads the file itself): an
+    # explicit null is refused by its type, not passed on to tuple(None).
+    kind: str = ""
+    roles: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    faust_app: str = ""
+    police_prefix: bool = False
 
 
 class _PrincipalKeys(_PrincipalOverride):

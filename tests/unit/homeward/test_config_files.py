@@ -218,3 +218,30 @@ def test_a_webhook_secret_file_path_with_a_nul_is_a_config_error(tmp_path: Path)
 def test_a_union_error_names_the_key_not_the_type_pydantic_tried(tmp_path: Path) -> None:
     err = refused(tmp_path, "projections.yaml", lambda d: d["VictimProfile"].update(police=None))
     assert err.field == "VictimProfile.police"
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "field"),
+    [
+        (
+            "principals.yaml",
+            lambda d: d["agency_types"]["overrides"]["health"].update(roles=None),
+            "agency_types.overrides.health.roles",
+        ),
+        (
+            "topics.yaml",
+            lambda d: d["inbox"]["overrides"]["police"].update(readers=None),
+            "inbox.overrides.police.readers",
+        ),
+        (
+            "topics.yaml",
+            lambda d: d["topics"]["alert_events"].update(partitions=None),
+            "topics.alert_events.partitions",
+        ),
+    ],
+)
+def test_an_optional_key_given_as_null_is_refused_by_its_type(
+    tmp_path: Path, name: str, edit: Callable[[Any], None], field: str
+) -> None:
+    # Found by the campaign: `roles:` left empty in an override reached tuple(None).
+    assert refused(tmp_path, name, edit).field == field
