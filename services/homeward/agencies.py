@@ -125,12 +125,14 @@ class _Lines:
         return line
 
 
-def _long_cell(text: str) -> tuple[int, int]:
-    """(index, length) of the first cell of `text` (one CSV record, maybe cut
-    short) longer than MAX_CELL_CHARS, by a quote-aware scan."""
+def _long_cell(text: str) -> int | None:
+    """The index of the first cell of `text` (one CSV record, maybe cut short)
+    longer than MAX_CELL_CHARS, by a quote-aware scan of at most the first
+    4 * MAX_LINE_CHARS characters (so a refusal costs a bounded time); None
+    when there is none there (a line of many short cells)."""
     index = length = 0
     quoted = False
-    i, n = 0, len(text)
+    i, n = 0, min(len(text), 4 * MAX_LINE_CHARS)
     while i < n:
         ch = text[i]
         if quoted:
@@ -145,13 +147,13 @@ def _long_cell(text: str) -> tuple[int, int]:
         elif ch == '"':
             quoted = True
         elif ch == ",":
-            if length > MAX_CELL_CHARS:
-                return index, length
             index, length = index + 1, 0
         elif ch not in "\r\n":
             length += 1
+        if length > MAX_CELL_CHARS:
+            return index
         i += 1
-    return index, length
+    return None
 
 
 def _column(header: Sequence[str], index: int) -> str:
@@ -164,10 +166,17 @@ def parse_directory(lines: Sequence[str] | Iterator[str]) -> Directory:
     try:
         return _parse(reader, source)
     except _LongLine as exc:
-        index, length = _long_cell(exc.text)
+        index = _long_cell(exc.text)
+        if index is None:
+            raise DirectoryError(
+                f"a line of more than {MAX_LINE_CHARS} characters is no directory row",
+                line=exc.line,
+                field="row",
+            ) from None
         column = _column(tuple(reader.fieldnames or COLUMNS) if exc.line > 1 else (), index)
         raise DirectoryError(
-            f"{column!r} holds a cell of {length}+ characters; no column takes more than 200",
+            f"{column!r} holds a cell of more than {MAX_CELL_CHARS} characters;"
+            " no column takes more than 200",
             line=exc.line,
             field=column,
         ) from None

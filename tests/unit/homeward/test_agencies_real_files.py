@@ -71,7 +71,24 @@ def test_a_cell_of_200000_characters_names_its_line_and_column(
         load_directory(path)
     err = caught.value
     assert (err.line, err.field) == (3, "name_zh")
-    assert "200000+ characters" in err.reason
+    assert "more than 1000 characters" in err.reason
+
+
+def test_a_line_of_many_short_cells_is_refused_as_a_row() -> None:
+    with pytest.raises(DirectoryError) as caught:
+        parse_directory([HEADER + "\n", ROWS[0] + "\n", "a," * 100_000 + "\n"])
+    assert (caught.value.line, caught.value.field) == (3, "row")
+
+
+def test_refusing_a_long_cell_scans_a_bounded_prefix() -> None:
+    import time
+
+    lines = [HEADER + "\n", "x," * 5 + '"' + '""' * 2_000_000 + '"\n']
+    started = time.perf_counter()
+    with pytest.raises(DirectoryError):
+        parse_directory(lines)
+    # The scan reads at most 64 KiB of the 4 MB line; 0.5 s is a generous ceiling.
+    assert time.perf_counter() - started < 0.5
 
 
 def test_a_long_cell_in_a_quoted_multi_line_field_is_named_too() -> None:
