@@ -9,6 +9,7 @@ from typing import Any
 
 import faust
 
+from homeward.faust_transport import use_idempotent_producer
 from homeward.settings import KafkaSettings
 from homeward.topology import Topic
 
@@ -31,7 +32,7 @@ def credentials(k: KafkaSettings) -> Any:
 
 def make_app(app_id: str, kafka: KafkaSettings, source: Topic) -> Any:
     """A Faust app whose tables and internal topics are partitioned like `source`."""
-    return faust.App(
+    app = faust.App(
         app_id,
         broker=kafka.faust_broker(),
         broker_credentials=credentials(kafka),
@@ -49,6 +50,8 @@ def make_app(app_id: str, kafka: KafkaSettings, source: Topic) -> Any:
         # known holes (KIP-890), and readers drop copies by id.
         processing_guarantee="at_least_once",
     )
+    use_idempotent_producer(app)
+    return app
 
 
 def producer_send(app: Any) -> Any:

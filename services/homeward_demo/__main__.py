@@ -34,6 +34,7 @@ from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward.topology.acls import apply_acls
 from homeward.topology.admin import apply
+from homeward.topology.model import DEVELOPMENT_ENV
 from homeward.topology.principals import load_principals
 from homeward.topology.users import apply_users, password_env_name
 from homeward.version import version_line
@@ -121,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"using the Kafka at {bootstrap}, topics under {prefix!r}")
             else:
                 say("starting a local Apache Kafka broker (KRaft) from its jars ...")
+                # One broker holds one replica: the development floor, for the demo's
+                # topics and the services' own (Faust's changelogs).
+                os.environ[DEVELOPMENT_ENV] = "1"
                 # Secured: SCRAM users, the standard authorizer, deny by default.
                 cluster = KafkaCluster(run_dir=run_dir / "kafka", security="scram").start()
                 stack.callback(cluster.stop)

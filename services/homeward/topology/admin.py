@@ -14,9 +14,16 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from homeward.errors import HomewardError
+from homeward.errors import ConfigError, HomewardError
 from homeward.settings import KafkaSettings
-from homeward.topology.model import Topic, Topology
+from homeward.topology.model import (
+    DEVELOPMENT_ENV,
+    PRODUCTION_MIN_ISR,
+    PRODUCTION_REPLICATION,
+    Topic,
+    Topology,
+    development,
+)
 
 
 @dataclass
@@ -58,7 +65,38 @@ def _configs(admin: KafkaAdminClient, topics: list[Topic]) -> dict[str, dict[str
     }
 
 
+def below_production_floor(topology: Topology) -> list[str]:
+    """Each topic whose replication or min ISR could lose an acknowledged write."""
+    out = []
+    for t in topology.all():
+        isr = int(t.config_dict().get("min.insync.replicas", "1"))
+        if t.replication < PRODUCTION_REPLICATION:
+            out.append(f"{t.name}: replication {t.replication} < {PRODUCTION_REPLICATION}")
+        if isr < PRODUCTION_MIN_ISR:
+            out.append(f"{t.name}: min.insync.replicas {isr} < {PRODUCTION_MIN_ISR}")
+    return out
+
+
+def check_production_floor(topology: Topology) -> None:
+    """Refuse a topology below replication 3 / min ISR 2 unless a local harness asked."""
+    if development():
+        return
+    low = below_production_floor(topology)
+    if low:
+        raise ConfigError(
+            f"{len(low)} setting(s) below the production floor, e.g. {low[0]}: raise "
+            f"HOMEWARD_TOPOLOGY_REPLICATION (>= {PRODUCTION_REPLICATION}) and "
+            f"HOMEWARD_TOPOLOGY_MIN_ISR (>= {PRODUCTION_MIN_ISR}), or set {DEVELOPMENT_ENV}=1 "
+            "on a local single-broker harness",
+            field="HOMEWARD_TOPOLOGY_REPLICATION"
+            if "replication " in low[0]
+            else "HOMEWARD_TOPOLOGY_MIN_ISR",
+        )
+
+
 def apply(topology: Topology, settings: KafkaSettings | None = None) -> ApplyReport:
+    """Create what is missing (after the production-floor check), report drift."""
+    check_production_floor(topology)
     settings = settings or KafkaSettings()
     report = ApplyReport()
     admin = _admin(settings)

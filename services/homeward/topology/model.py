@@ -52,6 +52,17 @@ def _roles(tid: str, which: str, names: list[Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
+# Kafka's own replication_test bar: lose no acknowledged write when one broker dies.
+PRODUCTION_REPLICATION = 3
+PRODUCTION_MIN_ISR = 2
+DEVELOPMENT_ENV = "HOMEWARD_TOPOLOGY_DEVELOPMENT"
+
+
+def development() -> bool:
+    """True only where a local single-broker harness (tests, the demo) asked for it."""
+    return os.environ.get(DEVELOPMENT_ENV, "") == "1"
+
+
 class _TopicKeys(Strict):
     """The keys a topic declaration may have (topics.yaml's header says what each means).
     A default here only makes a key optional (the loader reads the file itself), so an
@@ -173,6 +184,10 @@ class Topology:
     @classmethod
     def _build(cls, doc: dict[str, Any], prefix: str) -> Topology:
         defaults = dict(doc.get("defaults", {}))
+        if development():
+            # One local broker: one copy of each partition is all there is.
+            defaults["replication"] = 1
+            defaults["min_insync_replicas"] = 1
         env_rf = os.environ.get("HOMEWARD_TOPOLOGY_REPLICATION")
         env_isr = os.environ.get("HOMEWARD_TOPOLOGY_MIN_ISR")
         env_parts = os.environ.get("HOMEWARD_TOPOLOGY_PARTITIONS")

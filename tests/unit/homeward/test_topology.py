@@ -29,6 +29,7 @@ def _no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "HOMEWARD_TOPOLOGY_REPLICATION",
         "HOMEWARD_TOPOLOGY_MIN_ISR",
         "HOMEWARD_TOPOLOGY_PARTITIONS",
+        "HOMEWARD_TOPOLOGY_DEVELOPMENT",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -210,3 +211,40 @@ def test_an_unknown_classification_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         Topology.load(path, prefix="")
     assert caught.value.field == "topics.alert_acks.classification"
+
+
+def test_the_declared_defaults_are_the_production_floor() -> None:
+    topic = Topology.load(prefix="").get("alert_events")
+    assert topic.replication == 3
+    assert topic.config_dict()["min.insync.replicas"] == "2"
+
+
+def test_a_development_harness_gets_one_replica(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOMEWARD_TOPOLOGY_DEVELOPMENT", "1")
+    topic = Topology.load(prefix="").get("alert_events")
+    assert topic.replication == 1
+    assert topic.config_dict()["min.insync.replicas"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("rf", "isr", "field"),
+    [("1", "2", "HOMEWARD_TOPOLOGY_REPLICATION"), ("3", "1", "HOMEWARD_TOPOLOGY_MIN_ISR")],
+)
+def test_apply_refuses_below_the_floor_outside_development(
+    monkeypatch: pytest.MonkeyPatch, rf: str, isr: str, field: str
+) -> None:
+    from homeward.topology.admin import apply
+
+    monkeypatch.setenv("HOMEWARD_TOPOLOGY_REPLICATION", rf)
+    monkeypatch.setenv("HOMEWARD_TOPOLOGY_MIN_ISR", isr)
+    # Refused before any connection: the bootstrap address is never dialled.
+    with pytest.raises(ConfigError) as caught:
+        apply(Topology.load(prefix=""))
+    assert caught.value.field == field
+    assert "HOMEWARD_TOPOLOGY_DEVELOPMENT=1" in str(caught.value)
+
+
+def test_the_floor_passes_at_three_and_two() -> None:
+    from homeward.topology.admin import below_production_floor
+
+    assert below_production_floor(Topology.load(prefix="")) == []
