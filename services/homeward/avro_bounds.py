@@ -15,7 +15,7 @@ schema's size, whatever the body claims.
 The walk is compiled once per writer schema into one Python function of
 straight-line code (a union is an if/elif on its index byte, an array a loop):
 a walk of closures, one call per field, cost 9 µs on an AlertIssued, half of
-fastavro's decode of it; this costs 2.2 µs (docs/wire-contract.md). The common one-byte varints are read inline; the
+fastavro's decode of it; this costs 2.2 to 3.1 µs (docs/wire-contract.md). The common one-byte varints are read inline; the
 rest, and every refusal, go through the helpers below, which raise
 CodecError naming the field and the reason.
 """
