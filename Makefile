@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 export PIP_CACHE_DIR
 
-.PHONY: setup kafka idp browser realm demo chaos test unit integration lint typecheck validate topology format clean bench-detector bench outage
+.PHONY: setup kafka idp browser realm demo chaos test unit integration lint typecheck validate topology format clean bench-detector bench outage fuzz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 bench: kafka $(VENV)/.bench-installed   ## benchmark suite (not a test): codec, fan-out, pipeline, memory vs raw; BENCH_ARGS="--quick"
 	$(PY) benchmarks/suite.py $(BENCH_ARGS)
 
+fuzz: setup             ## fuzz campaign (not a test, not in CI): FUZZ_BUDGET seconds per target (default 600), FUZZ_TARGETS="codec yaml ..."
+	$(PY) -m fuzz --budget $(or $(FUZZ_BUDGET),600) $(FUZZ_TARGETS)
+
 test: kafka idp browser lint typecheck validate   ## everything CI runs
 	$(PY) -m pytest -q
 
@@ -56,8 +59,8 @@ outage: kafka idp       ## intake through a 60 s broker outage (CI runs a short 
 	HOMEWARD_OUTAGE_SECONDS=60 $(PY) -m pytest -q -s tests/integration/test_outage_intake.py
 
 lint: setup
-	$(PY) -m ruff check services tests chaos
-	$(PY) -m ruff format --check services tests chaos
+	$(PY) -m ruff check services tests chaos fuzz
+	$(PY) -m ruff format --check services tests chaos fuzz
 
 typecheck: setup        ## mypy --strict on the shared library
 	$(PY) -m mypy
@@ -69,8 +72,8 @@ topology: setup         ## apply topology/topics.yaml to $$KAFKA_BOOTSTRAP_SERVE
 	$(PY) -m homeward.topology apply
 
 format: setup
-	$(PY) -m ruff format services tests chaos
-	$(PY) -m ruff check --fix services tests chaos
+	$(PY) -m ruff format services tests chaos fuzz
+	$(PY) -m ruff check --fix services tests chaos fuzz
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,15 +1,20 @@
 """The agency directory: who is on the bus, of which type, and where.
 
-A CSV file (UTF-8, header row) so a site can keep it in a spreadsheet:
+A CSV file (UTF-8, with or without the BOM Excel writes; header row) so a
+site can keep it in a spreadsheet:
 id, type, name_zh, name_en, latitude, longitude, admin_code, delivery_mode,
 and optionally drills (yes/no: the agency takes part in exercises; absent or
 empty, it does not).
-A bad row is refused with its line number, the column and the reason.
+A bad row is refused with its line number, the column and the reason; so is
+a file in another encoding (GBK, say: named with `encoding=`, it is read) and
+a cell far longer than any column takes (200 characters), found before the
+csv module's own 128 KiB limit would raise a bare `_csv.Error`.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -85,15 +90,113 @@ class Directory(list[Agency]):
         return [a for a in self if a.type == agency_type]
 
 
+# No column takes more than 200 characters; a physical line longer than this
+# is no row of a directory, and is refused with the cell that makes it so.
+MAX_LINE_CHARS = 16 * 1024
+MAX_CELL_CHARS = 1000
+BOM = "\ufeff"
+
+
+class _LongLine(Exception):
+    def __init__(self, line: int, text: str) -> None:
+        self.line, self.text = line, text
+
+
+class _Lines:
+    """The input's lines, counted, with the current record's kept (so a refusal
+    can name its cell) and any line over MAX_LINE_CHARS refused before csv reads it."""
+
+    def __init__(self, lines: Sequence[str] | Iterator[str]) -> None:
+        self._it = iter(lines)
+        self.count = 0
+        self.record: list[str] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._it)
+        self.count += 1
+        if self.count == 1:
+            line = line.removeprefix(BOM)  # Excel's "CSV UTF-8" starts with one
+        self.record.append(line)
+        if len(line) > MAX_LINE_CHARS:
+            raise _LongLine(self.count, "".join(self.record))
+        return line
+
+
+def _long_cell(text: str) -> int | None:
+    """The index of the first cell of `text` (one CSV record, maybe cut short)
+    longer than MAX_CELL_CHARS, by a quote-aware scan of at most the first
+    4 * MAX_LINE_CHARS characters (so a refusal costs a bounded time); None
+    when there is none there (a line of many short cells)."""
+    index = length = 0
+    quoted = False
+    i, n = 0, min(len(text), 4 * MAX_LINE_CHARS)
+    while i < n:
+        ch = text[i]
+        if quoted:
+            if ch == '"':
+                if i + 1 < n and text[i + 1] == '"':
+                    i += 1
+                else:
+                    quoted = False
+                    i += 1
+                    continue
+            length += 1
+        elif ch == '"':
+            quoted = True
+        elif ch == ",":
+            index, length = index + 1, 0
+        elif ch not in "\r\n":
+            length += 1
+        if length > MAX_CELL_CHARS:
+            return index
+        i += 1
+    return None
+
+
+def _column(header: Sequence[str], index: int) -> str:
+    return header[index] if index < len(header) else f"column {index + 1}"
+
+
 def parse_directory(lines: Sequence[str] | Iterator[str]) -> Directory:
-    reader = csv.DictReader(lines)
+    source = _Lines(lines)
+    reader = csv.DictReader(source)
+    try:
+        return _parse(reader, source)
+    except _LongLine as exc:
+        index = _long_cell(exc.text)
+        if index is None:
+            raise DirectoryError(
+                f"a line of more than {MAX_LINE_CHARS} characters is no directory row",
+                line=exc.line,
+                field="row",
+            ) from None
+        column = _column(tuple(reader.fieldnames or COLUMNS) if exc.line > 1 else (), index)
+        raise DirectoryError(
+            f"{column!r} holds a cell of more than {MAX_CELL_CHARS} characters;"
+            " no column takes more than 200",
+            line=exc.line,
+            field=column,
+        ) from None
+    except csv.Error as exc:
+        # NUL bytes, an unclosed quote at the end, or another row csv cannot split.
+        raise DirectoryError(
+            f"not readable as CSV: {exc}", line=source.count, field="row"
+        ) from None
+
+
+def _parse(reader: csv.DictReader[str], source: _Lines) -> Directory:
     header = tuple(reader.fieldnames or ())
+    source.record = []  # the header is not part of the first row
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise DirectoryError(f"header lacks column(s) {', '.join(missing)}", line=1, field="header")
     agencies: list[Agency] = []
     seen: dict[str, int] = {}
     for row in reader:
+        source.record = []
         line = reader.line_num
         if None in row:
             raise DirectoryError("more cells than the header has columns", line=line, field="row")
@@ -124,14 +227,30 @@ def parse_directory(lines: Sequence[str] | Iterator[str]) -> Directory:
     return Directory(agencies)
 
 
-def load_directory(path: Path | str) -> Directory:
+def load_directory(path: Path | str, *, encoding: str = "utf-8") -> Directory:
+    """The directory at `path`; `encoding` names another one the file is in
+    (`gbk`, `gb18030`): the default reads UTF-8 with or without a BOM."""
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            return parse_directory(fh)
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(
             f"cannot read the agency directory: {exc.strerror}", field=str(path)
         ) from exc
+    try:
+        text = raw.decode("utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding)
+    except LookupError:
+        raise ConfigError(f"unknown encoding {encoding!r}", field="encoding") from None
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DirectoryError(
+            f"{path}: byte 0x{raw[exc.start]:02x} at byte {col} of the line is not {encoding}"
+            " (a file saved in GBK, say: save it as CSV UTF-8, or load it with encoding='gbk')",
+            line=line,
+            field="encoding",
+        ) from None
+    # Split as open(newline="") would (str.splitlines also splits on U+2028).
+    return parse_directory(io.StringIO(text, newline=""))
 
 
 def dump_directory(agencies: Sequence[Agency], path: Path | str) -> None:

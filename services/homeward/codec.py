@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -26,6 +26,7 @@ import pydantic
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.const import AVRO_TYPES
 
+from homeward.avro_bounds import compile_check
 from homeward.catalogue import Catalogue, SchemaEntry, default_catalogue
 from homeward.errors import CodecError
 from homeward.events import EVENT_TYPES, Classification, Event
@@ -162,7 +163,7 @@ class EventMeta:
                     h.get("ce_causationid") or None,
                     classification,
                 )
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, OverflowError):
             pass
         return cls._checked(h)
 
@@ -185,6 +186,10 @@ class EventMeta:
         except ValueError:
             raise CodecError(
                 "not an RFC 3339 time with a time zone", field="headers.ce_time"
+            ) from None
+        except OverflowError:  # 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
+            raise CodecError(
+                "outside the years 1 to 9999 once in UTC", field="headers.ce_time"
             ) from None
         classification = _CLASSIFICATIONS.get(need("ce_classification"))
         if classification is None:
@@ -259,6 +264,7 @@ class _Reading(NamedTuple):
     writer: SchemaEntry
     reader_parsed: Any  # None when the reader is the writer
     record_names: bool
+    check: Callable[[bytes, int], int]  # the structure walk, before fastavro
 
 
 class Codec:
@@ -299,7 +305,10 @@ class Codec:
         writer = self.catalogue.by_fingerprint(fp)
         reader = self.catalogue.by_name(reader_name or writer.name)
         reading = _Reading(
-            writer, None if reader is writer else reader.parsed, needs_record_names(writer.parsed)
+            writer,
+            None if reader is writer else reader.parsed,
+            needs_record_names(writer.parsed),
+            compile_check(writer.expanded, writer.name),
         )
         self._reading[fp if reader_name is None else (fp, reader_name)] = reading
         return reading
@@ -317,9 +326,16 @@ class Codec:
         if size < HEADER_LEN or value[:2] != MAGIC:
             raise CodecError("not Avro single-object encoding (no C3 01 marker)", field="value")
         fp = value[2:HEADER_LEN]
-        writer, reader_parsed, record_names = self._reading.get(
+        writer, reader_parsed, record_names, check = self._reading.get(
             fp if reader_name is None else (fp, reader_name)
         ) or self._resolve(fp, reader_name)
+        # Indexes, lengths and item counts, checked before fastavro builds any
+        # value (it trusts them all): a refusal costs a bounded walk.
+        end = check(value, HEADER_LEN)
+        if end != size:
+            raise CodecError(
+                f"{size - end} trailing bytes after the {writer.name} body", field="value"
+            )
         body = io.BytesIO(value)
         body.seek(HEADER_LEN)
         try:

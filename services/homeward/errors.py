@@ -25,7 +25,14 @@ class ValidationError(HomewardError):
 
 
 class ConfigError(HomewardError):
-    """Settings, topology or a directory file is wrong."""
+    """Settings, topology or a directory file is wrong; `path` is the file, when
+    there is one (its message then starts with it)."""
+
+    def __init__(self, reason: str, *, field: str | None = None, path: object = None) -> None:
+        self.path = str(path) if path is not None else None
+        super().__init__(reason, field=field)
+        if self.path:
+            self.args = (f"{self.path}: {self.args[0]}",)
 
 
 class DirectoryError(ConfigError):

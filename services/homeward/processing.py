@@ -25,6 +25,7 @@ from homeward.deadletter import FIELD as DLQ_FIELD
 from homeward.deadletter import REASON as DLQ_REASON
 from homeward.deadletter import dead_letter
 from homeward.errors import HomewardError
+from homeward.metric_labels import reason_label
 from homeward.metrics import DEAD_LETTERS, EMIT_PARKED
 
 # (topic, key, value, headers) -> an awaitable that resolves once the broker has it.
@@ -201,7 +202,7 @@ class Emitter:
             await (await self.send_record(self.dead_letter_topic, record))
 
         await self.retrying(f"dead letter for {topic}[{partition}]@{offset}", write)
-        DEAD_LETTERS.labels(self.service, added[DLQ_FIELD].decode() or type(exc).__name__).inc()
+        DEAD_LETTERS.labels(self.service, reason_label(added[DLQ_FIELD].decode(), exc)).inc()
 
 
 def message_headers(headers: Any) -> list[tuple[str, bytes]]:

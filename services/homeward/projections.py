@@ -9,13 +9,20 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic import RootModel
 
 from homeward import paths
+from homeward.agency_types import AgencyType
+from homeward.config_files import check_shape, in_file, read_yaml
 from homeward.errors import ConfigError
 from homeward.events.referrals import RescuedPerson, RescueNotified, VictimProfile
 
 ALL = "*"
+DEFAULT = "default"  # the row of a role not named
+
+
+class _ProjectionsFile(RootModel[dict[str, dict[str, str | list[str]]]]):
+    """event -> role -> "*" or the fields (or event kinds) the role receives."""
 
 
 def projections_file() -> Path:
@@ -29,15 +36,29 @@ class Projections:
     @classmethod
     def load(cls, path: Path | None = None) -> Projections:
         path = path or projections_file()
+        doc = read_yaml(path)
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(str(exc), field=str(path)) from exc
+            return cls.parse(doc)
+        except ConfigError as exc:
+            raise in_file(path, exc) from None
+
+    @classmethod
+    def parse(cls, doc: Any) -> Projections:
+        rows = check_shape(_ProjectionsFile, doc).root
+        roles_known = {t.value for t in AgencyType} | {DEFAULT}
         table: dict[str, dict[str, frozenset[str]]] = {}
-        for event, roles in doc.items():
+        for event, roles in rows.items():
             known = _fields_of(event)
+            if not known:
+                raise ConfigError("unknown key: not an event Homeward models", field=event)
             table[event] = {}
             for role, fields in roles.items():
+                if role not in roles_known:
+                    raise ConfigError(
+                        "unknown key: not an agency type or 'default'", field=f"{event}.{role}"
+                    )
+                if isinstance(fields, str) and fields != ALL:
+                    raise ConfigError(f"must be {ALL!r} or a list", field=f"{event}.{role}")
                 chosen = frozenset(known if fields == ALL else fields)
                 unknown = sorted(chosen - known) if known else []
                 if unknown:
@@ -48,7 +69,7 @@ class Projections:
     def allowed(self, event: str, role: str) -> frozenset[str]:
         """The fields (or, for AlertDelivery.event, the event kinds) `role` may receive."""
         roles = self.table.get(event, {})
-        return roles.get(role, roles.get("default", frozenset()))
+        return roles.get(role, roles.get(DEFAULT, frozenset()))
 
     def victim_profile(self, rescue: RescueNotified, role: str) -> VictimProfile:
         """The rescued person as `role` may see them: every other field is None."""

@@ -39,6 +39,7 @@ from homeward.events import (
 )
 from homeward.events.base import Event
 from homeward.lifecycle import TransitionError
+from homeward.metric_labels import field_label
 from homeward.metrics import SDK_REFUSED, SDK_SENT
 from homeward_agency.delivery import Delivery, source_for
 from homeward_agency.outbox import SDK
@@ -324,7 +325,7 @@ class AnswersReferrals:
                 actor=self.actor,
             )
         except HomewardError as exc:
-            SDK_REFUSED.labels(SDK, exc.field or "answer").inc()
+            SDK_REFUSED.labels(SDK, field_label(exc.field, "answer")).inc()
             raise
         kafka.send_all(self._producer, [(self.answers_topic, record)], timeout=timeout)
         SDK_SENT.labels(SDK, self.answers_topic, sent.event.avro_name).inc()

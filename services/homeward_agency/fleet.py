@@ -36,6 +36,7 @@ from homeward.codec import Codec
 from homeward.deadletter import describe
 from homeward.events import AlertDelivery, ReferralRequested
 from homeward.lifecycle import TransitionError
+from homeward.metric_labels import field_label
 from homeward.metrics import SDK_REFUSED
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology, answer_topic_id
@@ -292,7 +293,7 @@ class Fleet(InboxClients):
             )
             with self._lock:
                 self._counts["refused"] += 1
-            SDK_REFUSED.labels(SDK, field or "answer").inc()
+            SDK_REFUSED.labels(SDK, field_label(field, "answer")).inc()
             return
         self._outbox.send(topic, record)
         self.referrals.sent(sent)

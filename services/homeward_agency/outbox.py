@@ -13,6 +13,7 @@ from kafka import KafkaProducer
 from homeward import kafka
 from homeward.codec import Record
 from homeward.deadletter import dead_letter, describe
+from homeward.metric_labels import reason_label
 from homeward.metrics import DEAD_LETTERS, EVENTS_CONSUMED, SDK_SENT
 from homeward_agency.delivery import RawRecord
 
@@ -68,7 +69,7 @@ class Outbox:
             service=service,
         )
         self._pending.append(kafka.send(self.producer, self.dead_letter_topic, letter))
-        DEAD_LETTERS.labels(SDK, field or type(exc).__name__).inc()
+        DEAD_LETTERS.labels(SDK, reason_label(field, exc)).inc()
 
     def confirm(self, timeout: float = 30.0) -> None:
         """Wait until every send so far is written; raise the first send's error."""

@@ -29,6 +29,7 @@ from homeward.audit.chain import GENESIS, Chained, Checkpoint, Signer, chain_nex
 from homeward.codec import Codec, Record
 from homeward.errors import CodecError, ConfigError
 from homeward.events.audit import AuditChained, AuditCheckpoint, AuditEntry
+from homeward.metric_labels import field_label
 from homeward.metrics import (
     AUDIT_CHAIN_SEQ,
     AUDIT_CHAINED,
@@ -229,7 +230,7 @@ class Sequencer:
         except CodecError as exc:
             # Nothing to chain; the skip is logged and counted (it is visible
             # on the input topic, which is kept forever).
-            AUDIT_UNREADABLE.labels(exc.field or "value").inc()
+            AUDIT_UNREADABLE.labels(field_label(exc.field)).inc()
             log.warning("partition %d offset %d skipped: %s", r.partition, r.offset, exc)
             return []
         entry = event.to_entry()

@@ -14,10 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from homeward import paths
 from homeward.agencies import AgencyType
+from homeward.config_files import in_file, read_yaml
 from homeward.durations import parse_duration
 from homeward.errors import ConfigError
 from homeward.events.referrals import MAX_AGE, RescuedPerson
@@ -131,20 +130,24 @@ def parse_overrides(text: str) -> dict[str, tuple[timedelta | None, timedelta | 
 def load_rules(path: Path | None = None, deadlines: str = "") -> RuleSet:
     """The rules file, checked row by row, with the settings' deadline overrides applied."""
     path = path or referrals_file()
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read the routing rules: {exc}", field=str(path)) from exc
+    doc = read_yaml(path)
     try:
         overrides = parse_overrides(deadlines)
     except ValueError as exc:
         raise ConfigError(str(exc), field=OVERRIDES_VAR) from None
-    return parse_rules(doc).with_deadlines(overrides)
+    try:
+        rules = parse_rules(doc)
+    except ConfigError as exc:
+        raise in_file(path, exc) from None
+    return rules.with_deadlines(overrides)
 
 
 def parse_rules(doc: Any) -> RuleSet:
     if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
         raise ConfigError("the file must hold a list under 'rules'", field="rules")
+    unknown = sorted(str(k) for k in set(doc) - {"rules"})
+    if unknown:
+        raise ConfigError("unknown key (known: rules)", field=unknown[0])
     if not doc["rules"]:
         raise ConfigError("no rules: every rescue would be referred to no one", field="rules")
     rules: list[Rule] = []

@@ -15,11 +15,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic import Field
 
 from homeward import paths
 from homeward.agency_types import AgencyType
 from homeward.auth.principal import Principal
+from homeward.config_files import Strict, check_shape, in_file, read_yaml
 from homeward.errors import ConfigError, HomewardError
 
 
@@ -50,6 +51,17 @@ class Forbidden(HomewardError):
     """The caller is authenticated but the roles table does not allow this (HTTP 403)."""
 
 
+class _RoleKeys(Strict):
+    agency_types: list[str]
+    actions: list[str]
+
+
+class _RolesFile(Strict):
+    actions: dict[str, str]  # action -> what it allows, in words
+    roles: dict[str, _RoleKeys] = Field(default_factory=dict)
+    supervision: dict[str, list[str]] = Field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Role:
     name: str
@@ -65,14 +77,15 @@ class RolesTable:
     @classmethod
     def load(cls, path: Path | None = None) -> RolesTable:
         path = path or roles_file()
+        doc = read_yaml(path)
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(str(exc), field=str(path)) from exc
-        return cls.parse(doc)
+            return cls.parse(doc)
+        except ConfigError as exc:
+            raise in_file(path, exc) from None
 
     @classmethod
     def parse(cls, doc: dict[str, Any]) -> RolesTable:
+        check_shape(_RolesFile, doc)
         declared = set(doc.get("actions", {}))
         missing = sorted({a.value for a in Action} - declared)
         if missing:

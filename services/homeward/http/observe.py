@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from homeward.metric_labels import http_method
 from homeward.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS, READY, UP, set_build_info
 
 UNMATCHED = "unmatched"
@@ -49,7 +50,7 @@ class HttpMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
+        method = http_method(scope["method"])
         started = time.perf_counter()
         status = 500
 

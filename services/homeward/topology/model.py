@@ -12,10 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic import Field
 
 from homeward import paths
 from homeward.agencies import AgencyType
+from homeward.config_files import Strict, check_shape, fill_agency_type, in_file, read_yaml
 from homeward.errors import ConfigError
 from homeward.events import Classification
 
@@ -62,6 +63,45 @@ DEVELOPMENT_ENV = "HOMEWARD_TOPOLOGY_DEVELOPMENT"
 def development() -> bool:
     """True only where a local single-broker harness (tests, the demo) asked for it."""
     return os.environ.get("HOMEWARD_TOPOLOGY_DEVELOPMENT", "") == "1"
+
+
+class _TopicKeys(Strict):
+    """The keys a topic declaration may have (topics.yaml's header says what each means).
+    A default here only makes a key optional (the loader reads the file itself), so an
+    explicit null is refused by its type rather than reaching int(None)."""
+
+    name: str
+    classification: str
+    key: str = ""
+    partitions: int = 0
+    replication: int = 0
+    retention_ms: int = 0
+    cleanup_policy: str = ""
+    values: list[str] = Field(default_factory=list)
+    writers: list[str] = Field(default_factory=list)
+    readers: list[str] = Field(default_factory=list)
+    internal: bool = False
+
+
+class _InboxOverride(_TopicKeys):
+    name: str = ""
+    classification: str = ""
+
+
+class _Inbox(_TopicKeys):
+    overrides: dict[str, _InboxOverride] = Field(default_factory=dict)
+
+
+class _Defaults(Strict):
+    partitions: int
+    replication: int
+    min_insync_replicas: int
+
+
+class _TopologyFile(Strict):
+    defaults: _Defaults
+    topics: dict[str, _TopicKeys]
+    inbox: _Inbox
 
 
 @dataclass(frozen=True)
@@ -133,10 +173,18 @@ class Topology:
     def load(cls, path: Path | None = None, prefix: str | None = None) -> Topology:
         path = path or paths.topology_file()
         prefix = os.environ.get("HOMEWARD_TOPIC_PREFIX", "") if prefix is None else prefix
+        doc = read_yaml(path)
+        check_shape(_TopologyFile, doc, path=path)
+        stray = sorted(set(doc["inbox"].get("overrides") or {}) - {t.value for t in AgencyType})
+        if stray:
+            raise ConfigError(f"not agency types: {stray}", field="inbox.overrides", path=path)
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(str(exc), field=str(path)) from exc
+            return cls._build(doc, prefix)
+        except ConfigError as exc:
+            raise in_file(path, exc) from None
+
+    @classmethod
+    def _build(cls, doc: dict[str, Any], prefix: str) -> Topology:
         defaults = dict(doc.get("defaults", {}))
         if development():
             # One local broker: one copy of each partition is all there is.
@@ -157,8 +205,11 @@ class Topology:
         for agency_type in AgencyType:
             spec = {
                 **inbox,
-                "name": inbox["name"].format(agency_type=agency_type.value),
-                "readers": [r.format(agency_type=agency_type.value) for r in inbox["readers"]],
+                "name": fill_agency_type(inbox["name"], agency_type.value, "inbox.name"),
+                "readers": [
+                    fill_agency_type(r, agency_type.value, "inbox.readers")
+                    for r in inbox["readers"]
+                ],
                 **overrides.get(agency_type.value, {}),
             }
             tid = f"inbox.{agency_type.value}"

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic import Field
 
 from homeward import paths
 from homeward.agencies import AgencyType
+from homeward.config_files import Strict, check_shape, fill_agency_type, in_file, read_yaml
 from homeward.errors import ConfigError
 from homeward.topology.model import GRANTED_SERVICE_ROLES as SERVICE_ROLES
 
@@ -39,6 +40,30 @@ class KafkaPrincipal:
     def group_prefixes(self) -> tuple[str, ...]:
         extra = (self.faust_app,) if self.faust_app else ()
         return tuple(dict.fromkeys((*self.groups, *extra)))
+
+
+class _PrincipalOverride(Strict):
+    # Defaults only make a key optional (the loader reads the file itself): an
+    # explicit null is refused by its type, not passed on to tuple(None).
+    kind: str = ""
+    roles: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    faust_app: str = ""
+    police_prefix: bool = False
+
+
+class _PrincipalKeys(_PrincipalOverride):
+    kind: str
+
+
+class _AgencyTypes(Strict):
+    template: _PrincipalKeys | None = Field(default=None, alias="{agency_type}")
+    overrides: dict[str, _PrincipalOverride] = Field(default_factory=dict)
+
+
+class _PrincipalsFile(Strict):
+    principals: dict[str, _PrincipalKeys] = Field(default_factory=dict)
+    agency_types: _AgencyTypes | None = None
 
 
 def principals_file() -> Path:
@@ -71,10 +96,15 @@ def _principal(name: str, spec: dict[str, Any], where: str, **extra: Any) -> Kaf
 def load_principals(path: Path | None = None) -> list[KafkaPrincipal]:
     """Every declared principal: the services, then one per agency type."""
     path = path or principals_file()
+    doc = read_yaml(path)
+    check_shape(_PrincipalsFile, doc, path=path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(str(exc), field=str(path)) from exc
+        return _principals(doc or {})
+    except ConfigError as exc:
+        raise in_file(path, exc) from None
+
+
+def _principals(doc: dict[str, Any]) -> list[KafkaPrincipal]:
     out = [
         _principal(str(name), dict(spec), f"principals.{name}")
         for name, spec in (doc.get("principals") or {}).items()
@@ -87,7 +117,10 @@ def load_principals(path: Path | None = None) -> list[KafkaPrincipal]:
             value = agency_type.value
             spec = {
                 **template,
-                "roles": [str(r).format(agency_type=value) for r in template.get("roles", [])],
+                "roles": [
+                    fill_agency_type(str(r), value, "agency_types.{agency_type}.roles")
+                    for r in template.get("roles", [])
+                ],
                 **(overrides.get(value) or {}),
             }
             out.append(_principal(value, spec, f"agency_types.{value}", agency_type=value))

@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import urlsplit
 
-import yaml
-
+from homeward.config_files import read_yaml
 from homeward.errors import ConfigError, HomewardError
 from homeward.webhook_signing import Secret
 from homeward_agency.delivery import Kind
@@ -48,7 +47,11 @@ class Endpoint:
 
 
 def check_url(url: str, where: str, *, require_https: bool = False) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- a port that is not a number raises here
+    except ValueError as exc:  # "Invalid IPv6 URL", a bad port
+        raise ConfigError(f"not a URL: {exc}", field=where) from None
     allowed = ("https",) if require_https else ("http", "https")
     if parts.scheme not in allowed:
         raise ConfigError(
@@ -75,6 +78,8 @@ def resolve_secret(ref: str, where: str, *, demo: bool) -> list[Secret]:
             texts = Path(value).read_text(encoding="utf-8").split()
         except OSError as exc:
             raise ConfigError(f"cannot read secret file: {exc.strerror}", field=where) from None
+        except ValueError:  # a NUL in the path
+            raise ConfigError("not a file path", field=where) from None
     elif kind == "demo":
         if not demo:
             raise ConfigError("inline secrets only in a registry marked demo: true", field=where)
@@ -105,6 +110,8 @@ def _endpoint(agency_id: str, spec: Any, *, demo: bool, require_https: bool) -> 
         secrets += resolve_secret(ref, f"{where}.secrets[{i}]", demo=demo)
     events = spec.get("events")
     wanted = KINDS
+    if events is not None and not isinstance(events, list):
+        raise ConfigError("must be a list of delivery kinds", field=f"{where}.events")
     if events is not None:
         bad = sorted(str(e) for e in events if str(e) not in KINDS)
         if bad or not events:
@@ -132,6 +139,11 @@ class Registry:
             return cls({})
         if not isinstance(doc, dict):
             raise ConfigError("must be a mapping with `endpoints`", field="registry")
+        unknown = sorted(str(k) for k in set(doc) - {"demo", "endpoints"})
+        if unknown:
+            raise ConfigError("unknown key (known: demo, endpoints)", field=unknown[0])
+        if not isinstance(doc.get("demo", False), bool):
+            raise ConfigError("must be true or false", field="demo")
         demo = bool(doc.get("demo", False))
         specs = doc.get("endpoints") or {}
         if not isinstance(specs, dict):
@@ -145,10 +157,7 @@ class Registry:
 
     @classmethod
     def load(cls, path: Path, *, require_https: bool = False) -> Registry:
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(str(exc), field=str(path)) from None
+        doc = read_yaml(path)
         try:
             return cls.parse(doc, require_https=require_https)
         except ConfigError as exc:
