@@ -40,7 +40,7 @@ def settings_for(args: argparse.Namespace) -> Settings:
     s = (
         Settings()
         if args.short
-        else Settings(alerts=600, births=300, leader_kills=5, settle_seconds=600)
+        else Settings(alerts=600, births=300, leader_kills=5, settle_seconds=600, poison_every=99)
     )
     if args.alerts is not None:
         s.alerts = args.alerts

@@ -288,6 +288,7 @@ class Settings:
     births: int = 20
     leader_kills: int = 1
     settle_seconds: float = 180
+    poison_every: int = 20  # alerts per poison record on each consumed topic (99: 1%)
 
 
 def leader_kill(stack: Stack, obs: Observer, s: Settings, tag: str = "LDR") -> Row:
@@ -376,7 +377,7 @@ def service_kill(stack: Stack, obs: Observer, s: Settings, name: str) -> Row:
 
 def poison_storm(stack: Stack, obs: Observer, s: Settings, tag: str = "PSN") -> Row:
     """1% corrupt records mixed into a burst on every consumed topic."""
-    row = Row("poison storm 1%")
+    row = Row(f"poison storm 1 in {s.poison_every + 1}")
     pids = stack.pids()
     accepted = Accepted()
     producer = KafkaProducer(acks="all", **stack.admin.kafka_python())
@@ -404,9 +405,10 @@ def poison_storm(stack: Stack, obs: Observer, s: Settings, tag: str = "PSN") -> 
         return good.value, list(good.headers)
 
     def during(i: int) -> None:
-        # One poison record per 100 valid ones is 1%; a burst of s.alerts alerts plus
-        # their deliveries is far more than 100 records per poison one on each topic.
-        if i % max(1, s.alerts // 10) == 0:
+        # One poison record on each target topic per `poison_every` alerts accepted: on
+        # the alert topic that is 1 in poison_every + 1; the inboxes and the rescue and
+        # health topics carry fewer poison records per valid one.
+        if i % s.poison_every == 0:
             for topic in targets:
                 value, headers = poison(len(planted) % 5)
                 key = SUBSCRIBER_AGENCY.encode() if topic == inbox_police else b"poison"

@@ -38,7 +38,7 @@ def rows(tmp_path_factory: pytest.TempPathFactory, idp: Idp) -> Iterator[dict[st
         "detector SIGKILL + restart",
         "intake SIGKILL + restart",
         "subscriber SIGKILL + restart",
-        "poison storm 1%",
+        "poison storm 1 in 21",
     ],
 )
 def test_scenario_meets_kafkas_pass_rules(rows: dict[str, Row], scenario: str) -> None:
