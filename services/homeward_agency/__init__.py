@@ -9,6 +9,7 @@ from homeward_agency.dedup import SeenSet
 from homeward_agency.delivery import Delivery
 from homeward_agency.fleet import AnswerPolicy, Fleet, FleetStats
 from homeward_agency.forward import Forwarder, ForwardError
+from homeward_agency.journal import HandledJournal
 from homeward_agency.render import format_line, to_json
 from homeward_agency.reports import FiledReport, ReportDesk
 from homeward_agency.settings import AgencySettings
@@ -23,6 +24,7 @@ __all__ = [
     "FleetStats",
     "ForwardError",
     "Forwarder",
+    "HandledJournal",
     "PlannedAnswer",
     "ReferralMemory",
     "ReportDesk",
