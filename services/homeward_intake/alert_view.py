@@ -24,6 +24,9 @@ from homeward.settings import KafkaSettings
 class AlertCase:
     owner: str  # the issuing agency's id ("" for an alert from before actors)
     state: AlertState
+    # The event that moved it last: a retried request whose first try was published
+    # but not answered (intake killed, the answer lost) carries this same id.
+    last_event_id: str = ""
 
 
 class AlertTable:
@@ -35,7 +38,7 @@ class AlertTable:
         with self._lock:
             return self._cases.get(case_id)
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: Event, event_id: str = "") -> None:
         """Fold one event of the alert topic in; out-of-turn ones change nothing
         (the fan-out dead-letters them), and re-applying one is harmless."""
         try:
@@ -54,7 +57,7 @@ class AlertTable:
             except AlertTransitionError:
                 return
             owner = case.owner if case else (event.actor.agency_id if event.actor else "")
-            self._cases[event.case_id] = AlertCase(owner, state)
+            self._cases[event.case_id] = AlertCase(owner, state, event_id)
 
     def __len__(self) -> int:
         return len(self._cases)
@@ -102,7 +105,7 @@ class KafkaAlertView(FollowedView, MemoryAlertView):
         )
 
     def apply_event(self, event: Any, event_id: str) -> None:
-        self.table.apply(event)
+        self.table.apply(event, event_id)
 
     def known(self) -> int:
         return len(self.table)

@@ -73,7 +73,7 @@ def now_ms() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-Plan = Callable[[], str]
+Plan = Callable[[str], str]  # the event id to be published -> its topic id
 """Decides, just before publishing a new request, the topic id (or refuses)."""
 
 
@@ -162,7 +162,7 @@ class Intake:
             return self.accept_alert_step(
                 event, body, key, principal=principal, action=action, step=AlertStep.CANCEL
             )
-        return self._accept(event, body, key, lambda: topic_id, extra=extra, audit=audit)
+        return self._accept(event, body, key, lambda _id: topic_id, extra=extra, audit=audit)
 
     def accept_alert_step(
         self,
@@ -182,12 +182,16 @@ class Intake:
         if isinstance(event, RescueNotified):
             reason = CancelReason.FOUND
 
-        def plan() -> str:
+        def plan(event_id: str) -> str:
             if not self.alerts.sync(self.sync_timeout):
                 raise AlertsUnavailable(
                     "the alert log on Kafka is not read up to now; retry shortly"
                 )
             case = table.get(case_id)
+            if case is not None and case.last_event_id == event_id:
+                # This very request, published before its answer was lost: a retry
+                # publishes the same event again (consumers drop the copy), not a 409.
+                return topic_id_for(event)
             next_state(case.state if case else None, step, reason)  # 409 if out of turn
             if case is not None and not current_roles().may_act_on_case(principal, case.owner):
                 raise Forbidden(
@@ -197,8 +201,9 @@ class Intake:
                 )
             return topic_id_for(event)
 
-        def published(_event_id: str) -> None:
-            table.apply(event if not isinstance(event, RescueNotified) else _found(event))
+        def published(event_id: str) -> None:
+            found = event if not isinstance(event, RescueNotified) else _found(event)
+            table.apply(found, event_id)
 
         with self.case_locks.hold(case_id):
             return self._accept(
@@ -221,7 +226,7 @@ class Intake:
         table = self.referrals.table
         offer = 0
 
-        def plan() -> str:
+        def plan(_event_id: str) -> str:
             nonlocal offer
             # The router may have just recorded a step: read its log up to now first.
             if not self.referrals.sync(self.sync_timeout):
@@ -273,7 +278,7 @@ class Intake:
         audit: tuple[Principal, str],
     ) -> Outcome:
         def publish(event_id: str) -> dict[str, Any]:
-            accepted = self._publish(event, plan(), event_id)
+            accepted = self._publish(event, plan(event_id), event_id)
             if on_published is not None:
                 on_published(accepted.event_id)
             # Answered only once it is on the record too: a failure here is a 503,

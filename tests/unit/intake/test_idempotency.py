@@ -314,3 +314,22 @@ def test_kafka_store_is_not_ready_before_start() -> None:
     store, _ = kafka_store(FakeClock())
     assert not store.ready()
     assert store.sync(0.01) is False
+
+
+def test_a_retry_after_a_lost_answer_is_202_with_the_same_event_not_a_409(
+    http: TestClient, publisher: MemoryPublisher, store: MemoryIdempotencyStore
+) -> None:
+    # The first try reached the bus and the alert log, but neither its answer nor its
+    # idempotency record survived (intake killed between the two; seen by the fault suite).
+    store.fail_puts = True
+    first = http.post("/v1/alerts", json=samples.alert(), headers=KEY)
+    assert first.status_code == 202
+    store.fail_puts = False
+    retry = http.post("/v1/alerts", json=samples.alert(), headers=KEY)
+    assert retry.status_code == 202, retry.json()
+    assert retry.json()["event_id"] == first.json()["event_id"]
+    ids = [p.meta.id for p in publisher.published if p.record in publisher.events()]
+    assert ids == [first.json()["event_id"]] * 2  # the same ce_id: consumers drop the copy
+    # A new request for the same case is still refused: the case is issued.
+    other = http.post("/v1/alerts", json=samples.alert(), headers={"Idempotency-Key": "key-0002"})
+    assert other.status_code == 409
