@@ -9,6 +9,7 @@ from typing import Any
 
 import faust
 
+from homeward import faust_patches
 from homeward.faust_transport import use_idempotent_producer
 from homeward.settings import KafkaSettings
 from homeward.topology import Topic
@@ -32,6 +33,13 @@ def credentials(k: KafkaSettings) -> Any:
 
 def make_app(app_id: str, kafka: KafkaSettings, source: Topic) -> Any:
     """A Faust app whose tables and internal topics are partitioned like `source`."""
+    # A restarted worker must not drop records it fetched while recovering its
+    # tables (homeward.faust_patches); refuse a Faust the fix was not written for.
+    if not faust_patches.apply():
+        raise RuntimeError(
+            f"faust-streaming {faust.__version__}: homeward.faust_patches covers 0.15 only; "
+            "read faust/tables/recovery.py on_recovery_completed again before running it"
+        )
     app = faust.App(
         app_id,
         broker=kafka.faust_broker(),

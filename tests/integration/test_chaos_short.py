@@ -31,34 +31,19 @@ def rows(tmp_path_factory: pytest.TempPathFactory, idp: Idp) -> Iterator[dict[st
     yield {r.scenario: r for r in out}
 
 
-# Known defect (docs/faults.md): a Faust worker SIGKILLed mid-burst, once restarted, can
-# skip a record that was on its input (the fan-out committed past one alert it never
-# delivered; the router left rescues unprocessed). Not strict: most runs pass.
-FAUST_KILL_DEFECT = pytest.mark.xfail(
-    reason="known defect (docs/faults.md): a restarted Faust worker can skip an input record",
-    strict=False,
-)
-
-
 @pytest.mark.parametrize(
     "scenario",
     [
         "leader SIGKILL x1",
-        pytest.param("fanout SIGKILL + restart", marks=FAUST_KILL_DEFECT),
+        "fanout SIGKILL + restart",
         "detector SIGKILL + restart",
         "intake SIGKILL + restart",
         "subscriber SIGKILL + restart",
         "poison storm 1 in 14",
+        "referrals SIGKILL + restart",
     ],
 )
 def test_scenario_meets_kafkas_pass_rules(rows: dict[str, Row], scenario: str) -> None:
     row = rows[scenario]
     assert row.accepted > 0 and row.delivered > 0
-    assert (row.lost, row.duplicates, row.recovered) == (0, 0, True), row.notes
-
-
-@FAUST_KILL_DEFECT
-def test_a_killed_referral_router_loses_no_rescue(rows: dict[str, Row]) -> None:
-    row = rows["referrals SIGKILL + restart"]
-    assert row.accepted > 0
     assert (row.lost, row.duplicates, row.recovered) == (0, 0, True), row.notes
