@@ -8,6 +8,7 @@ from typing import Any
 
 from homeward.faust_app import producer_send
 from homeward.faust_probes import instrument
+from homeward.ownership import Ownership, attach
 from homeward.probes import print_line
 from homeward.processing import message_headers
 from homeward_detector.app import (
@@ -38,7 +39,12 @@ instrumented = instrument(
 )
 
 
+_sides = {"person": topology.get("health_records"), "index": topology.get("health_index")}
+ownership = Ownership()
+# Keys are the record keys as they are (use_partitioner=True): murmur2 of the whole key.
+_owners = {side: ownership.owner_of(t.name, t.partitions, sep=None) for side, t in _sides.items()}
 processor = DetectorProcessor(
+    owns=lambda side, key: _owners[side](key),
     topology=topology,
     windows=windows,
     persons=persons,
@@ -46,6 +52,9 @@ processor = DetectorProcessor(
     send=_send,
     source=settings.source,
 )
+# The tables also hold standby copies and what rebalances took away: the timer
+# schedules only the keys this worker owns, read again after each rebalance.
+attach(app, ownership, [persons, index], on_change=processor.forget, sep=None)
 if instrumented is not None:
     # A record the broker refuses for good is parked; readiness says so (homeward.processing).
     instrumented.probes.add_readiness("emit", processor.emitter.not_ready)

@@ -8,6 +8,7 @@ from typing import Any
 
 from homeward.faust_app import producer_send
 from homeward.faust_probes import instrument
+from homeward.ownership import Ownership, attach
 from homeward.probes import print_line
 from homeward.processing import message_headers
 from homeward_fanout.app import (
@@ -38,7 +39,10 @@ instrumented = instrument(
 )
 
 
+_alerts = topology.get("alert_events")
+ownership = Ownership()
 processor = FanoutProcessor(
+    owns=ownership.owner_of(_alerts.name, _alerts.partitions),
     topology=topology,
     agencies=directory,
     policy=policy,
@@ -47,6 +51,9 @@ processor = FanoutProcessor(
     source=settings.source,
     state_part_bytes=settings.state_part_bytes,
 )
+# The table also holds standby copies and what rebalances took away: the timer
+# ticks only the cases this worker owns, and re-reads wake-ups after each rebalance.
+attach(app, ownership, [cases], on_change=processor.forget)
 if instrumented is not None:
     # A record the broker refuses for good is parked; readiness says so (homeward.processing).
     instrumented.probes.add_readiness("emit", processor.emitter.not_ready)

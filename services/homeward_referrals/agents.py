@@ -8,6 +8,7 @@ from typing import Any
 
 from homeward.faust_app import producer_send
 from homeward.faust_probes import instrument
+from homeward.ownership import Ownership, attach
 from homeward.probes import print_line
 from homeward.processing import message_headers
 from homeward_referrals.app import (
@@ -39,7 +40,10 @@ instrumented = instrument(
 )
 
 
+_rescues = topology.get("rescues")
+ownership = Ownership()
 processor = ReferralProcessor(
+    owns=ownership.owner_of(_rescues.name, _rescues.partitions),
     topology=topology,
     router=router,
     cases=cases,
@@ -48,6 +52,10 @@ processor = ReferralProcessor(
     send=_send,
     source=settings.source,
 )
+# The tables also hold standby copies and what rebalances took away: the timers
+# tick and count only the cases this worker owns (a case on two workers was counted
+# twice by the open-referral gauge), and re-read what they derived after each rebalance.
+attach(app, ownership, [cases, reports, tips], on_change=processor.forget)
 if instrumented is not None:
     # A record the broker refuses for good is parked; readiness says so (homeward.processing).
     instrumented.probes.add_readiness("emit", processor.emitter.not_ready)
