@@ -15,6 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 from chaos.load import Accepted, HealthBurst, IntakeDriver, health_burst
 from chaos.scenarios import Observer, Row, Settings, settle
 from chaos.stack import Stack
+from homeward.ownership import key_partition
 from homeward_health import HealthRecorder
 
 #: Service -> the consumer groups its row judges, as in chaos.scenarios.groups_of.
@@ -58,6 +59,19 @@ def ticks_written(stack: Stack, name: str) -> int:
         consumer.close()
 
 
+def owed_alerts(stack: Stack, obs: Observer, accepted: Accepted) -> str:
+    """The alerts still owed, each with its partition and how many agencies have it."""
+    assert stack.topology is not None
+    partitions = stack.topology.get("alert_events").partitions
+    owed = []
+    for event_id, case in sorted(accepted.of("alert").items(), key=lambda e: e[1]):
+        have = sum(1 for a in obs.ring if obs.delivered.get((event_id, a)))
+        if have < len(obs.ring):
+            p = key_partition(case.encode(), partitions)
+            owed.append(f"{case.rsplit('-', 2)[-2:]}[p{p}] {have}/{len(obs.ring)}")
+    return f"owed alerts: {len(owed)}: " + ", ".join(owed[:12])
+
+
 def rebalance(stack: Stack, obs: Observer, s: Settings, name: str) -> Row:
     """Workers of `name` 1 -> 2 -> 3 -> 2 (SIGTERM) -> 1 (SIGKILL) during a burst."""
     tag = f"R{name[:3].upper()}"
@@ -92,6 +106,8 @@ def rebalance(stack: Stack, obs: Observer, s: Settings, name: str) -> Row:
         done.result()
         row.sent, row.accepted = accepted.sent, len(accepted.events)
         settle(obs, row, accepted, None, t_fault, timeout=s.settle_seconds, groups=GROUPS[name])
+        if row.lost:
+            row.notes.append(owed_alerts(stack, obs, accepted))
         twice = obs.offered_twice(accepted)
         if twice:
             row.duplicates += twice
