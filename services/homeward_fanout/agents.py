@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from homeward.faust_app import producer_send
+from homeward.faust_app import CommitGuard, producer_send
 from homeward.faust_probes import instrument
 from homeward.ownership import Ownership, attach
 from homeward.probes import print_line
@@ -28,6 +28,8 @@ log = logging.getLogger("homeward.fanout")
 
 
 _send = producer_send(app)
+# A stop (SIGTERM) in the middle of a record must not commit it unhandled.
+commits = CommitGuard(app)
 # Up before the worker starts, so /healthz answers while it joins and recovers.
 instrumented = instrument(
     app,
@@ -76,7 +78,8 @@ async def fan_out_alerts(stream: Any) -> None:
             (m.topic, m.partition, m.offset, m.key, m.value, message_headers(m.headers))
             for m in (e.message for e in events)
         ]
-        await processor.process_batch(batch)
+        with commits.carrying_out():
+            await processor.process_batch(batch)
 
 
 @app.timer(interval=settings.tick_interval_seconds)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from homeward.faust_app import producer_send
+from homeward.faust_app import CommitGuard, producer_send
 from homeward.faust_probes import instrument
 from homeward.ownership import Ownership, attach
 from homeward.probes import print_line
@@ -29,6 +29,8 @@ log = logging.getLogger("homeward.referrals")
 
 
 _send = producer_send(app)
+# A stop (SIGTERM) in the middle of a record must not commit it unhandled.
+commits = CommitGuard(app)
 # Up before the worker starts, so /healthz answers while it joins and recovers.
 instrumented = instrument(
     app,
@@ -66,7 +68,8 @@ async def route_referrals(stream: Any) -> None:
     async for event in stream.events():
         m = event.message
         headers = message_headers(m.headers)
-        await processor.process(m.topic, m.partition, m.offset, m.key, m.value, headers)
+        with commits.carrying_out():
+            await processor.process(m.topic, m.partition, m.offset, m.key, m.value, headers)
 
 
 @app.timer(interval=settings.tick_interval_seconds)
