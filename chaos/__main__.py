@@ -20,7 +20,14 @@ from chaos.stack import Stack
 from homeward import paths
 from homeward_demo import identity
 
-SCENARIOS = ("leader", *SERVICE_KILLS, "poison")
+SCENARIOS = (
+    "leader",
+    *SERVICE_KILLS,
+    "poison",
+    "rebalance-fanout",
+    "rebalance-detector",
+    "rebalance-referrals",
+)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -40,7 +47,14 @@ def settings_for(args: argparse.Namespace) -> Settings:
     s = (
         Settings()
         if args.short
-        else Settings(alerts=600, births=300, leader_kills=5, settle_seconds=600, poison_every=99)
+        else Settings(
+            alerts=600,
+            births=300,
+            leader_kills=5,
+            settle_seconds=600,
+            poison_every=99,
+            rebalance=True,
+        )
     )
     if args.alerts is not None:
         s.alerts = args.alerts

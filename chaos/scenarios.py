@@ -117,6 +117,7 @@ class Observer:
         self.copies: Counter[str] = Counter()
         self.on_topic: dict[str, set[str]] = defaultdict(set)  # topic -> ce ids
         self.referrals: dict[str, set[str]] = defaultdict(set)  # referral id -> offer ce ids
+        self.offers: dict[str, set[str]] = defaultdict(set)  # referral id -> requested ce ids
         self.anomaly_events: list[tuple[str, HealthAnomalyDetected]] = []  # (ce id, event)
         self.dead: set[tuple[str, int, int]] = set()
         self.dead_reasons: Counter[str] = Counter()
@@ -142,6 +143,8 @@ class Observer:
                 isinstance(ev, ReferralEscalated) and r.topic == self.referral_log
             ):
                 self.referrals[ev.referral_id].add(d.meta.id)
+                if isinstance(ev, ReferralRequested):
+                    self.offers[ev.referral_id].add(d.meta.id)
             elif isinstance(ev, HealthAnomalyDetected):
                 self.anomaly_events.append((d.meta.id, ev))
 
@@ -166,6 +169,16 @@ class Observer:
                 delivered += bool(offers)
                 missing += not offers
         return delivered, missing, dup
+
+    def offered_twice(self, accepted: Accepted) -> int:
+        """Referrals of these rescues first offered under more than one event id: one
+        rescue decided twice (two workers, or a worker deciding from stale state)."""
+        rules = self.rules.matching(rescued_person())
+        return sum(
+            max(0, len(self.offers.get(derive_id(e, rule.id), set())) - 1)
+            for e in accepted.of("rescue")
+            for rule in rules
+        )
 
     def not_on_bus(self, accepted: Accepted) -> int:
         topic_of = {"alert": self.alerts, "rescue": self.rescues}
@@ -289,6 +302,7 @@ class Settings:
     leader_kills: int = 1
     settle_seconds: float = 180
     poison_every: int = 20  # alerts per poison record on each consumed topic (99: 1%)
+    rebalance: bool = False  # the rebalance rows (chaos/rebalance.py) without --only
 
 
 def leader_kill(stack: Stack, obs: Observer, s: Settings, tag: str = "LDR") -> Row:
@@ -459,6 +473,13 @@ def run(
         *kills[:-1],
         ("poison", lambda: poison_storm(stack, obs, s)),
         kills[-1],
+    ]
+    from chaos.rebalance import scenarios as rebalances  # it imports this module
+
+    # Before the router's kill, for the same reason as the kill's place; not in the
+    # CI short run (each row is a minute or more of joins and leaves).
+    plan[-1:-1] = [
+        (k, f) for k, f in rebalances(stack, obs, s) if s.rebalance or (only and k in only)
     ]
     rows = []
     try:

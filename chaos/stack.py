@@ -213,6 +213,29 @@ class Stack:
         svc.start(spec.ready, timeout=120)
         return svc
 
+    def add_worker(self, name: str) -> str:
+        """Start one more worker of service `name` in the same consumer group, as
+        `name#2`, `name#3`, ... with its own F_DATADIR and log; its name."""
+        base = self.specs[name.split("#", 1)[0]]
+        n = 2
+        while f"{base.name}#{n}" in self.specs:
+            n += 1
+        extra = f"{base.name}#{n}"
+        self.specs[extra] = base
+        self.launch(extra)
+        return extra
+
+    def retire(self, name: str, *, kill: bool = False) -> None:
+        """Stop worker `name` for good (SIGTERM, or SIGKILL with `kill`): it leaves the
+        stack, so a row's "every service alive" no longer asks for it."""
+        with self._lock:
+            svc = self.services.pop(name)
+            self.specs.pop(name, None)
+        if kill:
+            svc.kill()
+        else:
+            svc.stop(timeout=60)
+
     def kill(self, name: str) -> None:
         self.services[name].kill()
 

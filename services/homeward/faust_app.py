@@ -4,7 +4,10 @@ topics, raw bytes in and out (the processors own the Avro and JSON)."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import faust
@@ -74,3 +77,43 @@ def producer_send(app: Any) -> Any:
         return await app.producer.send(topic, key, value, None, None, headers)
 
     return send
+
+
+class CommitGuard:
+    """Keeps a worker stopped in the middle of a record from committing it.
+
+    Faust acknowledges a stream's current event in a `finally` around its
+    `yield` (faust/streams.py `_py_aiter`, and `take_events` for a whole batch),
+    so an agent cancelled while it handles records (SIGTERM: the app stops its
+    agents) acknowledges records it never carried out, and the consumer commits
+    every acknowledged offset as it stops (its `wait_empty` is skipped once it
+    is stopping). The next owner of the partition then starts after them: the
+    records are lost (measured: docs/faults.md, "Rebalances"). Inside
+    `carrying_out()`, a cancellation stops every later commit of this worker,
+    so its partitions resume from the last commit made before, as after a
+    SIGKILL: redelivered, and dropped as copies by their deterministic ids."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.held = False
+
+    def hold(self) -> None:
+        if self.held:
+            return
+        self.held = True
+        consumer = self.app.consumer
+
+        async def no_commit(*args: Any, **kwargs: Any) -> bool:
+            return False
+
+        # Every commit path (the interval, a rebalance, the stop) goes through these.
+        consumer.commit = no_commit
+        consumer.force_commit = no_commit
+
+    @contextmanager
+    def carrying_out(self) -> Iterator[None]:
+        try:
+            yield
+        except asyncio.CancelledError:
+            self.hold()
+            raise

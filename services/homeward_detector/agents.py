@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from homeward.faust_app import producer_send
+from homeward.faust_app import CommitGuard, producer_send
 from homeward.faust_probes import instrument
+from homeward.ownership import Ownership, attach
 from homeward.probes import print_line
 from homeward.processing import message_headers
 from homeward_detector.app import (
@@ -27,6 +28,8 @@ log = logging.getLogger("homeward.detector")
 
 
 _send = producer_send(app)
+# A stop (SIGTERM) in the middle of a record must not commit it unhandled.
+commits = CommitGuard(app)
 # Up before the worker starts, so /healthz answers while it joins and recovers.
 instrumented = instrument(
     app,
@@ -38,7 +41,12 @@ instrumented = instrument(
 )
 
 
+_sides = {"person": topology.get("health_records"), "index": topology.get("health_index")}
+ownership = Ownership()
+# Keys are the record keys as they are (use_partitioner=True): murmur2 of the whole key.
+_owners = {side: ownership.owner_of(t.name, t.partitions, sep=None) for side, t in _sides.items()}
 processor = DetectorProcessor(
+    owns=lambda side, key: _owners[side](key),
     topology=topology,
     windows=windows,
     persons=persons,
@@ -46,6 +54,9 @@ processor = DetectorProcessor(
     send=_send,
     source=settings.source,
 )
+# The tables also hold standby copies and what rebalances took away: the timer
+# schedules only the keys this worker owns, read again after each rebalance.
+attach(app, ownership, [persons, index], on_change=processor.forget, sep=None)
 if instrumented is not None:
     # A record the broker refuses for good is parked; readiness says so (homeward.processing).
     instrumented.probes.add_readiness("emit", processor.emitter.not_ready)
@@ -63,7 +74,8 @@ async def _run(side: Side, stream: Any) -> None:
             (m.topic, m.partition, m.offset, m.key, m.value, message_headers(m.headers))
             for m in (e.message for e in events)
         ]
-        await processor.process_batch(side, batch)
+        with commits.carrying_out():
+            await processor.process_batch(side, batch)
 
 
 @app.agent(by_person)

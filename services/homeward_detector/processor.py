@@ -67,8 +67,15 @@ class DetectorProcessor:
         codec: Codec | None = None,
         clock: Callable[[], float] = time.time,
         actor: Actor | None = None,
+        owns: Callable[[Side, bytes], bool] | None = None,
     ) -> None:
         self.windows = windows
+        # Whether this worker actively owns a key of a side now (homeward.ownership):
+        # its tables also hold standby copies and what a rebalance took away.
+        self.owns = owns or (lambda side, key: True)
+        # Keys held but not owned (standby copies) when last discovered: a table's
+        # size is then what this worker schedules plus these.
+        self._foreign: dict[Side, int] = {"person": 0, "index": 0}
         self.actor = actor or service_actor(SERVICE)
         self.tables: dict[Side, Table] = {"person": persons, "index": index}
         self.emitter = Emitter(
@@ -306,9 +313,11 @@ class DetectorProcessor:
         from the changelog), and forget those it no longer holds."""
         for side, rows in self.tables.items():
             known = self._wake[side]
-            if len(rows) == len(known):
+            if len(rows) == len(known) + self._foreign[side]:
                 continue
-            held = set(rows.keys())
+            keys = list(rows.keys())
+            held = {k for k in keys if self.owns(side, k)}
+            self._foreign[side] = len(keys) - len(held)
             for key in [k for k in known if k not in held]:
                 del known[key]
             for key in held.difference(known):
@@ -322,8 +331,15 @@ class DetectorProcessor:
                     wake = None
                 self._schedule(side, key, wake)
 
+    def forget(self) -> None:
+        """A rebalance: the schedule is read again from the keys this worker owns
+        now, as another worker may have changed their states meanwhile."""
+        self._wake = {"person": {}, "index": {}}
+        self._due = []
+        self._foreign = {"person": 0, "index": 0}
+
     def due_ticks(self) -> list[str]:
-        """Keys (among those this worker holds) with something to decide or forget."""
+        """Keys (among those this worker owns) with something to decide or forget."""
         now_ms = int(self.clock() * 1000)
         self._discover()
         due: list[str] = []

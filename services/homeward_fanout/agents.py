@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from homeward.faust_app import producer_send
+from homeward.faust_app import CommitGuard, producer_send
 from homeward.faust_probes import instrument
+from homeward.ownership import Ownership, attach
 from homeward.probes import print_line
 from homeward.processing import message_headers
 from homeward_fanout.app import (
@@ -27,6 +28,8 @@ log = logging.getLogger("homeward.fanout")
 
 
 _send = producer_send(app)
+# A stop (SIGTERM) in the middle of a record must not commit it unhandled.
+commits = CommitGuard(app)
 # Up before the worker starts, so /healthz answers while it joins and recovers.
 instrumented = instrument(
     app,
@@ -38,7 +41,10 @@ instrumented = instrument(
 )
 
 
+_alerts = topology.get("alert_events")
+ownership = Ownership()
 processor = FanoutProcessor(
+    owns=ownership.owner_of(_alerts.name, _alerts.partitions),
     topology=topology,
     agencies=directory,
     policy=policy,
@@ -47,6 +53,9 @@ processor = FanoutProcessor(
     source=settings.source,
     state_part_bytes=settings.state_part_bytes,
 )
+# The table also holds standby copies and what rebalances took away: the timer
+# ticks only the cases this worker owns, and re-reads wake-ups after each rebalance.
+attach(app, ownership, [cases], on_change=processor.forget)
 if instrumented is not None:
     # A record the broker refuses for good is parked; readiness says so (homeward.processing).
     instrumented.probes.add_readiness("emit", processor.emitter.not_ready)
@@ -69,7 +78,8 @@ async def fan_out_alerts(stream: Any) -> None:
             (m.topic, m.partition, m.offset, m.key, m.value, message_headers(m.headers))
             for m in (e.message for e in events)
         ]
-        await processor.process_batch(batch)
+        with commits.carrying_out():
+            await processor.process_batch(batch)
 
 
 @app.timer(interval=settings.tick_interval_seconds)

@@ -100,8 +100,12 @@ class FanoutProcessor:
         codec: Codec | None = None,
         clock: Callable[[], float] = time.time,
         state_part_bytes: int = PART_BYTES,
+        owns: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.topology = topology
+        # Whether this worker actively owns a case now (homeward.ownership): its
+        # table also holds standby copies and what a rebalance took away.
+        self.owns = owns or (lambda key: True)
         self.agencies = planner.directory_of(agencies)
         self.offices = [a for a in agencies if a.type == AgencyType.COORDINATION_OFFICE]
         self.policy = policy
@@ -316,11 +320,20 @@ class FanoutProcessor:
             for _ in range(n):
                 child.observe(seconds)
 
+    def forget(self) -> None:
+        """A rebalance: wake-ups learnt from states this worker may no longer hold,
+        or that another worker has changed since, are read again from the table."""
+        self._wake.clear()
+        self.store.forget()
+
     def due_ticks(self) -> list[str]:
-        """Cases (among those this worker holds) whose next wake-up has come."""
+        """Cases (among those this worker owns) whose next wake-up has come."""
         now_ms = int(self.clock() * 1000)
         due = []
         for key in self.store.case_keys():
+            if not self.owns(key):
+                # Another worker's (a standby copy, or revoked): its owner ticks it.
+                continue
             if key not in self._wake:
                 try:
                     state = self.store.load(key)

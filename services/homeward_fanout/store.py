@@ -65,6 +65,9 @@ class CaseStore:
         # from the changelog since.
         self._parsed: OrderedDict[bytes, tuple[bytes, CaseState]] = OrderedDict()
 
+    def forget(self) -> None:
+        self._parsed.clear()
+
     def case_keys(self) -> Iterator[bytes]:
         return (k for k in list(self.table.keys()) if is_case_key(k))
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from homeward.faust_app import producer_send
+from homeward.faust_app import CommitGuard, producer_send
 from homeward.faust_probes import instrument
+from homeward.ownership import Ownership, attach
 from homeward.probes import print_line
 from homeward.processing import message_headers
 from homeward_referrals.app import (
@@ -28,6 +29,8 @@ log = logging.getLogger("homeward.referrals")
 
 
 _send = producer_send(app)
+# A stop (SIGTERM) in the middle of a record must not commit it unhandled.
+commits = CommitGuard(app)
 # Up before the worker starts, so /healthz answers while it joins and recovers.
 instrumented = instrument(
     app,
@@ -39,7 +42,10 @@ instrumented = instrument(
 )
 
 
+_rescues = topology.get("rescues")
+ownership = Ownership()
 processor = ReferralProcessor(
+    owns=ownership.owner_of(_rescues.name, _rescues.partitions),
     topology=topology,
     router=router,
     cases=cases,
@@ -48,6 +54,10 @@ processor = ReferralProcessor(
     send=_send,
     source=settings.source,
 )
+# The tables also hold standby copies and what rebalances took away: the timers
+# tick and count only the cases this worker owns (a case on two workers was counted
+# twice by the open-referral gauge), and re-read what they derived after each rebalance.
+attach(app, ownership, [cases, reports, tips], on_change=processor.forget)
 if instrumented is not None:
     # A record the broker refuses for good is parked; readiness says so (homeward.processing).
     instrumented.probes.add_readiness("emit", processor.emitter.not_ready)
@@ -58,7 +68,8 @@ async def route_referrals(stream: Any) -> None:
     async for event in stream.events():
         m = event.message
         headers = message_headers(m.headers)
-        await processor.process(m.topic, m.partition, m.offset, m.key, m.value, headers)
+        with commits.carrying_out():
+            await processor.process(m.topic, m.partition, m.offset, m.key, m.value, headers)
 
 
 @app.timer(interval=settings.tick_interval_seconds)

@@ -109,10 +109,15 @@ class ReferralProcessor:
         codec: Codec | None = None,
         clock: Callable[[], float] = time.time,
         actor: Actor | None = None,
+        owns: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.topology = topology
         self.actor = actor or service_actor(SERVICE)
         self.router = router
+        # Whether this worker actively owns a case (report, tip) key now
+        # (homeward.ownership): its tables also hold standby copies and what a
+        # rebalance took away, which its timers must neither tick nor count.
+        self.owns = owns or (lambda key: True)
         self.tables: dict[str, Table] = {
             CASES: cases,
             REPORTS: reports,
@@ -302,12 +307,20 @@ class ReferralProcessor:
             elif isinstance(ob.event, TipOverdue):
                 OVERDUE.labels("tip", "acknowledgement").inc()
 
+    def forget(self) -> None:
+        """A rebalance: what was learnt from states this worker may no longer hold,
+        or that another worker has changed since, is read again from the tables."""
+        self._wake.clear()
+        self._open.clear()
+
     def due_ticks(self) -> list[str]:
-        """Cases and reports (among those this worker holds) with a deadline passed."""
+        """Cases and reports (among those this worker owns) with a deadline passed."""
         now_ms = int(self.clock() * 1000)
         due: list[str] = []
         for table, rows in self.tables.items():
             for key in list(rows.keys()):
+                if not self.owns(key):
+                    continue  # its owner ticks it
                 if (table, key) not in self._wake:
                     try:
                         state = self._load(table, key.decode())
@@ -329,7 +342,7 @@ class ReferralProcessor:
         changelog are read once and then followed as they are stored."""
         rows = self.tables[CASES]
         totals: Counter[tuple[str, str]] = Counter()
-        keys = set(rows.keys())
+        keys = {k for k in list(rows.keys()) if self.owns(k)}  # counted on one worker only
         for key in keys:
             if key not in self._open:
                 try:
