@@ -12,7 +12,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 
 from homeward.codec import Codec, Decoded
-from homeward.lag import committed_offsets
+from homeward.lag import committed_offsets, lag_by_partition
 from homeward.settings import KafkaSettings
 
 
@@ -100,25 +100,17 @@ class Tail:
         self.consumer.close()
 
 
-def group_lag(settings: KafkaSettings, group: str, topics: Iterable[str] | None = None) -> int:
-    """Records the group has not committed past, on `topics` (default: all it commits)."""
-    admin = KafkaAdminClient(**settings.kafka_python())
-    consumer = KafkaConsumer(group_id=None, **settings.kafka_python())
-    wanted = set(topics) if topics is not None else None
-    try:
-        committed = committed_offsets(admin, group)
-        parts = [
-            tp
-            for tp in committed
-            if not tp.topic.startswith("__") and (wanted is None or tp.topic in wanted)
-        ]
-        if not parts:
-            return 0
-        ends = consumer.end_offsets(parts)
-        return sum(max(0, ends[tp] - committed[tp]) for tp in parts)
-    finally:
-        consumer.close()
-        admin.close()
+def group_lag(
+    admin: KafkaAdminClient, consumer: KafkaConsumer, group: str, topics: Iterable[str]
+) -> int:
+    """Records the group has not committed past, on the partitions of `topics` it commits."""
+    wanted = set(topics)
+    committed = committed_offsets(admin, group)
+    parts = [tp for tp in committed if tp.topic in wanted]
+    if not parts:
+        return 0
+    ends = consumer.end_offsets(parts)
+    return sum(lag_by_partition(parts, committed, {}, ends).values())
 
 
 def wait_lag_zero(
@@ -126,10 +118,17 @@ def wait_lag_zero(
 ) -> float:
     """Seconds until each group's lag on its topics is 0 (a TimeoutError past `timeout`)."""
     t0 = time.monotonic()
-    while True:
-        lags = {g: group_lag(settings, g, topics) for g, topics in groups.items()}
-        if not any(lags.values()):
-            return time.monotonic() - t0
-        if time.monotonic() - t0 > timeout:
-            raise TimeoutError(f"lag not back to 0 after {timeout:.0f} s: {lags}")
-        time.sleep(0.5)  # polling the broker's committed offsets, not a synchronisation
+    # One admin and one consumer for the whole wait: it polls twice a second.
+    admin = KafkaAdminClient(**settings.kafka_python())
+    consumer = KafkaConsumer(group_id=None, **settings.kafka_python())
+    try:
+        while True:
+            lags = {g: group_lag(admin, consumer, g, topics) for g, topics in groups.items()}
+            if not any(lags.values()):
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise TimeoutError(f"lag not back to 0 after {timeout:.0f} s: {lags}")
+            time.sleep(0.5)  # polling the broker's committed offsets, not a synchronisation
+    finally:
+        consumer.close()
+        admin.close()

@@ -16,14 +16,12 @@ import httpx
 
 from homeward.events import (
     ChildDescription,
-    HouseholdRegistration,
-    Location,
     RescuedPerson,
     ResponsibleOfficer,
 )
 from homeward.events.base import utcnow
 from homeward_demo.identity import POLICE_AGENCY
-from homeward_demo.rescue import OFFICER, RESCUE_PLACE
+from homeward_demo.rescue import OFFICER, RESCUE_PLACE, unknown_child
 from homeward_demo.scenario import CENTRE
 from homeward_health import HealthRecorder
 from homeward_health.recorder import event_id_of
@@ -79,16 +77,10 @@ def alert_fields(case: str) -> dict[str, Any]:
 
 
 def rescued_person() -> RescuedPerson:
-    """No guardians, no identity, no means: the rows that route the most referrals."""
-    return RescuedPerson(
-        sex="male",
-        age_years=4,
-        age_estimated=True,
-        guardians_known=False,
-        identity_known=False,
-        household_registration=HouseholdRegistration.UNKNOWN,
-        has_means=False,
-    )
+    """The demo's second child (no guardians, no identity, no means): the most referrals."""
+    person = unknown_child()["person"]
+    assert isinstance(person, RescuedPerson)
+    return person
 
 
 def rescue_fields(case: str, n: int) -> dict[str, Any]:
@@ -99,12 +91,7 @@ def rescue_fields(case: str, n: int) -> dict[str, Any]:
         "officer": OFFICER,
         "person": rescued_person(),
         "rescued_at": utcnow(),
-        "location": Location(
-            latitude=RESCUE_PLACE.latitude,
-            longitude=RESCUE_PLACE.longitude,
-            description=RESCUE_PLACE.description,
-            admin_code=RESCUE_PLACE.admin_code,
-        ),
+        "location": RESCUE_PLACE,
         "closes_alert": False,
         "notes": "Synthetic chaos-test rescue.",
     }
