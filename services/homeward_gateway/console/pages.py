@@ -461,11 +461,11 @@ class Console:
             return {"target": "alerts", "id": card.dom_id, "html": html}
         if (
             page == "referrals"
-            and entry.referral_id is not None
+            and entry.delivery.referral_id is not None
             and entry.kind in ("referral", "answer_refused")
         ):
             cards = views.referral_cards(entries, self.gateway.referral_status)
-            found = next((c for c in cards if c.referral_id == entry.referral_id), None)
+            found = next((c for c in cards if c.referral_id == entry.delivery.referral_id), None)
             if found is None:
                 return None
             html = self.env.get_template("_referral_card.html").render(
