@@ -401,21 +401,14 @@ class GatewayAgencies:
 
     def _call(self, channel_name: str, agency_id: str, path: str, body: dict[str, Any]) -> bool:
         tokens = self._token(agency_id)
-        # The gateway can POST a webhook before its own inbox view has read that
-        # delivery (the dispatcher and the view follow the topic separately), so a
-        # 404 right after is retried for a few seconds, as an agency's system would.
-        deadline = time.monotonic() + 5.0
-        while True:
-            try:
-                resp = self._http.post(
-                    path, json=body, headers={"authorization": f"Bearer {tokens.token()}"}
-                )
-            except httpx.HTTPError:
-                resp = None
-            if resp is None or resp.status_code != 404 or time.monotonic() > deadline:
-                break
-            if self._stop.wait(0.25):
-                break
+        # One try: the gateway reads its own writes (a delivery it has POSTed as a
+        # webhook is found by the ack and answer routes), so a 404 is a real error.
+        try:
+            resp: httpx.Response | None = self._http.post(
+                path, json=body, headers={"authorization": f"Bearer {tokens.token()}"}
+            )
+        except httpx.HTTPError:
+            resp = None
         if resp is None or resp.status_code >= 400:
             with self._lock:
                 self.channels[channel_name].errors += 1

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from homeward import lifecycle
 from homeward.audit import AuditEntry, Auditor, AuditOutcome, MemoryAuditor
@@ -49,6 +50,8 @@ from homeward_gateway.store import (
 log = logging.getLogger(__name__)
 
 SERVICE = "gateway"
+
+T = TypeVar("T")
 
 
 class NotFound(HomewardError):
@@ -136,6 +139,8 @@ class Gateway:
         auditor: Auditor | None = None,
         send_timeout_seconds: float = 10.0,
         ready: Callable[[], bool] | None = None,
+        catch_up: Callable[[float], bool] | None = None,
+        catch_up_seconds: float = 2.0,
     ) -> None:
         self.store = store
         self.sink = sink
@@ -144,6 +149,13 @@ class Gateway:
         self.auditor: Auditor = auditor or MemoryAuditor()
         self.send_timeout = send_timeout_seconds
         self._ready = ready
+        # Read-your-writes: the webhook dispatcher, an SDK subscriber or another
+        # replica can tell an agency of a delivery before this instance's view has
+        # read it, so a lookup that misses first reads the topics to their end.
+        self._catch_up = catch_up
+        self._catch_up_seconds = catch_up_seconds
+        self._catch_up_lock = threading.Lock()
+        self._caught_up_from = float("-inf")  # when the latest catch-up began
         # One write per delivery at a time in this instance, so a double click
         # publishes one acknowledgement (another instance's copy is de-duplicated
         # downstream: the fan-out keys acks by delivery id).
@@ -186,7 +198,7 @@ class Gateway:
         return self.store.referral_status(entry.agency_id, entry.delivery.case_id, referral_id)
 
     def _entry(self, principal: Principal, delivery_id: str) -> InboxEntry:
-        entry = self.store.get(principal.agency_id, delivery_id)
+        entry = self._found(lambda: self.store.get(principal.agency_id, delivery_id))
         if entry is None:
             # The same answer for an id that exists in another inbox: ids are not probed.
             raise NotFound("no such delivery in your agency's inbox", field="delivery_id")
@@ -298,7 +310,7 @@ class Gateway:
         """Publish the SDK's ReportAcknowledged (ReportDesk.acknowledge) on
         police.reports.v1, for the caller's police agency; the first one stands."""
         current_roles().require(principal, Action.REPORT_ACKNOWLEDGE)
-        filed = self.store.report(report_id)
+        filed = self._found(lambda: self.store.report(report_id))
         if filed is None:
             raise NotFound("no such report", field="report_id")
         with self._lock("report", report_id):
@@ -340,7 +352,7 @@ class Gateway:
 
     def anomaly(self, principal: Principal, anomaly_id: str) -> AnomalyEntry:
         current_roles().require(principal, Action.POLICE_ONLY_READ)
-        found = self.store.anomaly(anomaly_id)
+        found = self._found(lambda: self.store.anomaly(anomaly_id))
         if found is None:
             raise NotFound("no such anomaly", field="anomaly_id")
         self._audit_read(principal, anomaly_id, {"read": "anomaly", "anomaly_id": anomaly_id})
@@ -368,6 +380,29 @@ class Gateway:
             raise PublishUnavailable(f"the audit record could not be written: {exc}") from exc
 
     # -- plumbing -----------------------------------------------------------------
+    def _found(self, lookup: Callable[[], T | None]) -> T | None:
+        """`lookup()`, and if it finds nothing, again once the view has read every
+        followed topic to the end it had when this call began."""
+        asked_at = time.monotonic()
+        found = lookup()
+        if found is None and self._catch_up is not None and self._catch_up_seconds > 0:
+            self._caught_up(asked_at)
+            found = lookup()
+        return found
+
+    def _caught_up(self, asked_at: float) -> None:
+        # One catch-up at a time; a caller that waited behind one which began
+        # after it asked is served by it (that one's end offsets are later than
+        # anything written before the caller asked), so a flood of unknown ids
+        # costs one end-offsets query at a time, not one each.
+        assert self._catch_up is not None
+        with self._catch_up_lock:
+            if self._caught_up_from >= asked_at:
+                return
+            self._caught_up_from = time.monotonic()
+            if not self._catch_up(self._catch_up_seconds):
+                log.info("inbox view not caught up within %.1f s", self._catch_up_seconds)
+
     def _lock(self, *key: str) -> threading.Lock:
         k = (key[0], ":".join(key[1:]))
         with self._locks_guard:

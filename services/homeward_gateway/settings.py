@@ -39,6 +39,13 @@ class GatewaySettings(BaseSettings):
         gt=0,
         description="How long one attempt to connect and read the inbox topics may take.",
     )
+    catch_up_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        description="How long a lookup that finds nothing waits for the inbox view to read "
+        "the topics to their current end before answering 404 (0: never wait).",
+    )
     page_size: int = Field(default=50, ge=1, le=200, description="A page's default length.")
     heartbeat_seconds: float = Field(
         default=15.0,

@@ -114,6 +114,8 @@ def build_kafka_app(
         auditor=auditor or LazyKafkaAuditor(kafka, f"/homeward/gateway/{settings.source_name}"),
         send_timeout_seconds=settings.send_timeout_seconds,
         ready=follower.ready,
+        catch_up=follower.sync,
+        catch_up_seconds=settings.catch_up_seconds,
     )
     app = create_app(
         gateway,
