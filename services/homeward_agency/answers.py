@@ -200,6 +200,10 @@ class ReferralMemory:
     def __init__(self, capacity: int = DEFAULT_MEMORY) -> None:
         self.capacity = capacity
         self._known: OrderedDict[Key, tuple[TaskStatus, int]] = OrderedDict()
+        # Our answers the broker took whose status change the router has not yet
+        # confirmed, oldest first: a confirmation of an earlier one must not undo
+        # a later one ("accepted" read back after "in-progress" was sent).
+        self._pending: dict[Key, list[str]] = {}
         # An agency may answer from another thread than the one reading its inbox.
         self._lock = threading.Lock()
 
@@ -222,7 +226,31 @@ class ReferralMemory:
             self._known[key] = (status, max(offer, known[1] if known else 0))
             self._known.move_to_end(key)
             if len(self._known) > self.capacity:
-                self._known.popitem(last=False)
+                evicted, _ = self._known.popitem(last=False)
+                self._pending.pop(evicted, None)
+
+    def confirm(
+        self,
+        agency_id: str,
+        case_id: str,
+        referral_id: str,
+        status: TaskStatus,
+        offer: int,
+        answer_event_id: str | None,
+    ) -> None:
+        """The router's status change (the authority). Applied unless it confirms
+        one of our answers while a later one of ours is still unconfirmed."""
+        key = (agency_id, case_id, referral_id)
+        with self._lock:
+            pending = self._pending.get(key, [])
+            if answer_event_id is not None and answer_event_id in pending:
+                del pending[: pending.index(answer_event_id) + 1]
+                if pending:
+                    return  # our later answer's status stands until it is confirmed
+            # Anyone else's answer, or the router's own step (a re-offer, a
+            # cancellation): what we sent since is judged by the router anew.
+            self._pending.pop(key, None)
+        self.set(agency_id, case_id, referral_id, status, offer)
 
     def observe(self, agency_id: str, event: Event) -> None:
         """Learn from an inbox record: a new referral is `requested`; the router's
@@ -234,14 +262,24 @@ class ReferralMemory:
                 self.set(*ids, TaskStatus.REQUESTED, event.offer)
         elif isinstance(event, ReferralAnswerRefused) and event.agency_id == agency_id:
             if event.current_status is not None:
+                with self._lock:  # the router's word: what we sent after is judged anew
+                    self._pending.pop((agency_id, event.case_id, event.referral_id), None)
                 self.set(agency_id, event.case_id, event.referral_id, event.current_status)
         elif isinstance(event, ReferralOverdue) and event.agency_id == agency_id:
-            self.set(agency_id, event.case_id, event.referral_id, event.status, event.offer)
+            ids = (agency_id, event.case_id, event.referral_id)
+            with self._lock:
+                ours_newer = bool(self._pending.get(ids))
+            if not ours_newer:  # else the notice's status predates our unconfirmed answer
+                self.set(*ids, event.status, event.offer)
 
     def sent(self, answer: SentAnswer) -> None:
         """Remember an answer the broker acknowledged."""
         e = answer.event
         self.set(e.agency_id, e.case_id, e.referral_id, e.status)
+        with self._lock:
+            key = (e.agency_id, e.case_id, e.referral_id)
+            if key in self._known:
+                self._pending.setdefault(key, []).append(answer.event_id)
 
     def __len__(self) -> int:
         with self._lock:

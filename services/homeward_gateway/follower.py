@@ -149,8 +149,13 @@ class InboxFollower:
                 ),
             )
         elif isinstance(event, ReferralStatusChanged):
-            self.store.referrals.set(
-                event.agency_id, event.case_id, event.referral_id, event.status, event.offer
+            self.store.referrals.confirm(
+                event.agency_id,
+                event.case_id,
+                event.referral_id,
+                event.status,
+                event.offer,
+                event.answer_event_id,
             )
         elif isinstance(event, MandatoryReportFiled):
             self.store.add_report(event, meta.id, meta.time)

@@ -15,7 +15,7 @@ from homeward.codec import Codec
 from homeward.events import ReferralAnswered, TaskStatus
 from homeward.lifecycle import TransitionError
 from homeward.settings import KafkaSettings
-from homeward_agency.answers import ReferralMemory, coded
+from homeward_agency.answers import ReferralMemory, coded, prepare
 from homeward_agency.subscriber import Subscriber
 from tests.unit.agency import samples as s
 from tests.unit.agency.fakes import FakeConsumer, FakeProducer, Stop
@@ -202,11 +202,63 @@ def test_a_copy_of_an_offer_already_answered_does_not_reset_it() -> None:
     assert memory.get("HL-OTHER", "CASE-TEST-1", "REF-X") is None
 
 
+def _sent(memory: ReferralMemory, status: TaskStatus) -> str:
+    _record, sent = prepare(
+        Codec(),
+        memory,
+        agency_id=HEALTH,
+        topic="referrals.answers.v1",
+        case_id="CASE-TEST-1",
+        referral_id="REF-TEST-1",
+        status=status,
+    )
+    memory.sent(sent)
+    return sent.event_id
+
+
+def test_a_late_confirmation_of_an_earlier_answer_does_not_undo_a_later_one() -> None:
+    # Answers sent back to back; the router's status changes read back afterwards.
+    memory = ReferralMemory()
+    memory.observe(HEALTH, s.referral(HEALTH))
+    ids = ("CASE-TEST-1", "REF-TEST-1")
+    received = _sent(memory, TaskStatus.RECEIVED)
+    accepted = _sent(memory, TaskStatus.ACCEPTED)
+    memory.confirm(HEALTH, *ids, TaskStatus.RECEIVED, 1, received)
+    assert memory.get(HEALTH, *ids) is TaskStatus.ACCEPTED  # "in-progress" may follow
+    in_progress = _sent(memory, TaskStatus.IN_PROGRESS)
+    memory.confirm(HEALTH, *ids, TaskStatus.ACCEPTED, 1, accepted)
+    assert memory.get(HEALTH, *ids) is TaskStatus.IN_PROGRESS
+    memory.confirm(HEALTH, *ids, TaskStatus.IN_PROGRESS, 1, in_progress)
+    assert memory.get(HEALTH, *ids) is TaskStatus.IN_PROGRESS
+    # Nothing of ours pending: the router's word stands, whatever it is.
+    memory.confirm(HEALTH, *ids, TaskStatus.CANCELLED, 1, None)
+    assert memory.get(HEALTH, *ids) is TaskStatus.CANCELLED
+
+
+def test_the_routers_own_step_or_anothers_answer_overrides_what_we_sent() -> None:
+    memory = ReferralMemory()
+    memory.observe(HEALTH, s.referral(HEALTH))
+    ids = ("CASE-TEST-1", "REF-TEST-1")
+    _sent(memory, TaskStatus.RECEIVED)
+    _sent(memory, TaskStatus.ACCEPTED)
+    memory.confirm(HEALTH, *ids, TaskStatus.CANCELLED, 1, None)  # the case closed
+    assert memory.get(HEALTH, *ids) is TaskStatus.CANCELLED
+    memory.observe(HEALTH, s.referral(HEALTH, offer=2))
+    _sent(memory, TaskStatus.RECEIVED)
+    memory.confirm(HEALTH, *ids, TaskStatus.REJECTED, 2, "evt-someone-else")
+    assert memory.get(HEALTH, *ids) is TaskStatus.REJECTED
+
+
 def test_memory_is_bounded() -> None:
     memory = ReferralMemory(capacity=2)
     for i in range(3):
         memory.set(HEALTH, "C", f"R{i}", TaskStatus.ACCEPTED)
     assert len(memory) == 2 and memory.get(HEALTH, "C", "R0") is None
+    memory = ReferralMemory(capacity=1)
+    memory.observe(HEALTH, s.referral(HEALTH))
+    _sent(memory, TaskStatus.RECEIVED)
+    memory.set(HEALTH, "C", "R-OTHER", TaskStatus.ACCEPTED)  # evicts REF-TEST-1
+    assert memory._pending == {}
 
 
 def test_codes_are_read_from_strings_or_enums() -> None:
