@@ -23,6 +23,7 @@ from homeward.auth import Forbidden, Principal, current_roles
 from homeward.errors import HomewardError, PublishUnavailable
 from homeward.events import AlertCancelled, CancelReason, Event, ReferralAnswered, RescueNotified
 from homeward.metrics import EVENTS_PRODUCED
+from homeward.topology import answer_topic_id
 from homeward_intake import answers
 from homeward_intake.alert_view import MemoryAlertView
 from homeward_intake.idempotency import (
@@ -225,21 +226,36 @@ class Intake:
         case_id, referral_id = answer.case_id, answer.referral_id
         table = self.referrals.table
         offer = 0
+        replayed = False
 
-        def plan(_event_id: str) -> str:
-            nonlocal offer
+        def plan(event_id: str) -> str:
+            nonlocal offer, replayed
             # The router may have just recorded a step: read its log up to now first.
             if not self.referrals.sync(self.sync_timeout):
                 raise answers.ReferralsUnavailable(
                     "the referral log on Kafka is not read up to now; retry shortly"
                 )
             state = table.get(case_id, referral_id)
+            pending = table.pending(case_id, referral_id)
+            if state is not None and event_id in (
+                state.answer_event_id,
+                pending.event_id if pending else None,
+            ):
+                # This very request, published before its answer was lost (intake
+                # killed between the event and its idempotency record): a retry
+                # publishes the same event again (the router drops the copy), not a
+                # 409 for a step the referral has already taken.
+                replayed = True
+                return answer_topic_id(state.agency_type)
             topic_id = answers.check(answer, state, table.known_status(case_id, referral_id))
             offer = state.offer if state is not None else 0
             return topic_id
 
         def published(event_id: str) -> None:
-            table.expect(case_id, referral_id, event_id=event_id, status=answer.status, offer=offer)
+            if not replayed:
+                table.expect(
+                    case_id, referral_id, event_id=event_id, status=answer.status, offer=offer
+                )
 
         # One answer per referral at a time in this instance: the second is judged
         # against the first (pending), not against the same old status.

@@ -55,6 +55,8 @@ class ReferralState:
     changed_at: datetime
     event_id: str
     """The ce_id of the ReferralStatusChanged this state comes from."""
+    answer_event_id: str | None = None
+    """The agency answer it records (None for the router's own steps)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class ReferralTable:
                 outcome=event.outcome,
                 changed_at=event.changed_at,
                 event_id=event_id,
+                answer_event_id=event.answer_event_id,
             )
             pending = self._pending.get(key)
             if pending is not None and (

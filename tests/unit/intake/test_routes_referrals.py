@@ -20,6 +20,7 @@ from homeward.events import (
     RescueNotified,
     TaskStatus,
 )
+from homeward_intake.idempotency import MemoryIdempotencyStore
 from homeward_intake.publisher import MemoryPublisher
 from homeward_intake.referral_view import MemoryReferralView
 from tests.unit.intake import samples
@@ -383,6 +384,39 @@ def test_a_retry_of_an_accepted_answer_is_replayed_even_after_the_referral_moved
     )
     assert_error_shape(other, 409, "idempotency_conflict")
     assert len(publisher.events()) == 1
+
+
+def test_a_retry_after_a_lost_answer_is_202_with_the_same_event_not_a_409(
+    http: TestClient,
+    publisher: MemoryPublisher,
+    referrals: MemoryReferralView,
+    store: MemoryIdempotencyStore,
+) -> None:
+    # The answer reached the bus, but its idempotency record did not (intake killed
+    # between the two); the retry comes before and after the router records it.
+    record(referrals, changed("requested"))
+    key = {"Idempotency-Key": "k-answer-lost"}
+    store.fail_puts = True
+    first = http.post(ANSWERS, json=answer("accepted"), headers=key)
+    assert first.status_code == 202
+    before = http.post(ANSWERS, json=answer("accepted"), headers=key)
+    assert before.status_code == 202, before.text
+    record(
+        referrals,
+        changed("accepted", previous="requested", answer_event_id=first.json()["event_id"]),
+    )
+    store.fail_puts = False
+    after = http.post(ANSWERS, json=answer("accepted"), headers=key)
+    assert after.status_code == 202, after.text
+    ids = {before.json()["event_id"], after.json()["event_id"]}
+    assert ids == {first.json()["event_id"]}
+    # Three copies of one event (the router drops the copies by its ce_id).
+    assert [codec.decode(r.value, r.headers).meta.id for r in publisher.events()] == [
+        first.json()["event_id"]
+    ] * 3
+    # The same answer under a new key is a new request, and out of turn: 409.
+    other = http.post(ANSWERS, json=answer("accepted"), headers={"Idempotency-Key": "k-new"})
+    assert_error_shape(other, 409, "illegal_transition")
 
 
 # -- a referral's state -----------------------------------------------------------------------------
