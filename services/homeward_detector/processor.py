@@ -98,6 +98,7 @@ class DetectorProcessor:
         # rebalance) are found when a table's size and the schedule disagree.
         self._wake: dict[Side, dict[bytes, int | None]] = {"person": {}, "index": {}}
         self._due: list[tuple[int, Side, bytes]] = []
+        self.stale_slack = 1024  # stale heap entries allowed beyond twice the schedule
         # States decided in the batch being handled, not yet stored.
         self._overlay: dict[bytes, tuple[bytes | None, int | None]] = {}
 
@@ -297,7 +298,7 @@ class DetectorProcessor:
         if wake is None:
             return
         heapq.heappush(self._due, (wake, side, key))
-        if len(self._due) > 2 * sum(map(len, self._wake.values())) + 1024:
+        if len(self._due) > 2 * sum(map(len, self._wake.values())) + self.stale_slack:
             # Every reschedule leaves a stale entry behind; rebuilt from the
             # schedule now and then, the heap stays the size of the state.
             self._due = [
