@@ -199,6 +199,8 @@ class Sequencer:
             # Under the topic prefix, like every group: the grants are per prefix.
             group_id=self.kafka.topic_prefix + self.settings.group_id,
             max_poll_records=self.settings.max_poll_records,
+            session_timeout_ms=int(self.settings.session_timeout_seconds * 1000),
+            heartbeat_interval_ms=3000,
         )
         consumer.subscribe([self.entries_topic], listener=listener)
         return consumer

@@ -18,6 +18,14 @@ class AuditSettings(BaseSettings):
         description="Consumer group (after HOMEWARD_TOPIC_PREFIX): one sequencer owns an "
         "input partition (and so the output partition of the same number) at a time",
     )
+    session_timeout_seconds: float = Field(
+        default=15.0,
+        ge=6,
+        le=300,
+        description="How long the group waits for a silent sequencer before its partitions "
+        "go to another (kafka-python's default, 45 s, held the chain that long after a "
+        "SIGKILL); the same as the Faust workers'",
+    )
     signing_key_file: Path | None = Field(
         default=None,
         description="Ed25519 private key (PEM, PKCS#8, unencrypted) that signs checkpoints; "
