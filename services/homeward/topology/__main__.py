@@ -12,7 +12,7 @@ import sys
 
 from homeward.cli import prog_name
 from homeward.errors import HomewardError
-from homeward.topology.acls import apply_acls, plan
+from homeward.topology.acls import apply_acls, grants_table, plan
 from homeward.topology.admin import apply
 from homeward.topology.model import Topology
 from homeward.topology.principals import load_principals
@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument(
+        "--markdown", action="store_true", help="acls: one table row per principal (the docs')"
+    )
     args = parser.parse_args(argv)
     try:
         topology = Topology.load()
@@ -44,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{p.user:28} {p.kind:13} roles={','.join(p.roles)}")
             return 0
         if args.command == "acls":
-            print("\n".join(g.line() for g in plan(topology, principals)))
+            if args.markdown:
+                print(grants_table(topology, principals))
+            else:
+                print("\n".join(g.line() for g in plan(topology, principals)))
             return 0
         if args.command in ("apply", "apply-all"):
             print("\n".join(apply(topology).lines()))

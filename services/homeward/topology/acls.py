@@ -147,3 +147,34 @@ def _wait_visible(admin: KafkaAdminClient, grants: list[Grant], wait_seconds: fl
                 field="acls",
             )
         time.sleep(0.05)  # the broker applies the metadata log asynchronously
+
+
+def grants_table(topology: Topology, principals: list[KafkaPrincipal] | None = None) -> str:
+    """The grants as docs/kafka-security.md shows them: one Markdown row per
+    principal, in the declaration order (a test keeps the doc equal to this)."""
+    principals = load_principals() if principals is None else principals
+    grants = plan(topology, principals)
+    rows = [
+        "| principal | kind | reads (topics) | writes (topics) | groups (prefixed) | other |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def cell(names: list[str]) -> str:
+        return ", ".join(names) or "-"
+
+    for p in principals:
+        mine = [g for g in grants if g.principal == p.user]
+        literal = [g for g in mine if g.resource == "TOPIC" and g.pattern == "LITERAL"]
+        reads = sorted(g.name for g in literal if g.operation == "READ")
+        writes = sorted(g.name for g in literal if g.operation == "WRITE")
+        groups = sorted(f"{g.name}*" for g in mine if g.resource == "GROUP")
+        other = sorted(
+            f"{g.operation} {g.name}*"
+            for g in mine
+            if g.resource == "TOPIC" and g.pattern == "PREFIXED"
+        )
+        rows.append(
+            f"| `{p.user}` | {p.kind} | {cell(reads)} | {cell(writes)} | {cell(groups)} "
+            f"| {cell(other)} |"
+        )
+    return "\n".join(rows)

@@ -10,7 +10,7 @@ from homeward.errors import ConfigError
 from homeward.events import Classification
 from homeward.paths import topology_file
 from homeward.topology import POLICE_ONLY_PREFIX, Topology
-from homeward.topology.acls import Grant, plan
+from homeward.topology.acls import Grant, grants_table, plan
 from homeward.topology.model import GRANTED_SERVICE_ROLES
 from homeward.topology.principals import load_principals, principals_file
 from homeward.topology.users import password_env_name, passwords, read_password_file
@@ -148,3 +148,12 @@ def test_a_bad_password_line_is_named_by_number_without_its_content(tmp_path: Pa
     with pytest.raises(ConfigError) as caught:
         read_password_file(secret)
     assert "line 2" in caught.value.reason and "secret-without" not in str(caught.value)
+
+
+def test_the_grants_table_in_the_docs_is_the_one_the_declarations_give() -> None:
+    doc = (Path(__file__).parents[3] / "docs" / "kafka-security.md").read_text(encoding="utf-8")
+    table = grants_table(Topology.load(prefix=""))
+    assert table in doc, (
+        "docs/kafka-security.md is stale: paste `HOMEWARD_TOPIC_PREFIX= "
+        "python -m homeward.topology acls --markdown` over its grants table"
+    )
