@@ -43,5 +43,9 @@ class DirectoryError(ConfigError):
         super().__init__(f"line {line}: {reason}", field=field)
 
 
+class PublishRefused(HomewardError):
+    """Kafka refused the write for good (grants, size): a retry will not help (500)."""
+
+
 class PublishUnavailable(HomewardError):
     """Kafka could not be reached or did not acknowledge in time (answered as 503)."""

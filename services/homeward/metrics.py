@@ -55,6 +55,12 @@ EMIT_PARKED = Counter(
     "Output records the broker refused for good (grants, size), parked on the dead-letter topic",
     ["service", "topic", "reason"],
 )
+PUBLISH_REFUSED = Counter(
+    "homeward_publish_refused_total",
+    "Writes from an HTTP service the broker refused for good (grants, size); the request "
+    "was answered 500 and nothing was published",
+    ["service", "topic", "reason"],
+)
 HANDLING_SECONDS = Histogram(
     "homeward_handling_seconds",
     "Time to handle one record",

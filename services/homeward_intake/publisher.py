@@ -20,8 +20,10 @@ from kafka.errors import KafkaError
 
 from homeward import kafka as hkafka
 from homeward.codec import Codec, EventMeta, Record
-from homeward.errors import ConfigError, PublishUnavailable
+from homeward.errors import ConfigError, PublishRefused, PublishUnavailable
 from homeward.events import Classification, Event
+from homeward.metrics import PUBLISH_REFUSED
+from homeward.processing import is_permanent
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward_intake.routing import key_for
@@ -245,6 +247,18 @@ class KafkaPublisher:
         try:
             hkafka.send_all(producer, [(topic, record)], timeout=self.timeout)
         except KafkaError as exc:
+            if is_permanent(exc):
+                # The broker said no for this topic (a missing grant, a size limit):
+                # a clear 500, not a 503 to retry. kafka-python's idempotent producer
+                # then fails every later send with the same error, whatever the topic
+                # (seen on the real broker), so it is replaced as after an outage.
+                name = type(exc).__name__
+                PUBLISH_REFUSED.labels("intake", topic, name).inc()
+                log.error("Kafka refused a write to %s for good: %s: %s", topic, name, exc)
+                self._failed(producer, f"replacing the producer after {name} on {topic}")
+                raise PublishRefused(
+                    f"{name} on {topic}; a retry will not help until an operator fixes it",
+                ) from exc
             reason = (
                 f"Kafka did not acknowledge within {self.timeout:g}s: {type(exc).__name__}: {exc}"
             )

@@ -29,6 +29,7 @@ from homeward_intake.client import Accepted, IntakeClient, IntakeError
 from tests.fixtures.bus import Bus
 from tests.fixtures.idp import Idp
 from tests.fixtures.intake import IntakeProcess, spawn
+from tests.unit.intake import samples
 
 pytestmark = pytest.mark.integration
 
@@ -318,3 +319,56 @@ def test_without_kafka_intake_is_alive_not_ready_and_answers_503(tmp_path: Path,
         assert info.value.status == 503
     finally:
         ip.stop()
+
+
+def _max_message_bytes(bus: Bus, topic_id: str, value: str) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    admin = KafkaAdminClient(**bus.settings.kafka_python())
+    try:
+        admin.alter_configs(
+            [
+                ConfigResource(
+                    ConfigResourceType.TOPIC, bus.topic(topic_id), {"max.message.bytes": value}
+                )
+            ]
+        )
+    finally:
+        admin.close()
+
+
+def test_a_write_the_broker_refuses_for_good_is_a_clear_500_not_an_outage(
+    bus: Bus, start_intake: Callable[..., IntakeProcess]
+) -> None:
+    # A real refusal: the alert topic takes no record larger than 200 bytes, so the
+    # broker answers MESSAGE_TOO_LARGE for good (as it would for a missing grant).
+    intake = start_intake()
+    open_case = alert_json()
+    issued = httpx.post(f"{intake.url}/v1/alerts", json=open_case, headers=intake.auth())
+    assert issued.status_code == 202, issued.text
+    drain(bus, "alert_events")  # (drain returns what came before its sentinels)
+    _max_message_bytes(bus, "alert_events", "200")
+    refused = httpx.post(f"{intake.url}/v1/alerts", json=alert_json(), headers=intake.auth())
+    assert refused.status_code == 500, refused.text
+    body = refused.json()
+    assert body["error"] == "publish_refused"
+    assert "MessageSizeTooLargeError" in body["errors"][0]["reason"]
+    assert bus.topic("alert_events") in body["errors"][0]["reason"]
+    assert "Retry-After" not in refused.headers  # a retry would only repeat it
+    # Counted; and intake is ready again as soon as its producer is replaced (after a
+    # refusal kafka-python's idempotent producer refuses every topic).
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{intake.url}/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "intake not ready again after a refusal"
+    metrics = httpx.get(f"{intake.url}/metrics").text
+    assert (
+        f'homeward_publish_refused_total{{reason="MessageSizeTooLargeError",service="intake",'
+        f'topic="{bus.topic("alert_events")}"}} 1.0'
+    ) in metrics
+    assert len(drain(bus, "alert_events")) == 1  # the open case's alert only
+    # Every other topic is served again.
+    rescue = samples.rescue(case_id=open_case["case_id"])
+    rescued = httpx.post(f"{intake.url}/v1/rescues", json=rescue, headers=intake.auth())
+    assert rescued.status_code == 202, rescued.text
+    assert len(drain(bus, "rescues")) == 1

@@ -26,7 +26,7 @@ from homeward.alert_lifecycle import AlertTransitionError, allowed_steps
 from homeward.audit import AuditEntry, Auditor, AuditOutcome
 from homeward.auth import Forbidden
 from homeward.auth.jwt_verifier import Unauthenticated
-from homeward.errors import CodecError, PublishUnavailable, ValidationError
+from homeward.errors import CodecError, PublishRefused, PublishUnavailable, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,17 @@ def install_error_handlers(
 
     # Valid by the model but not by the Avro schema: nothing was published.
     refuse(app, CodecError, 422, "invalid_request", on_refusal)
+
+    @app.exception_handler(PublishRefused)
+    async def on_refused(_: Request, exc: PublishRefused) -> JSONResponse:
+        # Not a 503 with Retry-After: the broker is up and said no for good; a
+        # client retrying would only repeat it. Operators get the alert rule.
+        return error_response(
+            500,
+            "publish_refused",
+            [{"field": None, "reason": exc.reason}],
+            message=f"Kafka refused the write for good and nothing was published: {exc.reason}",
+        )
 
     @app.exception_handler(PublishUnavailable)
     async def on_unavailable(_: Request, exc: PublishUnavailable) -> JSONResponse:

@@ -28,6 +28,7 @@ CATALOGUE: dict[str, tuple[type, tuple[str, ...]]] = {
     "homeward_anomalies": (Counter, ("rule", "severity")),
     "homeward_dead_letters": (Counter, ("service", "reason")),
     "homeward_emit_parked": (Counter, ("service", "topic", "reason")),
+    "homeward_publish_refused": (Counter, ("service", "topic", "reason")),
     "homeward_consumer_lag": (Gauge, ("service", "group", "topic", "partition")),
     "homeward_http_requests": (Counter, ("route", "method", "status")),
     "homeward_http_request_seconds": (Histogram, ("route", "method")),
