@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 export PIP_CACHE_DIR
 
-.PHONY: setup kafka idp browser realm demo chaos test unit integration lint typecheck validate topology format clean bench-detector bench outage fuzz
+.PHONY: setup kafka idp browser realm demo chaos test unit integration lint typecheck validate topology format clean bench-detector bench outage fuzz fuzz-api
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ bench: kafka $(VENV)/.bench-installed   ## benchmark suite (not a test): codec, 
 
 fuzz: setup             ## fuzz campaign (not a test, not in CI): FUZZ_BUDGET seconds per target (default 600), FUZZ_TARGETS="codec yaml ..."
 	$(PY) -m fuzz --budget $(or $(FUZZ_BUDGET),600) $(FUZZ_TARGETS)
+
+$(VENV)/.fuzz-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev,fuzz]'
+	touch $@
+
+fuzz-api: kafka idp $(VENV)/.fuzz-installed   ## schemathesis against intake's and the gateway's live OpenAPI (not in CI): FUZZ_API_EXAMPLES per operation (default 200), FUZZ_API_ARGS="--api gateway"
+	nice -n 10 $(PY) -m fuzz.api --examples $(or $(FUZZ_API_EXAMPLES),200) $(FUZZ_API_ARGS)
 
 test: kafka idp browser lint typecheck validate   ## everything CI runs
 	$(PY) -m pytest -q

@@ -9,14 +9,21 @@ from fastapi import APIRouter, Query, Request
 
 from homeward.auth import Action
 from homeward.http.auth import Caller, authorize
-from homeward_gateway.routes_inbox import gateway_of
+from homeward.http.responses import UNAVAILABLE, Responses, error
+from homeward_gateway.routes_inbox import READ, gateway_of
 from homeward_gateway.store import MAX_LIMIT
 from homeward_gateway.views import AnomalyView
 
 router = APIRouter(prefix="/v1", tags=["anomalies"])
 
 
-@router.get("/anomalies", summary="Health-record anomalies, newest first (police)")
+# Every read is audited first: an audit record Kafka does not confirm is a 503.
+AUDITED: Responses = {**READ, **UNAVAILABLE}
+
+
+@router.get(
+    "/anomalies", summary="Health-record anomalies, newest first (police)", responses=AUDITED
+)
 def anomalies(
     request: Request,
     caller: Caller,
@@ -29,7 +36,7 @@ def anomalies(
 @router.get(
     "/anomalies/{anomaly_id}",
     summary="One health-record anomaly (police)",
-    responses={404: {"description": "No such anomaly"}},
+    responses={**AUDITED, 404: error("not_found: no such anomaly")},
 )
 def anomaly(request: Request, caller: Caller, anomaly_id: str) -> AnomalyView:
     authorize(request, caller, Action.POLICE_ONLY_READ)

@@ -11,13 +11,14 @@ never blocks the event loop (and with it every live stream).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from homeward.auth import Action, Principal
 from homeward.http.auth import Caller, authorize
+from homeward.http.responses import AUTH, BODY, UNAVAILABLE, Responses, error
 from homeward.metrics import GATEWAY_SSE_CLIENTS
 from homeward_gateway.service import Gateway
 from homeward_gateway.store import InboxEntry
@@ -33,9 +34,11 @@ from homeward_gateway.views import (
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such delivery in your agency's inbox"}
-}
+NOT_FOUND: Responses = {404: error("not_found: no such delivery in your agency's inbox")}
+# Every route here takes a token; a query or path that does not validate is a 422.
+READ: Responses = {**AUTH, 422: error("invalid_request: a parameter is invalid; it is named.")}
+# A write reads a JSON body (or none) and publishes, with its audit record.
+WRITE: Responses = {**READ, **BODY, **UNAVAILABLE}
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -48,7 +51,7 @@ def view(gateway: Gateway, entry: InboxEntry) -> EntryView:
     return EntryView.of(entry, status.value if status else None)
 
 
-@router.get("/inbox", summary="Your agency's inbox, newest first, a page at a time")
+@router.get("/inbox", summary="Your agency's inbox, newest first, a page at a time", responses=READ)
 def inbox(
     request: Request,
     caller: Caller,
@@ -72,7 +75,7 @@ def inbox(
     "nothing is lost across a reconnect, to any replica, or a restart of the gateway. A "
     "comment line is sent as a heartbeat.",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **READ},
 )
 async def stream(
     request: Request,
@@ -124,7 +127,9 @@ async def events(
 
 
 @router.get(
-    "/inbox/{delivery_id}", summary="One delivery in your agency's inbox", responses=NOT_FOUND
+    "/inbox/{delivery_id}",
+    summary="One delivery in your agency's inbox",
+    responses={**READ, **NOT_FOUND},
 )
 def delivery(request: Request, caller: Caller, delivery_id: str) -> EntryView:
     authorize(request, caller, Action.INBOX_READ)
@@ -138,8 +143,9 @@ def delivery(request: Request, caller: Caller, delivery_id: str) -> EntryView:
     description="Publishes the SDK's AgencyAcknowledgement with you as actor. Idempotent: a "
     "second acknowledgement answers 200 with the first and publishes nothing.",
     responses={
+        **WRITE,
         **NOT_FOUND,
-        409: {"description": "Not an alert delivery (a referral is answered instead)"},
+        409: error("not_acknowledgeable: not an alert delivery (a referral is answered instead)"),
     },
 )
 def acknowledge(
@@ -167,9 +173,12 @@ def acknowledge(
     "publishes the SDK's ReferralAnswered with you as actor (police on police.referrals.v1, "
     "every other agency on referrals.answers.v1). `delivery_id` is the referral id.",
     responses={
+        **WRITE,
         **NOT_FOUND,
-        409: {"description": "The lifecycle does not allow this step (names state, allowed)"},
-        422: {"description": "An unknown code, or a missing reason / outcome"},
+        409: error(
+            "illegal_transition: the lifecycle does not allow this step (names state, allowed)"
+        ),
+        422: error("invalid_request: an unknown code, or a missing reason / outcome"),
     },
 )
 def answer(request: Request, caller: Caller, delivery_id: str, body: AnswerBody) -> AnswerAnswer:

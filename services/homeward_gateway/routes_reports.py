@@ -10,13 +10,14 @@ from fastapi import APIRouter, Body, Request
 
 from homeward.auth import Action
 from homeward.http.auth import Caller, authorize
-from homeward_gateway.routes_inbox import gateway_of
+from homeward.http.responses import error
+from homeward_gateway.routes_inbox import READ, WRITE, gateway_of
 from homeward_gateway.views import AckView, ReportAckAnswer, ReportAckBody, ReportView
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
 
-@router.get("/reports", summary="Mandatory reports filed, newest first (police)")
+@router.get("/reports", summary="Mandatory reports filed, newest first (police)", responses=READ)
 def reports(request: Request, caller: Caller) -> list[ReportView]:
     authorize(request, caller, Action.REPORT_ACKNOWLEDGE)
     return [ReportView.of(r) for r in gateway_of(request).reports(caller)]
@@ -27,7 +28,7 @@ def reports(request: Request, caller: Caller) -> list[ReportView]:
     summary="Acknowledge a mandatory report (police)",
     description="Publishes the SDK's ReportAcknowledged for your police agency. Idempotent: "
     "a second acknowledgement answers 200 with the first and publishes nothing.",
-    responses={404: {"description": "No such report"}},
+    responses={**WRITE, 404: error("not_found: no such report")},
 )
 def acknowledge_report(
     request: Request,

@@ -1,4 +1,5 @@
-"""The HTTP contract: request bodies, the 202 answer and the error body.
+"""The HTTP contract: request bodies and the 202 answer (the error body is
+homeward.http.responses', shared with the gateway).
 
 Request bodies are derived from the event models, not copied: a field added
 to an event (with its constraints) appears in the API, its validation and its
@@ -154,21 +155,4 @@ class ReferralState(BaseModel):
     pending_answer: TaskStatus | None = Field(
         default=None,
         description="An answer this intake published that the router has not recorded yet.",
-    )
-
-
-class ErrorItem(BaseModel):
-    field: str | None = Field(description="Dotted path of the field, or a header name.")
-    reason: str
-
-
-class ErrorBody(BaseModel):
-    """Every non-2xx answer has this shape, so a client needs one parser."""
-
-    error: str = Field(description="A stable code, e.g. invalid_request, idempotency_conflict.")
-    message: str = Field(description="One line for humans, naming the fields.")
-    errors: list[ErrorItem] = Field(default_factory=list)
-    allowed: list[str] | None = Field(
-        default=None,
-        description="With illegal_transition only: the statuses the agency may answer next.",
     )

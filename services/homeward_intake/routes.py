@@ -25,6 +25,7 @@ from homeward.auth import Action, Forbidden, Principal
 from homeward.errors import ValidationError
 from homeward.events import AlertCancelled, AlertIssued, AlertUpdated, Event, SightingReported
 from homeward.http.auth import Caller, actor_of, allowed, needs
+from homeward.http.responses import AUTH, BODY, error
 from homeward_intake.handlers import Intake, Outcome
 from homeward_intake.idempotency import KEY_HEADER, KEY_MAX
 from homeward_intake.models import (
@@ -34,7 +35,6 @@ from homeward_intake.models import (
     AlertIssueRequest,
     AlertUpdateRequest,
     CancellationRequest,
-    ErrorBody,
     SightingRequest,
 )
 
@@ -43,18 +43,14 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 router = APIRouter()
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The body is not valid JSON."},
-    401: {"model": ErrorBody, "description": "No valid bearer token (the header names why)."},
-    403: {"model": ErrorBody, "description": "The roles table does not allow this caller it."},
-    409: {
-        "model": ErrorBody,
-        "description": f"{KEY_HEADER} reused for a different request, or a step the alert's "
-        "lifecycle does not allow (a second alert for a case, an update after the end).",
-    },
-    413: {"model": ErrorBody, "description": "The body is over the size cap."},
-    415: {"model": ErrorBody, "description": "The body is not application/json."},
-    422: {"model": ErrorBody, "description": "Fields are missing or invalid; each is named."},
-    503: {"model": ErrorBody, "description": "Kafka is unavailable; retry with the same key."},
+    **AUTH,
+    **BODY,
+    409: error(
+        f"{KEY_HEADER} reused for a different request, or a step the alert's lifecycle "
+        "does not allow (a second alert for a case, an update after the end)."
+    ),
+    422: error("Fields are missing or invalid; each is named."),
+    503: error("Kafka is unavailable; retry with the same key."),
 }
 
 

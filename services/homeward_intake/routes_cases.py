@@ -11,13 +11,13 @@ from fastapi import APIRouter, Path, Request
 from homeward.auth import Action
 from homeward.events import DnaComparisonRecorded, ReferralAnswered, RescueNotified
 from homeward.http.auth import Caller, allowed, authorize, needs, own_agency
+from homeward.http.responses import AUTH, ErrorBody
 from homeward_intake.answers import ReferralNotFound, agency_next
 from homeward_intake.models import (
     CASE_ID_MAX,
     CASE_ID_PATTERN,
     Accepted,
     DnaComparisonRequest,
-    ErrorBody,
     ReferralAnswerRequest,
     ReferralState,
 )
@@ -60,6 +60,7 @@ ANSWER_ERRORS: dict[int | str, dict[str, Any]] = {
     },
 }
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH,
     404: {"model": ErrorBody, "description": "No such referral in the router's log."},
     422: {"model": ErrorBody, "description": "An id in the path is invalid."},
     503: {"model": ErrorBody, "description": "The log could not be read up to now; retry."},

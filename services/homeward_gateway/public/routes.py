@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
+from homeward.http.responses import error
 from homeward_gateway.public.atom import ATOM_TYPE, CAP_TYPE, index
 from homeward_gateway.public.feed import Feed
 from homeward_gateway.public.settings import CapSettings
@@ -20,7 +21,13 @@ CACHE = "public, max-age=15"
 def router(feed: Feed, settings: CapSettings) -> APIRouter:
     api = APIRouter(prefix=PREFIX, tags=["public"])
 
-    @api.get("/index.atom", name="cap_index", summary="The Atom index of the CAP feed")
+    @api.get(
+        "/index.atom",
+        name="cap_index",
+        summary="The Atom index of the CAP feed",
+        response_class=Response,
+        responses={200: {"content": {ATOM_TYPE: {}}, "description": "The Atom feed"}},
+    )
     def atom(request: Request) -> Response:
         base = settings.base_url or str(request.url_for("cap_index")).rsplit("/", 1)[0]
         body = index(
@@ -34,7 +41,15 @@ def router(feed: Feed, settings: CapSettings) -> APIRouter:
         )
         return Response(body, media_type=ATOM_TYPE, headers={"Cache-Control": CACHE})
 
-    @api.get("/{identifier}.xml", summary="One CAP 1.2 message")
+    @api.get(
+        "/{identifier}.xml",
+        summary="One CAP 1.2 message",
+        response_class=Response,
+        responses={
+            200: {"content": {CAP_TYPE: {}}, "description": "The CAP 1.2 message"},
+            404: error("not_found: no such message in the feed (or no longer in it)"),
+        },
+    )
     def message(identifier: str) -> Response:
         published = feed.get(identifier)
         if published is None:

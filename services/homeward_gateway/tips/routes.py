@@ -32,6 +32,7 @@ from homeward.errors import PublishUnavailable, ValidationError
 from homeward.events.tips import TipVerdict
 from homeward.http.auth import Caller, needs
 from homeward.http.errors import error_response, field_of
+from homeward.http.responses import AUTH, BODY, UNAVAILABLE, Responses, error
 from homeward.metrics import GATEWAY_TIPS
 from homeward_gateway.tips import i18n
 from homeward_gateway.tips.book import TipEntry
@@ -42,6 +43,15 @@ from homeward_gateway.tips.models import TipSubmission
 TIPS = GATEWAY_TIPS
 
 router = APIRouter()
+
+# The police routes take a token, and each read or acknowledgement is audited
+# (a 503 when Kafka does not confirm the record).
+POLICE: Responses = {
+    **AUTH,
+    **UNAVAILABLE,
+    422: error("invalid_request: a parameter or field is invalid; it is named."),
+}
+TIP_NOT_FOUND: Responses = {404: error("not_found: no such tip for your unit")}
 
 
 class TooLarge(Exception):
@@ -94,11 +104,12 @@ def refuse(
     summary="Send a tip about a child with an active public alert (no login; rate-limited)",
     tags=["public tips"],
     responses={
-        400: {"description": "Not JSON"},
-        404: {"description": "No active public alert for case_id"},
-        413: {"description": "Body too large"},
-        422: {"description": "A field is invalid (named)"},
-        429: {"description": "Too many tips; see Retry-After"},
+        **BODY,
+        400: error("invalid_json: not JSON, or not a JSON object"),
+        404: error("not_found: no active public alert for case_id"),
+        422: error("invalid_request: a field is invalid (named)"),
+        429: error("rate_limited: too many tips; see Retry-After"),
+        503: error("unavailable: the line is starting, or Kafka did not confirm; retry"),
     },
     openapi_extra={
         "requestBody": {
@@ -336,6 +347,7 @@ class AckRequest(BaseModel):
     dependencies=[needs(Action.TIP_READ)],
     summary="The public tips routed to your unit, newest first",
     tags=["tips"],
+    responses=POLICE,
 )
 async def list_tips(request: Request, caller: Caller, limit: int = 100) -> dict[str, Any]:
     entries = await run_in_threadpool(
@@ -349,6 +361,7 @@ async def list_tips(request: Request, caller: Caller, limit: int = 100) -> dict[
     dependencies=[needs(Action.TIP_READ)],
     summary="One tip of your unit (another unit's: 404)",
     tags=["tips"],
+    responses={**POLICE, **TIP_NOT_FOUND},
 )
 async def get_tip(request: Request, caller: Caller, tip_id: str) -> dict[str, Any]:
     entry = await run_in_threadpool(line_of(request).desk.tip, caller, tip_id)
@@ -361,6 +374,7 @@ async def get_tip(request: Request, caller: Caller, tip_id: str) -> dict[str, An
     status_code=202,
     summary="Acknowledge a tip of your unit, optionally with a verdict and its code",
     tags=["tips"],
+    responses={**POLICE, **BODY, **TIP_NOT_FOUND},
 )
 async def acknowledge_tip(
     request: Request, caller: Caller, tip_id: str, body: AckRequest | None = None
