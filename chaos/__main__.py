@@ -15,7 +15,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from chaos.scenarios import HEADER, SERVICE_KILLS, Settings, line, run
+from chaos.scenarios import HEADER, SERVICE_KILLS, TIMER_KILLS, Settings, line, run
 from chaos.stack import Stack
 from homeward import paths
 from homeward_demo import identity
@@ -23,6 +23,7 @@ from homeward_demo import identity
 SCENARIOS = (
     "leader",
     *SERVICE_KILLS,
+    *TIMER_KILLS,
     "poison",
     "rebalance-fanout",
     "rebalance-detector",
@@ -48,12 +49,21 @@ def settings_for(args: argparse.Namespace) -> Settings:
         Settings()
         if args.short
         else Settings(
-            alerts=600,
-            births=300,
+            # Every row but the leader's: a burst each at a size the shared 2-core
+            # machine carries in minutes.
+            alerts=150,
+            births=100,
+            # The leader row: 10,000 events, the size. 299 alerts each with an
+            # internal update (84 and 78 deliveries each), 30 rescues (8 referrals
+            # each), 2,339 births and 5 planted anomalies (9,372 health records).
+            leader_alerts=299,
+            leader_births=2339,
+            updates=1,
             leader_kills=5,
             settle_seconds=600,
             poison_every=99,
             rebalance=True,
+            timer_kills=True,
         )
     )
     if args.alerts is not None:

@@ -60,7 +60,8 @@ def case_id(tag: str, n: int) -> str:
     return f"{POLICE_AGENCY}-CHAOS-{tag}-{n:05d}"
 
 
-def alert_fields(case: str) -> dict[str, Any]:
+def alert_fields(case: str, last_seen_ago: timedelta | None = None) -> dict[str, Any]:
+    ago = last_seen_ago if last_seen_ago is not None else timedelta(minutes=LAST_SEEN_MINUTES_AGO)
     return {
         "case_id": case,
         "issuing_unit": "Sampleville County Police Bureau (fictional)",
@@ -71,7 +72,7 @@ def alert_fields(case: str) -> dict[str, Any]:
         ),
         "child": ChildDescription(name="Test Child C", sex="female", age_years=7),
         "last_seen": CENTRE,
-        "last_seen_at": utcnow() - timedelta(minutes=LAST_SEEN_MINUTES_AGO),
+        "last_seen_at": utcnow() - ago,
         "public_summary": "MISSING (chaos test): girl, 7, green coat. Fictional.",
     }
 
@@ -128,9 +129,13 @@ class IntakeDriver:
         *,
         rescue_every: int = 0,
         during: Callable[[int], None] | None = None,
+        last_seen_ago: timedelta | None = None,
+        updates: int = 0,
     ) -> None:
         """`count` alerts (and a rescue of every `rescue_every`-th case); `during(i)` is
-        called from the driver's thread after the i-th alert is accepted."""
+        called from the driver's thread after the i-th alert is accepted; `last_seen_ago`
+        (default LAST_SEEN_MINUTES_AGO) is taken as each alert is posted; `updates`
+        internal updates (new information, nothing public) follow each alert."""
         done = threading.Semaphore(0)
         stop_hook = threading.Event()
 
@@ -142,10 +147,22 @@ class IntakeDriver:
                     a = self._post(
                         client,
                         lambda c: c.issue_alert(
-                            idempotency_key=f"{case}/alert", **alert_fields(case)
+                            idempotency_key=f"{case}/alert",
+                            **alert_fields(case, last_seen_ago),
                         ),
                     )
                     accepted.add(a.event_id, "alert", case)
+                    for u in range(updates):
+                        accepted.count_sent()
+                        up = self._post(
+                            client,
+                            lambda c, u=u: c.update_alert(
+                                case,
+                                idempotency_key=f"{case}/update/{u}",
+                                new_information=f"Synthetic chaos-test update {u + 1}.",
+                            ),
+                        )
+                        accepted.add(up.event_id, "update", case)
                     if rescue_every and n % rescue_every == 0:
                         accepted.count_sent()
                         r = self._post(

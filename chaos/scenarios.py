@@ -19,7 +19,8 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 from kafka import KafkaProducer
 
@@ -47,6 +48,7 @@ from homeward_demo.health import found_by
 from homeward_demo.scenario import CENTRE
 from homeward_fanout.rules import RadiusSchedule, agencies_in_ring
 from homeward_health import HealthRecorder
+from homeward_health.synthetic import KINDS
 from homeward_referrals.rules import load_rules
 from homeward_referrals.state import derive_id
 
@@ -114,6 +116,19 @@ class Observer:
         self.rules = load_rules()
         # (source event id, agency id) -> delivery ids; raw copies per delivery id
         self.delivered: dict[tuple[str, str], set[str]] = defaultdict(set)
+        # (source event id, agency id) -> the rings and the attempts it was delivered at
+        self.rings: dict[tuple[str, str], set[int]] = defaultdict(set)
+        self.attempts: dict[tuple[str, str], set[int]] = defaultdict(set)
+        self.webhook_ring = self.ring & set(stack.webhook_agencies)
+        public = {AgencyType.MEDIA, AgencyType.CYBERSPACE}
+        self.update_ring = {a.id for a in stack.agencies if a.id in self.ring} - {
+            a.id for a in stack.agencies if a.type in public
+        }
+        # (source event id, agency id) -> webhook-ids the receiver took, and how many
+        # requests; read from the receiver's file as it grows
+        self.webhooks: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.webhook_posts = 0
+        self._webhook_read = 0
         self.copies: Counter[str] = Counter()
         self.on_topic: dict[str, set[str]] = defaultdict(set)  # topic -> ce ids
         self.referrals: dict[str, set[str]] = defaultdict(set)  # referral id -> offer ce ids
@@ -138,6 +153,8 @@ class Observer:
             ev = d.event
             if isinstance(ev, AlertDelivery):
                 self.delivered[(ev.source_event_id, ev.agency_id)].add(ev.delivery_id)
+                self.rings[(ev.source_event_id, ev.agency_id)].add(ev.ring_km)
+                self.attempts[(ev.source_event_id, ev.agency_id)].add(ev.attempt)
                 self.copies[d.meta.id] += 1
             elif isinstance(ev, ReferralRequested) or (
                 isinstance(ev, ReferralEscalated) and r.topic == self.referral_log
@@ -147,6 +164,26 @@ class Observer:
                     self.offers[ev.referral_id].add(d.meta.id)
             elif isinstance(ev, HealthAnomalyDetected):
                 self.anomaly_events.append((d.meta.id, ev))
+        self._read_webhooks()
+
+    def _read_webhooks(self) -> None:
+        """The receiver's new lines (whole ones: it may be writing the last)."""
+        path = self.stack.receiver_log
+        if not self.stack.webhook_agencies or not path.exists():
+            return
+        with path.open("rb") as f:
+            f.seek(self._webhook_read)
+            chunk = f.read()
+        end = chunk.rfind(b"\n") + 1
+        self._webhook_read += end
+        for raw in chunk[:end].splitlines():
+            taken = json.loads(raw)
+            if "id" not in taken:
+                continue  # a request that failed verification: not a delivery
+            self.webhook_posts += 1
+            data = json.loads(taken["body"]).get("data") or {}
+            if "source_event_id" in data:  # an alert delivery
+                self.webhooks[(data["source_event_id"], data["agency_id"])].add(taken["id"])
 
     # -- judging -------------------------------------------------------------------------
     def alert_debt(self, accepted: Accepted) -> tuple[int, int, int]:
@@ -159,6 +196,49 @@ class Observer:
                 missing += not ids
                 dup += max(0, len(ids) - 1)
         return delivered, missing, dup
+
+    def update_debt(self, accepted: Accepted) -> tuple[int, int, int]:
+        """(delivered, missing, duplicate) over the accepted internal updates: at every
+        agency of the ring whose role receives the alert itself (the public channels get
+        only what changes the public notice, which these updates do not)."""
+        delivered = missing = dup = 0
+        for event_id in accepted.of("update"):
+            for agency in self.update_ring:
+                ids = self.delivered.get((event_id, agency), set())
+                delivered += bool(ids)
+                missing += not ids
+                dup += max(0, len(ids) - 1)
+        return delivered, missing, dup
+
+    def webhook_debt(self, accepted: Accepted) -> tuple[int, int, int]:
+        """(delivered, missing, duplicate) at the webhook receiver, over the accepted
+        alerts and the webhook agencies of the ring: a distinct webhook-id is a delivery,
+        one delivery under two webhook-ids a duplicate (the receiver drops only repeats
+        of an id)."""
+        delivered = missing = dup = 0
+        for event_id in accepted.of("alert"):
+            for agency in self.webhook_ring:
+                ids = self.webhooks.get((event_id, agency), set())
+                delivered += bool(ids)
+                missing += not ids
+                dup += max(0, len(ids) - 1)
+        return delivered, missing, dup
+
+    def ring_debt(
+        self, accepted: Accepted, agencies: set[str], *, ring_km: int = 0, attempt: int = 1
+    ) -> tuple[int, int]:
+        """(delivered, missing) over the accepted alerts x `agencies`: a delivery at
+        `ring_km` (0: any ring) and at `attempt` or later."""
+        delivered = missing = 0
+        for event_id in accepted.of("alert"):
+            for agency in agencies:
+                key = (event_id, agency)
+                ok = (not ring_km or ring_km in self.rings.get(key, set())) and any(
+                    a >= attempt for a in self.attempts.get(key, set())
+                )
+                delivered += ok
+                missing += not ok
+        return delivered, missing
 
     def referral_debt(self, accepted: Accepted) -> tuple[int, int, int]:
         rules = self.rules.matching(rescued_person())
@@ -181,7 +261,7 @@ class Observer:
         )
 
     def not_on_bus(self, accepted: Accepted) -> int:
-        topic_of = {"alert": self.alerts, "rescue": self.rescues}
+        topic_of = {"alert": self.alerts, "update": self.alerts, "rescue": self.rescues}
         return sum(
             1 for e, (kind, _) in accepted.events.items() if e not in self.on_topic[topic_of[kind]]
         )
@@ -223,11 +303,13 @@ def groups_of(obs: Observer, which: tuple[str, ...]) -> dict[str, list[str]]:
         "referrals": ("homeward-referrals", [obs.rescues]),
         "detector": ("homeward-detector", [obs.health]),
         "subscriber": (f"homeward-agency-{SUBSCRIBER_AGENCY}", [topo.inbox("police").name]),
+        "gateway": ("homeward-gateway-webhooks", obs.inboxes),
     }
-    return dict(every[w] for w in which)
+    # The gateway's dispatcher only in a stack that runs the gateway.
+    return dict(every[w] for w in which if w in obs.stack.specs)
 
 
-ALL_GROUPS = ("fanout", "referrals", "detector", "subscriber")
+ALL_GROUPS = ("fanout", "referrals", "detector", "subscriber", "gateway")
 
 
 def settle(
@@ -239,8 +321,10 @@ def settle(
     *,
     timeout: float,
     groups: tuple[str, ...] = ALL_GROUPS,
+    extra: Callable[[], tuple[int, int]] | None = None,
 ) -> None:
-    """Wait until every debt is paid (or `timeout`), then fill the row's figures."""
+    """Wait until every debt is paid (or `timeout`), then fill the row's figures;
+    `extra()`: a row's own (delivered, missing) on top of the usual debts."""
     deadline = time.monotonic() + timeout
     while True:
         obs.catch_up()
@@ -248,8 +332,13 @@ def settle(
         if accepted is not None:
             a = obs.alert_debt(accepted)
             r = obs.referral_debt(accepted)
-            lost = a[1] + r[1] + obs.not_on_bus(accepted)
-            delivered, dup = a[0] + r[0], a[2] + r[2]
+            u = obs.update_debt(accepted)
+            w = obs.webhook_debt(accepted)
+            lost = a[1] + u[1] + r[1] + w[1] + obs.not_on_bus(accepted)
+            delivered, dup = a[0] + u[0] + r[0] + w[0], a[2] + u[2] + r[2] + w[2]
+        if extra is not None:
+            x = extra()
+            delivered, lost = delivered + x[0], lost + x[1]
         if health is not None:
             h = obs.anomaly_debt(health)
             delivered, lost, dup = delivered + h[0], lost + h[1], dup + h[2]
@@ -303,33 +392,74 @@ class Settings:
     settle_seconds: float = 180
     poison_every: int = 20  # alerts per poison record on each consumed topic (99: 1%)
     rebalance: bool = False  # the rebalance rows (chaos/rebalance.py) without --only
+    timer_kills: bool = False  # the fan-out timer rows (TIMER_KILLS) without --only
+    # The leader row's own burst (None: alerts, births as above) and the internal
+    # updates after each of its alerts.
+    leader_alerts: int | None = None
+    leader_births: int | None = None
+    updates: int = 0
+
+    def leader_burst(self) -> int:
+        """Events the leader row sends: alerts, updates, rescues, health records."""
+        alerts = self.leader_alerts or self.alerts
+        births = self.leader_births or self.births
+        # health_burst: 4 records a birth, 16 in its 5 planted anomalies
+        rescues = len(range(0, alerts, self.rescue_every)) if self.rescue_every else 0
+        return alerts * (1 + self.updates) + rescues + 4 * births + 16
 
 
 def leader_kill(stack: Stack, obs: Observer, s: Settings, tag: str = "LDR") -> Row:
-    """The broker leading alerts.events.v1[0] SIGKILLed mid-burst (s.leader_kills times)."""
-    row = Row(f"leader SIGKILL x{s.leader_kills}")
+    """The broker leading alerts.events.v1[0] SIGKILLed s.leader_kills times during one
+    burst. The alerts go in s.leader_kills + 1 waves, each kill struck as a wave ends so
+    the next wave's requests meet it; the health records pause at matching points until
+    the kill is struck, so every kill lands with both doors busy."""
+    n = s.leader_kills
+    row = Row(f"leader SIGKILL x{n}")
     accepted = Accepted()
     kills: list[str] = []
+    at: list[float] = []
+    go = [threading.Event() for _ in range(n)]
+    struck = [threading.Event() for _ in range(n)]
+    wait = s.settle_seconds  # bounds a wait for the other side, should it have failed
 
     def fault() -> None:
-        for _ in range(s.leader_kills):
+        for k in range(n):
+            if not go[k].wait(wait):
+                kills.append(f"kill {k + 1} never due")
+                return
+            at.append(time.monotonic())
+            struck[k].set()  # the SIGKILL follows within milliseconds
             node, back = stack.kill_leader(obs.alerts, 0)
             kills.append(f"node {node} back in {back:.1f} s")
 
-    step = max(1, s.alerts // 4)
-    during, at, _faults = _fault_at(stack, step, fault)
+    alerts, births = s.leader_alerts or s.alerts, s.leader_births or s.births
+    groups = births + len(KINDS)
+    pauses = {(k + 1) * groups // (n + 1): k for k in range(n)}
+
+    def health_during(i: int) -> None:
+        if i in pauses:
+            struck[pauses[i]].wait(wait)
+
+    faults = stack.faults.submit(fault)
     driver = IntakeDriver(stack.intake_url, stack.identities.police())
     recorder = HealthRecorder(stack.settings("health"), topology=stack.topology)
     burst_health: list[HealthBurst] = []
     t = threading.Thread(
-        target=lambda: burst_health.append(health_burst(recorder, tag, s.births)), daemon=True
+        target=lambda: burst_health.append(
+            health_burst(recorder, tag, births, during=health_during)
+        ),
+        daemon=True,
     )
     t.start()
-    driver.burst(accepted, tag, s.alerts, rescue_every=s.rescue_every, during=during)
+    for w in range(n + 1):
+        size = alerts * (w + 1) // (n + 1) - alerts * w // (n + 1)
+        driver.burst(accepted, f"{tag}{w}", size, rescue_every=s.rescue_every, updates=s.updates)
+        if w < n:
+            go[w].set()
     t.join()
+    burst_end = time.monotonic()
     recorder.close()
-    for f in _faults:
-        f.result()
+    faults.result()
     row.sent = accepted.sent + burst_health[0].sent
     row.accepted = len(accepted.events) + burst_health[0].sent
     settle(
@@ -340,6 +470,8 @@ def leader_kill(stack: Stack, obs: Observer, s: Settings, tag: str = "LDR") -> R
         at[0] if at else time.monotonic(),
         timeout=s.settle_seconds,
     )
+    during = sum(1 for x in at if x < burst_end)
+    row.notes.append(f"{during} of {n} kills during the burst")
     row.notes += kills
     return row
 
@@ -386,6 +518,115 @@ def service_kill(stack: Stack, obs: Observer, s: Settings, name: str) -> Row:
         )
     if restarted:
         row.notes.append(f"ready again in {restarted[0]:.1f} s")
+    return row
+
+
+#: The fan-out's timer rows: how long after each alert is posted its timer action
+#: falls due (a widening: last seen this long short of the first ring's hour; a
+#: resend: the acknowledgement timeout the fan-out runs with for the row).
+TIMER_LEAD = timedelta(seconds=20)
+#: The acknowledgement timeout outside the resend row: no resend falls due.
+ACK_TIMEOUT_SECONDS = "3600"
+
+
+def _set_ack_timeout(stack: Stack, seconds: str) -> None:
+    spec = stack.specs["fanout"]
+    stack.specs["fanout"] = replace(
+        spec, env={**spec.env, "HOMEWARD_FANOUT_ACK_TIMEOUT_SECONDS": seconds}
+    )
+
+
+def fanout_timer_kill(stack: Stack, obs: Observer, s: Settings, action: str) -> Row:
+    """The fan-out SIGKILLed while its timer is widening rings ("widening") or resending
+    unacknowledged deliveries ("resend"), and started again. The kill is timed from the
+    inbox topics: it lands at the first widened (ring 2) or resent (attempt 2) delivery
+    of the row's alerts; the row owes every such delivery besides the usual debts."""
+    tag = "KWID" if action == "widening" else "KRES"
+    row = Row(f"fanout SIGKILL during a {action}")
+    accepted = Accepted()
+    first, radius = RadiusSchedule().radius_km(0), RadiusSchedule().radius_km(1.01)
+    if action == "widening":
+        ago = timedelta(hours=1) - TIMER_LEAD
+        # The agencies the widening reaches: those of the first ring have theirs.
+        owed = {
+            r.agency.id
+            for r in agencies_in_ring(
+                stack.agencies, CENTRE.latitude, CENTRE.longitude, first, radius
+            )
+        }
+        extra = lambda: obs.ring_debt(accepted, owed, ring_km=radius)  # noqa: E731
+        alerts_ring = owed
+    else:
+        ago = None
+        # The SDK subscriber acknowledges its deliveries; no other agency of the ring
+        # does (the gateway's and the webhook agencies' systems are not played here).
+        owed = obs.ring - {SUBSCRIBER_AGENCY}
+        extra = lambda: obs.ring_debt(accepted, owed, attempt=2)  # noqa: E731
+        alerts_ring = obs.ring
+        # A clean restart (not the fault) to run the row with a short timeout.
+        _set_ack_timeout(stack, str(int(TIMER_LEAD.total_seconds())))
+        stack.services["fanout"].stop(timeout=60)
+        stack.launch("fanout")
+    driver = IntakeDriver(stack.intake_url, stack.identities.police())
+    burst = threading.Thread(
+        target=lambda: driver.burst(
+            accepted, tag, s.alerts, rescue_every=s.rescue_every, last_seen_ago=ago
+        ),
+        name="chaos-burst",
+        daemon=True,
+    )
+    burst.start()
+    restarted: list[float] = []
+
+    def fault() -> None:
+        if action == "resend":
+            # The resends owed were scheduled when the deliveries were first sent;
+            # the restarted worker schedules no new ones within the run.
+            _set_ack_timeout(stack, ACK_TIMEOUT_SECONDS)
+        restarted.append(stack.restart("fanout"))
+
+    def started() -> int:
+        """The row's widened or resent deliveries on the inboxes so far."""
+        with accepted.lock:
+            mine = list(accepted.of("alert"))
+        keys = [(e, a) for e in mine for a in alerts_ring]
+        if action == "widening":
+            return sum(radius in obs.rings.get(k, ()) for k in keys)
+        return sum(any(n >= 2 for n in obs.attempts.get(k, ())) for k in keys)
+
+    deadline = time.monotonic() + s.settle_seconds
+    seen = 0
+    while time.monotonic() < deadline:
+        obs.catch_up()
+        seen = started()
+        if seen:
+            break
+        time.sleep(0.2)  # re-read the inbox topics; the timer has not acted yet
+    t_fault = time.monotonic()
+    killed = stack.faults.submit(fault) if seen else None
+    burst.join()
+    if killed is not None:
+        killed.result()
+        row.notes.append(
+            f"killed at the {seen}th {action} delivery; ready again in {restarted[0]:.1f} s"
+        )
+    else:
+        row.notes.append(f"no {action} delivery seen in {s.settle_seconds:.0f} s: not killed")
+    row.sent, row.accepted = accepted.sent, len(accepted.events)
+    settle(
+        obs,
+        row,
+        accepted,
+        None,
+        t_fault,
+        timeout=s.settle_seconds,
+        groups=("fanout", "subscriber"),
+        extra=extra,
+    )
+    if killed is None:
+        row.recovered = False
+    owed_now = extra()
+    row.notes.append(f"{action} deliveries: {owed_now[0]} of {sum(owed_now)}")
     return row
 
 
@@ -453,7 +694,9 @@ def poison_storm(stack: Stack, obs: Observer, s: Settings, tag: str = "PSN") -> 
 
 # The referral router last: a kill of it can leave its group stuck (docs/faults.md), which
 # would fail every later row's lag rule too.
-SERVICE_KILLS = ("fanout", "detector", "intake", "subscriber", "referrals")
+SERVICE_KILLS = ("fanout", "detector", "intake", "subscriber", "gateway", "referrals")
+#: The fan-out killed during its timer's work (fanout_timer_kill).
+TIMER_KILLS = ("fanout-widening", "fanout-resend")
 # Whose lag each kill's row judges (the leader kill and the poison storm: everyone's).
 KILL_GROUPS = {
     "fanout": ("fanout", "subscriber"),
@@ -467,10 +710,21 @@ def run(
     stack: Stack, s: Settings, only: list[str] | None, say: Callable[[str], None] = print
 ) -> list[Row]:
     obs = Observer(stack)
-    kills = [(n, (lambda n=n: service_kill(stack, obs, s, n))) for n in SERVICE_KILLS]
+    kills = [
+        (n, (lambda n=n: service_kill(stack, obs, s, n)))
+        for n in SERVICE_KILLS
+        if n in stack.specs  # the gateway only in a stack that runs it
+    ]
+    timers = [
+        (k, (lambda k=k: fanout_timer_kill(stack, obs, s, k.split("-")[1])))
+        for k in TIMER_KILLS
+        if s.timer_kills or (only and k in only)
+    ]
     plan: list[tuple[str, Callable[[], Row]]] = [
         ("leader", lambda: leader_kill(stack, obs, s)),
-        *kills[:-1],
+        *kills[:1],
+        *timers,
+        *kills[1:-1],
         ("poison", lambda: poison_storm(stack, obs, s)),
         kills[-1],
     ]

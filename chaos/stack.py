@@ -13,20 +13,26 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafka import KafkaAdminClient
+import yaml
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.errors import KafkaError
 
 from homeward import paths
-from homeward.agencies import Agency, load_directory
+from homeward.agencies import Agency, DeliveryMode, load_directory
 from homeward.broker import KafkaCluster
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward.topology.admin import apply
 from homeward.topology.model import PRODUCTION_MIN_ISR, PRODUCTION_REPLICATION
+from homeward.webhook_signing import Secret
 from homeward_demo.identity import POLICE_AGENCY, Identities, realm_secrets
 from homeward_demo.processes import KafkaIdentities, ServiceProcess, create_identities
 
 #: The agency whose SDK subscriber runs as a process (its output is counted).
 SUBSCRIBER_AGENCY = POLICE_AGENCY
+#: An agency's webhook endpoint as its own process, verifying with the reference
+#: `standardwebhooks` package and fsyncing each delivery before its 2xx.
+RECEIVER = paths.REPO_ROOT / "tests" / "integration" / "webhook_receiver.py"
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,12 @@ class ServiceSpec:
     ready: str
     env: dict[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
+
+    def argv(self) -> list[str]:
+        # A path is a script (the webhook receiver), anything else a module.
+        if self.module.endswith(".py"):
+            return [self.module, *self.args]
+        return ["-m", self.module, *self.args]
 
 
 def _free_port() -> int:
@@ -49,7 +61,16 @@ class Stack:
     """Start with `start()`, stop with `stop()`; `kill(name)` / `restart(name)` a service,
     `kill_leader(topic)` a broker."""
 
-    def __init__(self, run_dir: Path, issuer: str, *, directory: Path | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        issuer: str,
+        *,
+        directory: Path | None = None,
+        gateway: bool = True,
+    ) -> None:
+        """`gateway`: run the agency gateway and a webhook receiver for the directory's
+        webhook agencies (every row then owes their webhooks too)."""
         self.run_dir = run_dir
         self.issuer = issuer.rstrip("/")
         self.directory = directory or paths.demo_directory_file()
@@ -57,6 +78,14 @@ class Stack:
         self.cluster = KafkaCluster(nodes=3, run_dir=run_dir / "kafka", security="scram")
         self.identities = Identities(self.issuer, realm_secrets())
         self.intake_port = _free_port()
+        # Fixed across restarts: the receiver's URL is in the gateway's registry.
+        self.gateway_port = _free_port()
+        self.receiver_port = _free_port()
+        self.webhook_secret = Secret.generate()
+        self.with_gateway = gateway
+        self.webhook_agencies = sorted(
+            a.id for a in self.agencies if gateway and a.delivery_mode is DeliveryMode.WEBHOOK
+        )
         self.services: dict[str, ServiceProcess] = {}
         self.specs: dict[str, ServiceSpec] = {}
         self.topology: Topology | None = None
@@ -90,11 +119,38 @@ class Stack:
         )
         for spec in self._specs():
             self.specs[spec.name] = spec
+        self._wait_credentials({sp.principal for sp in self.specs.values() if sp.principal})
         # Side by side: each Faust worker's start is mostly waiting for its group.
         with ThreadPoolExecutor(len(self.specs)) as pool:
             list(pool.map(self.launch, self.specs))
         say(f"services ready: {', '.join(self.specs)} ({time.monotonic() - t0:.0f} s)")
         return self
+
+    def _wait_credentials(self, principals: set[str], timeout: float = 90) -> None:
+        """Until every principal authenticates on every broker. A SCRAM user reaches each
+        broker through the metadata log; on a loaded machine a broker can still refuse it
+        seconds after it was created, and a service that meets "invalid credentials"
+        stops, as it should (seen: the subscriber, at its first commit)."""
+        principals = principals | {"health"}  # the hospital SDK's, in the health bursts
+
+        def check(principal: str, broker: str) -> None:
+            opts = {**self.settings(principal).kafka_python(), "bootstrap_servers": [broker]}
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    consumer = KafkaConsumer(group_id=None, **opts)
+                    consumer.topics()
+                    consumer.close()
+                    return
+                except KafkaError:
+                    if time.monotonic() > deadline:
+                        raise
+                    # the next try is the wait: each failed one takes its own timeout
+
+        brokers = self.cluster.bootstrap_servers.split(",")
+        pairs = [(p, b) for p in sorted(principals) for b in brokers]
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda pb: check(*pb), pairs))
 
     def stop(self) -> None:
         for svc in list(self.services.values()):
@@ -129,8 +185,74 @@ class Stack:
         )
         return env
 
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def receiver_log(self) -> Path:
+        """What the webhook receiver took: one JSON line per verified request."""
+        return self.run_dir / "webhooks-received.jsonl"
+
+    def _webhook_registry(self) -> Path:
+        """Every webhook agency of the directory at the one receiver (its own path each),
+        the secret by `file:` reference, as a site keeps it."""
+        secret_file = self.run_dir / "webhook-secret"
+        secret_file.write_text(self.webhook_secret.serialize() + "\n", encoding="utf-8")
+        secret_file.chmod(0o600)
+        base = f"http://127.0.0.1:{self.receiver_port}/hooks"
+        doc = {
+            "endpoints": {
+                a: {"url": f"{base}/{a}", "secrets": [f"file:{secret_file}"]}
+                for a in self.webhook_agencies
+            }
+        }
+        path = self.run_dir / "webhooks.yaml"
+        path.write_text(yaml.safe_dump(doc, sort_keys=True), encoding="utf-8")
+        return path
+
     def _specs(self) -> list[ServiceSpec]:
         d = str(self.directory)
+        return [*(self._gateway_specs() if self.with_gateway else ()), *self._stream_specs(d)]
+
+    def _gateway_specs(self) -> list[ServiceSpec]:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.receiver_log.touch()
+        return [
+            ServiceSpec(
+                "receiver",
+                str(RECEIVER),
+                "",  # no Kafka client
+                "RECEIVER_READY",
+                {},
+                (
+                    "--port",
+                    str(self.receiver_port),
+                    "--secret",
+                    self.webhook_secret.serialize(),
+                    "--out",
+                    str(self.receiver_log),
+                ),
+            ),
+            ServiceSpec(
+                "gateway",
+                "homeward_gateway",
+                "gateway",
+                "GATEWAY_READY",
+                {
+                    "HOMEWARD_GATEWAY_PORT": str(self.gateway_port),
+                    "HOMEWARD_GATEWAY_WEBHOOKS_REGISTRY_FILE": str(self._webhook_registry()),
+                    # Quick retries: a try refused while the receiver is busy comes back
+                    # within a second, not a minute; and nothing dead-letters in a row.
+                    "HOMEWARD_GATEWAY_WEBHOOKS_BACKOFF_BASE_SECONDS": "0.2",
+                    "HOMEWARD_GATEWAY_WEBHOOKS_BACKOFF_CAP_SECONDS": "2",
+                    "HOMEWARD_GATEWAY_WEBHOOKS_MAX_ATTEMPTS": "100",
+                    "HOMEWARD_GATEWAY_WEBHOOKS_COMMIT_INTERVAL_SECONDS": "0.5",
+                },
+            ),
+        ]
+
+    def _stream_specs(self, d: str) -> list[ServiceSpec]:
         return [
             ServiceSpec(
                 "intake",
@@ -196,20 +318,20 @@ class Stack:
         assert self.kafka is not None
         datadir = self.run_dir / "faust" / name
         datadir.mkdir(parents=True, exist_ok=True)
-        env = self.kafka.env(
-            {**self._base_env(), "F_DATADIR": str(datadir), **spec.env},
-            spec.principal,
-        )
+        env = {**self._base_env(), "F_DATADIR": str(datadir), **spec.env}
+        if spec.principal:
+            env = self.kafka.env(env, spec.principal)
         with self._lock:
             svc = self.services.get(name)
             if svc is None:
                 svc = ServiceProcess(
                     name,
-                    ["-m", spec.module, *spec.args],
+                    spec.argv(),
                     env,
                     self.run_dir / f"{name}.log",
                 )
                 self.services[name] = svc
+            svc.env = env  # a spec changed between lives (the fan-out's resend row)
         svc.start(spec.ready, timeout=120)
         return svc
 

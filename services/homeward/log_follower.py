@@ -41,6 +41,10 @@ PROBE_EVERY_SECONDS = 5.0
 HOUSEKEEPING_EVERY_SECONDS = 60.0
 
 
+class _Behind(PublishUnavailable):
+    """The log was not read to its end in time; the reading so far is kept."""
+
+
 class LogFollower:
     """Hands every record of `topic` to `apply`, in partition order, from one thread.
 
@@ -78,6 +82,10 @@ class LogFollower:
         # caller asked answers it too (`_answered_from` is that query's ticket).
         self._offsets: KafkaConsumer | None = None
         self._offsets_lock = threading.Lock()
+        # A start() that ran out of time leaves its consumer here, at the positions it
+        # reached, for the next start() to go on from: a log longer than one timeout's
+        # reading is read across tries, not from its beginning again each time.
+        self._pending: tuple[KafkaConsumer, list[TopicPartition]] | None = None
         self._tickets = itertools.count()
         self._answered_from = -1
         self._answer: dict[TopicPartition, int] = {}
@@ -87,11 +95,21 @@ class LogFollower:
         """Read the topic to its end; raise if Kafka or the topic is not there."""
         if self.running():
             return
-        consumer = self._client()
+        if self._pending is not None:
+            (consumer, tps), self._pending = self._pending, None
+        else:
+            consumer = self._client()
+            try:
+                tps = self._assign(consumer)
+            except BaseException:
+                consumer.close()
+                raise
         try:
-            tps = self._assign(consumer)
             self._catch_up(consumer, tps, time.monotonic() + self.startup_timeout)
             self._offsets = self._offsets or self._client()
+        except _Behind:
+            self._pending = (consumer, tps)
+            raise
         except BaseException:
             consumer.close()
             raise
@@ -127,6 +145,9 @@ class LogFollower:
 
     def close(self) -> None:
         self._stop.set()
+        if self._pending is not None:
+            self._pending[0].close()
+            self._pending = None
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._offsets_lock:
@@ -208,7 +229,7 @@ class LogFollower:
             if not behind:
                 return
             if time.monotonic() > deadline:
-                raise PublishUnavailable(
+                raise _Behind(
                     f"could not read {self.topic} to its end in time; {len(behind)} partitions behind"
                 )
             self._apply_batches(consumer.poll(timeout_ms=POLL_MS))
