@@ -53,14 +53,20 @@ $(VENV)/.fuzz-installed: $(VENV)/.installed
 fuzz-api: kafka idp $(VENV)/.fuzz-installed   ## schemathesis against intake's and the gateway's live OpenAPI (not in CI): FUZZ_API_EXAMPLES per operation (default 200), FUZZ_API_ARGS="--api gateway"
 	nice -n 10 $(PY) -m fuzz.api --examples $(or $(FUZZ_API_EXAMPLES),200) $(FUZZ_API_ARGS)
 
-test: kafka idp browser lint typecheck validate   ## everything CI runs
-	$(PY) -m pytest -q
+# Test processes side by side, each with its own broker and Keycloak (tests/conftest.py):
+# the integration tests mostly wait on brokers and timers, so 3 fill 2 cores.
+# A module stays on one process (its module fixtures run once).
+PYTEST_WORKERS ?= 3
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadscope
+
+test: kafka idp browser lint typecheck validate   ## everything CI runs; PYTEST_WORKERS=0 runs them in this one process
+	$(PY) -m pytest -q $(PYTEST_PARALLEL)
 
 unit: setup
 	$(PY) -m pytest -q tests/unit tests/conformance
 
 integration: kafka idp browser
-	$(PY) -m pytest -q tests/integration
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) tests/integration
 
 outage: kafka idp       ## intake through a 60 s broker outage (CI runs a short one)
 	HOMEWARD_OUTAGE_SECONDS=60 $(PY) -m pytest -q -s tests/integration/test_outage_intake.py

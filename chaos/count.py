@@ -118,12 +118,27 @@ def wait_lag_zero(
 ) -> float:
     """Seconds until each group's lag on its topics is 0 (a TimeoutError past `timeout`)."""
     t0 = time.monotonic()
-    # One admin and one consumer for the whole wait: it polls twice a second.
-    admin = KafkaAdminClient(**settings.kafka_python())
-    consumer = KafkaConsumer(group_id=None, **settings.kafka_python())
+
+    def connect() -> tuple[KafkaAdminClient, KafkaConsumer]:
+        return (
+            KafkaAdminClient(**settings.kafka_python()),
+            KafkaConsumer(group_id=None, reconnect_backoff_max_ms=2000, **settings.kafka_python()),
+        )
+
+    # One admin and one consumer for the wait (it polls twice a second), new ones only
+    # when a killed leader leaves them stuck on its old connection, as in Tail.catch_up.
+    admin, consumer = connect()
     try:
         while True:
-            lags = {g: group_lag(admin, consumer, g, topics) for g, topics in groups.items()}
+            try:
+                lags = {g: group_lag(admin, consumer, g, topics) for g, topics in groups.items()}
+            except KafkaTimeoutError as exc:
+                if time.monotonic() - t0 > timeout:
+                    raise TimeoutError(f"lag unreadable after {timeout:.0f} s: {exc}") from exc
+                consumer.close()
+                admin.close()
+                admin, consumer = connect()
+                continue
             if not any(lags.values()):
                 return time.monotonic() - t0
             if time.monotonic() - t0 > timeout:

@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 # The test run is a local single-broker harness (the fault suite's cluster says otherwise
 # for its own processes): topics get one replica, which `apply` refuses anywhere else.
 os.environ.setdefault("HOMEWARD_TOPOLOGY_DEVELOPMENT", "1")
@@ -11,3 +13,19 @@ pytest_plugins = [
     "tests.fixtures.gateway",
     "tests.fixtures.idp",
 ]
+
+# The modules that take minutes, handed out first: a parallel run (`make test`) that
+# reached one of them last would end with one process working and the others idle.
+LONGEST_FIRST = (
+    "tests/integration/test_chaos_short.py",
+    "tests/integration/test_demo.py",
+    "tests/integration/test_deadletter_replay.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keeps its order

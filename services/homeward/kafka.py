@@ -3,9 +3,11 @@ records into sends. Application logic never builds a client itself."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeAlias
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.partitioner.default import murmur2
@@ -15,9 +17,102 @@ from homeward.settings import KafkaSettings
 
 RECONNECT_BACKOFF_MAX_MS = 2000
 
+log = logging.getLogger(__name__)
 
-def producer(settings: KafkaSettings | None = None, **overrides: Any) -> KafkaProducer:
-    """An idempotent, acks=all producer: nothing acknowledged is lost."""
+# The broker's (aiokafka's or kafka-python's) answers that no retry changes:
+# they are about this record or its topic, not about the broker's health.
+PERMANENT_ERRORS = frozenset(
+    {
+        "TopicAuthorizationFailedError",
+        "MessageSizeTooLargeError",
+        "RecordTooLargeError",
+        "RecordListTooLargeError",
+        "InvalidTopicError",
+        "PolicyViolationError",
+        "CorruptRecordException",
+        "UnsupportedForMessageFormatError",
+    }
+)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Whether the broker refused the record for good (by the error's class)."""
+    return any(c.__name__ in PERMANENT_ERRORS for c in type(exc).__mro__)
+
+
+class RenewingProducer:
+    """A kafka-python producer that is replaced once the broker refused a record for good.
+
+    After one batch fails with a permanent error (MESSAGE_TOO_LARGE, a grant the ACLs
+    refuse), kafka-python's idempotent producer fails every later send with the same
+    error, whatever the topic (seen on the real broker): one refused record would
+    silence the service for good. The refused send still fails, for its caller to park
+    or answer; the next send goes through a new producer. Only the calls Homeward
+    makes are here (send, flush, close), so a new use is a deliberate one.
+    """
+
+    def __init__(self, make: Callable[[], KafkaProducer]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._producer = make()
+        self._poisoned = False
+        self.renewals = 0
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> Any:
+        producer = self._current()
+        future = producer.send(
+            topic,
+            value=value,
+            key=key,
+            headers=headers,
+            partition=partition,
+            timestamp_ms=timestamp_ms,
+        )
+        future.add_errback(self._refused, producer)
+        return future
+
+    def _refused(self, producer: KafkaProducer, exc: BaseException) -> None:
+        # On kafka-python's sender thread: only mark; the next send renews.
+        if is_permanent(exc):
+            with self._lock:
+                if producer is self._producer:
+                    self._poisoned = True
+
+    def _current(self) -> KafkaProducer:
+        with self._lock:
+            if not self._poisoned:
+                return self._producer
+            fresh = self._make()  # a broker that is down raises here, and we stay as we are
+            old, self._producer, self._poisoned = self._producer, fresh, False
+            self.renewals += 1
+        log.warning("replaced the Kafka producer after the broker refused a record for good")
+        # Whatever the old one still holds would fail with the same error anyway.
+        old.close(timeout=0)
+        return fresh
+
+    def flush(self, timeout: float | None = None) -> None:
+        self._producer.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        with self._lock:
+            self._producer.close(timeout=timeout)
+
+
+# What the services hold: a RenewingProducer, or in a test a KafkaProducer.
+Producer: TypeAlias = RenewingProducer | KafkaProducer
+
+
+def producer(settings: KafkaSettings | None = None, **overrides: Any) -> RenewingProducer:
+    """An idempotent, acks=all producer: nothing acknowledged is lost; renewed after
+    the broker refuses a record for good (see RenewingProducer)."""
     settings = settings or KafkaSettings()
     opts: dict[str, Any] = {
         "acks": "all",
@@ -30,7 +125,7 @@ def producer(settings: KafkaSettings | None = None, **overrides: Any) -> KafkaPr
         **settings.kafka_python(),
     }
     opts.update(overrides)
-    return KafkaProducer(**opts)
+    return RenewingProducer(lambda: KafkaProducer(**opts))
 
 
 def consumer(
@@ -68,14 +163,12 @@ def consumer(
     return client
 
 
-def send(producer_: KafkaProducer, topic: str, record: Record) -> Any:
+def send(producer_: Producer, topic: str, record: Record) -> Any:
     """Send one record; returns kafka-python's future."""
     return producer_.send(topic, key=record.key, value=record.value, headers=record.headers)
 
 
-def send_all(
-    producer_: KafkaProducer, sends: Iterable[tuple[str, Record]], timeout: float = 30
-) -> None:
+def send_all(producer_: Producer, sends: Iterable[tuple[str, Record]], timeout: float = 30) -> None:
     """Send records and wait until every one is acknowledged; raise on the first failure."""
     # Wait on these records only: flush() would also wait for other threads' sends.
     futures = [send(producer_, topic, record) for topic, record in sends]

@@ -25,8 +25,11 @@ from homeward.deadletter import FIELD as DLQ_FIELD
 from homeward.deadletter import REASON as DLQ_REASON
 from homeward.deadletter import dead_letter
 from homeward.errors import HomewardError
+from homeward.kafka import PERMANENT_ERRORS, is_permanent
 from homeward.metric_labels import reason_label
 from homeward.metrics import DEAD_LETTERS, EMIT_PARKED
+
+__all__ = ["PERMANENT_ERRORS", "EmitRefused", "Emitter", "is_permanent"]
 
 # (topic, key, value, headers) -> an awaitable that resolves once the broker has it.
 Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[Awaitable[Any]]]
@@ -36,26 +39,6 @@ RETRY_MAX_SECONDS = 30.0
 # How long the service reports not ready after it parked a record: long enough
 # for a readiness scrape and the alert to see it; the partition goes on meanwhile.
 PARKED_NOT_READY_SECONDS = 300.0
-
-# The broker's (aiokafka's or kafka-python's) answers that no retry changes:
-# they are about this record or its topic, not about the broker's health.
-PERMANENT_ERRORS = frozenset(
-    {
-        "TopicAuthorizationFailedError",
-        "MessageSizeTooLargeError",
-        "RecordTooLargeError",
-        "RecordListTooLargeError",
-        "InvalidTopicError",
-        "PolicyViolationError",
-        "CorruptRecordException",
-        "UnsupportedForMessageFormatError",
-    }
-)
-
-
-def is_permanent(exc: BaseException) -> bool:
-    """Whether the broker refused the record for good (by the error's class)."""
-    return any(c.__name__ in PERMANENT_ERRORS for c in type(exc).__mro__)
 
 
 class EmitRefused(HomewardError):

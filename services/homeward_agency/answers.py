@@ -21,8 +21,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaProducer
-
 from homeward import kafka, lifecycle
 from homeward.actors import agency_actor
 from homeward.codec import Codec, Record
@@ -295,7 +293,7 @@ class AnswersReferrals:
     codec: Codec
     referrals: ReferralMemory
     answers_topic: str
-    _producer: KafkaProducer
+    _producer: kafka.Producer
     _counts: dict[str, int]
 
     def answer(

@@ -8,8 +8,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from kafka import KafkaProducer
-
 from homeward import kafka
 from homeward.codec import Record
 from homeward.deadletter import dead_letter, describe
@@ -38,7 +36,7 @@ def consumed(topic: str, type_: str) -> None:
 class Outbox:
     """A producer and the sends made through it that are not yet confirmed."""
 
-    def __init__(self, producer: KafkaProducer, dead_letter_topic: str) -> None:
+    def __init__(self, producer: kafka.Producer, dead_letter_topic: str) -> None:
         self.producer = producer
         self.dead_letter_topic = dead_letter_topic
         self._pending: list[Any] = []  # kafka-python send futures

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from homeward import kafka
@@ -113,7 +113,7 @@ class Sequencer:
         self.states: dict[int, PartitionState] = {}
         self.joined = threading.Event()
         self.alive_at = time.monotonic()
-        self._producer: KafkaProducer | None = None
+        self._producer: kafka.Producer | None = None
         self._consumer: KafkaConsumer | None = None
         self._tail_reader: KafkaConsumer | None = None
 

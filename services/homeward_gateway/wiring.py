@@ -3,11 +3,11 @@ producer its writes go through (a Sink) and the audit writer."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 
 from fastapi import FastAPI
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from homeward import kafka as hkafka
@@ -15,7 +15,7 @@ from homeward.audit import AuditEntry, Auditor
 from homeward.audit.writer import KafkaAuditor
 from homeward.auth.jwt_verifier import OidcVerifierSettings, TokenVerifier
 from homeward.codec import Record
-from homeward.errors import PublishUnavailable
+from homeward.errors import PublishRefused, PublishUnavailable
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology, current_topology
 from homeward_gateway.app import Mount, create_app
@@ -24,6 +24,8 @@ from homeward_gateway.service import Gateway
 from homeward_gateway.settings import GatewaySettings
 from homeward_gateway.store import InboxStore
 
+log = logging.getLogger(__name__)
+
 
 class KafkaSink:
     """The gateway's producer (idempotent, acks=all), connected by start()."""
@@ -31,7 +33,7 @@ class KafkaSink:
     def __init__(self, kafka: KafkaSettings, timeout_seconds: float) -> None:
         self.kafka = kafka
         self.timeout = timeout_seconds
-        self._producer: KafkaProducer | None = None
+        self._producer: hkafka.Producer | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -49,6 +51,13 @@ class KafkaSink:
         try:
             hkafka.send_all(producer, [(topic, record)], timeout=self.timeout)
         except KafkaError as exc:
+            if hkafka.is_permanent(exc):
+                # A 500 to the caller, not a 503 to retry; the topic stays in the log.
+                log.error("Kafka refused a write to %s for good: %s", topic, exc)
+                raise PublishRefused(
+                    f"Kafka refused the write for good ({type(exc).__name__}); "
+                    "a retry will not help until an operator fixes it"
+                ) from exc
             raise PublishUnavailable(f"Kafka did not acknowledge the write: {exc}") from exc
 
     def close(self) -> None:

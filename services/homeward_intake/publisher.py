@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from homeward import kafka as hkafka
@@ -186,13 +185,13 @@ class KafkaPublisher:
         self.timeout = timeout_seconds
         self.connect_timeout = connect_timeout_seconds
         self.reconnect_timeout = reconnect_timeout_seconds
-        self._producer: KafkaProducer | None = None
+        self._producer: hkafka.Producer | None = None
         self._lock = threading.Lock()
         self._failure: str | None = None  # why the last send failed, until reconnected
         self._reconnecting: threading.Thread | None = None
         self._closed = threading.Event()
 
-    def _new_producer(self, bootstrap_timeout: float) -> KafkaProducer:
+    def _new_producer(self, bootstrap_timeout: float) -> hkafka.Producer:
         ms = int(self.timeout * 1000)
         try:
             # The constructor bootstraps, so a broker that is down fails here.
@@ -249,15 +248,15 @@ class KafkaPublisher:
         except KafkaError as exc:
             if is_permanent(exc):
                 # The broker said no for this topic (a missing grant, a size limit):
-                # a clear 500, not a 503 to retry. kafka-python's idempotent producer
-                # then fails every later send with the same error, whatever the topic
-                # (seen on the real broker), so it is replaced as after an outage.
+                # a clear 500, not a 503 to retry, and intake stays ready for the
+                # other topics (hkafka's producer renews itself after such a refusal).
+                # The topic is internal: it goes to the log and the metric, not the caller.
                 name = type(exc).__name__
                 PUBLISH_REFUSED.labels("intake", topic, name).inc()
                 log.error("Kafka refused a write to %s for good: %s: %s", topic, name, exc)
-                self._failed(producer, f"replacing the producer after {name} on {topic}")
                 raise PublishRefused(
-                    f"{name} on {topic}; a retry will not help until an operator fixes it",
+                    f"Kafka refused the write for good ({name}); "
+                    "a retry will not help until an operator fixes it",
                 ) from exc
             reason = (
                 f"Kafka did not acknowledge within {self.timeout:g}s: {type(exc).__name__}: {exc}"
@@ -265,7 +264,7 @@ class KafkaPublisher:
             self._failed(producer, reason)
             raise PublishUnavailable(reason) from exc
 
-    def _failed(self, producer: KafkaProducer, reason: str) -> None:
+    def _failed(self, producer: hkafka.Producer, reason: str) -> None:
         """Take the producer out of service and reconnect in the background."""
         with self._lock:
             if self._producer is not producer or self._closed.is_set():
@@ -278,7 +277,7 @@ class KafkaPublisher:
             )
             self._reconnecting.start()
 
-    def _reconnect(self, old: KafkaProducer) -> None:
+    def _reconnect(self, old: hkafka.Producer) -> None:
         # Records still in the old producer were answered 503 (or will time out
         # and be answered so); a late acknowledgement of one is harmless: its
         # retry carries the same event id.

@@ -25,7 +25,7 @@ from homeward.auth import Action, Forbidden, Principal
 from homeward.errors import ValidationError
 from homeward.events import AlertCancelled, AlertIssued, AlertUpdated, Event, SightingReported
 from homeward.http.auth import Caller, actor_of, allowed, needs
-from homeward.http.responses import AUTH, BODY, error
+from homeward.http.responses import AUTH, BODY, REFUSED, error
 from homeward_intake.handlers import Intake, Outcome
 from homeward_intake.idempotency import KEY_HEADER, KEY_MAX
 from homeward_intake.models import (
@@ -50,6 +50,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "does not allow (a second alert for a case, an update after the end)."
     ),
     422: error("Fields are missing or invalid; each is named."),
+    **REFUSED,
     503: error("Kafka is unavailable; retry with the same key."),
 }
 

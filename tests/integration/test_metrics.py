@@ -258,8 +258,12 @@ def test_referral_metrics_after_a_rescue_and_an_answer(
                 if isinstance(d.event, ReferralRequested) and d.event.case_id == case
             ]
 
-        reader.until(lambda _: bool(requests()), 60, "a referral request")
-        q = next(r for r in requests() if r.agency_type != AgencyType.POLICE.value)
+        def non_police() -> list[ReferralRequested]:
+            return [r for r in requests() if r.agency_type != AgencyType.POLICE.value]
+
+        # The rescue's requests come one by one: wait for the one answered below.
+        reader.until(lambda _: bool(non_police()), 60, "a non-police referral request")
+        q = non_police()[0]
     finally:
         reader.close()
     answered = answer(q.referral_id, q.agency_id, "accepted", case_id=case)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kafka import KafkaProducer
-
 from homeward import kafka
 from homeward.audit.record import AuditEntry
 from homeward.codec import Codec
@@ -26,7 +24,7 @@ class KafkaAuditor:
         settings: KafkaSettings | None = None,
         *,
         topology: Topology | None = None,
-        producer: KafkaProducer | None = None,
+        producer: kafka.Producer | None = None,
         codec: Codec | None = None,
         source: str = "/homeward/intake",
         timeout: float = 10.0,

@@ -53,6 +53,13 @@ BODY: Responses = {
     413: error("body_too_large: the body is over the size cap."),
     415: error("unsupported_media_type: the body is not application/json."),
 }
+REFUSED: Responses = {
+    500: error(
+        "publish_refused: the broker refused the write for good (a size limit, a grant); "
+        "a retry repeats it until an operator fixes the cause."
+    ),
+}
 UNAVAILABLE: Responses = {
+    **REFUSED,
     503: error("unavailable: Kafka did not confirm the write (or its audit record); retry."),
 }

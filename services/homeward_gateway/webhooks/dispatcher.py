@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from homeward import kafka
@@ -62,7 +62,7 @@ def inbox_topics(topology: Topology) -> list[str]:
 class Outbox:
     """Receipts and dead letters to the bus, through one shared producer."""
 
-    def __init__(self, producer: KafkaProducer, topology: Topology, codec: Codec) -> None:
+    def __init__(self, producer: kafka.Producer, topology: Topology, codec: Codec) -> None:
         self.producer = producer
         self.codec = codec
         self.receipts = topology.get(RECEIPTS).name
