@@ -19,11 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 from fastavro import schemaless_writer
-from tests.conformance.strategies import samples
 
 from homeward.catalogue import Catalogue
 from homeward.codec import HEADER_LEN, MAGIC, Codec
 from homeward.errors import CodecError
+from tests.conformance.strategies import samples
 
 
 def best_ns(f: Callable[[], Any], n: int = 20_000) -> float:

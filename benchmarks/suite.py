@@ -11,7 +11,10 @@ issue. `make bench` (BENCH_ARGS="--quick" for the small sizes).
             producing the same records (bench_fanout.py);
 - pipeline: sustained events/s through intake, the fan-out and an agency's
             subscriber vs a raw produce-then-consume (bench_pipeline.py);
-- memory:   each service process's peak resident memory under that load.
+- memory:   each service process's peak resident memory under that load;
+- directory: 500 km ring and nearest-of-type queries on a synthetic national
+            directory of 1,000,000 agencies (homeward.spatial) vs scipy's cKDTree
+            ball query and the old scan of every agency (bench_directory.py).
 
 A real broker: $KAFKA_BOOTSTRAP_SERVERS, or one from homeward.broker; every
 benchmark on its own topic prefix. Prints a table of target / measured / met,
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_codec
+import bench_directory
 import bench_fanout
 import bench_pipeline
 import report
@@ -42,9 +46,15 @@ from _common import machine, say, start_broker
 from homeward import paths
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL = ("codec", "fanout", "pipeline")
-FULL = {"codec_n": 20_000, "sizes": "100,1000,10000", "alerts": 10, "events": 3_000}
-QUICK = {"codec_n": 2_000, "sizes": "100,1000", "alerts": 3, "events": 300}
+ALL = ("codec", "directory", "fanout", "pipeline")
+FULL = {
+    "codec_n": 20_000,
+    "directory_n": 1_000_000,
+    "sizes": "100,1000,10000",
+    "alerts": 10,
+    "events": 3_000,
+}
+QUICK = {"codec_n": 2_000, "directory_n": 100_000, "sizes": "100,1000", "alerts": 3, "events": 300}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -56,6 +66,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--events", type=int, help="pipeline: alerts sent through")
     p.add_argument("--threads", type=int, default=64, help="pipeline: client threads")
     p.add_argument("--codec-n", type=int, help="codec: records per timed round")
+    p.add_argument("--directory-n", type=int, help="directory: synthetic agencies")
     p.add_argument(
         "--profile",
         action="store_true",
@@ -105,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         figures["codec"] = bench_codec.run(n=args.codec_n, repeat=5)
         if args.profile_codec:
             print(bench_codec.profile(), flush=True)
+    if "directory" in args.only:
+        say(f"directory: {args.directory_n:,} synthetic agencies, 200 rings and nearest queries")
+        figures["directory"] = bench_directory.run(args.directory_n)
     if {"fanout", "pipeline"} & set(args.only):
         with ExitStack() as stack:
             bootstrap = start_broker(stack, run_dir)

@@ -12,8 +12,14 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 
 from homeward.codec import Codec, Decoded
+from homeward.kafka import end_offsets
 from homeward.lag import committed_offsets, lag_by_partition
 from homeward.settings import KafkaSettings
+
+# What a kafka-python client left stale by a leader's move raises: a timeout (the
+# offsets helper turns kafka-python 3.0's KeyError for a partition without a known
+# leader into one, after asking again with the same client). A new client asks again.
+STALE_CLIENT = (KafkaTimeoutError,)
 
 
 @dataclass(frozen=True)
@@ -69,9 +75,9 @@ class Tail:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                ends = self.consumer.end_offsets(self.parts)
+                ends = end_offsets(self.consumer, self.parts)
                 break
-            except KafkaTimeoutError:
+            except STALE_CLIENT:
                 # A leader moved (a broker was killed); a client can stay stuck on the
                 # old one's connection, so start a new one where this one was.
                 if time.monotonic() > deadline:
@@ -109,7 +115,9 @@ def group_lag(
     parts = [tp for tp in committed if tp.topic in wanted]
     if not parts:
         return 0
-    ends = consumer.end_offsets(parts)
+    for topic in {tp.topic for tp in parts}:
+        consumer.partitions_for_topic(topic)  # this client's metadata for the topic
+    ends = end_offsets(consumer, parts)
     return sum(lag_by_partition(parts, committed, {}, ends).values())
 
 
@@ -132,7 +140,7 @@ def wait_lag_zero(
         while True:
             try:
                 lags = {g: group_lag(admin, consumer, g, topics) for g, topics in groups.items()}
-            except KafkaTimeoutError as exc:
+            except STALE_CLIENT as exc:
                 if time.monotonic() - t0 > timeout:
                     raise TimeoutError(f"lag unreadable after {timeout:.0f} s: {exc}") from exc
                 consumer.close()

@@ -15,6 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 from chaos.load import Accepted, HealthBurst, IntakeDriver, health_burst
 from chaos.scenarios import Observer, Row, Settings, settle
 from chaos.stack import Stack
+from homeward.kafka import end_offsets
 from homeward.ownership import key_partition
 from homeward_health import HealthRecorder
 
@@ -54,7 +55,7 @@ def ticks_written(stack: Stack, name: str) -> int:
     consumer = KafkaConsumer(group_id=None, **stack.admin.kafka_python())
     try:
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        return int(sum(consumer.end_offsets(parts).values()))
+        return int(sum(end_offsets(consumer, parts).values()))
     finally:
         consumer.close()
 

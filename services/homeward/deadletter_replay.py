@@ -152,7 +152,7 @@ def read(settings: KafkaSettings, topic: str, timeout_seconds: float = 30.0) -> 
         tps = [TopicPartition(topic, p) for p in parts]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps, timeout_ms=int(timeout_seconds * 1000))
+        ends = hkafka.end_offsets(consumer, tps, int(timeout_seconds * 1000))
         while any((consumer.position(tp) or 0) < ends[tp] for tp in tps):
             for tp, batch in consumer.poll(timeout_ms=500).items():
                 for rec in batch:

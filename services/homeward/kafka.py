@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeAlias
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaTimeoutError
 from kafka.partitioner.default import murmur2
 
 from homeward.codec import Record
@@ -179,3 +180,48 @@ def send_all(producer_: Producer, sends: Iterable[tuple[str, Record]], timeout: 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2) picks for a key."""
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+# How long to wait before asking again for partitions kafka-python left out of an
+# offsets answer: it has asked for new metadata, which takes a round trip.
+OFFSETS_RETRY_S = 0.1
+
+
+def end_offsets(
+    consumer: KafkaConsumer, partitions: Iterable[TopicPartition], timeout_ms: int = 30_000
+) -> dict[TopicPartition, int]:
+    """consumer.end_offsets, without kafka-python 3.0's KeyError.
+
+    Its fetcher leaves a partition whose leader it does not know at that moment
+    (during a leader election, or before this client has the topic's metadata)
+    out of the requests it sends, then indexes the answer by it: a KeyError
+    naming the partition, not a retry. The same client is asked again (the failed
+    call requested the metadata) until `timeout_ms`, then KafkaTimeoutError."""
+    return _offsets(consumer, list(partitions), timeout_ms, end=True)
+
+
+def beginning_offsets(
+    consumer: KafkaConsumer, partitions: Iterable[TopicPartition], timeout_ms: int = 30_000
+) -> dict[TopicPartition, int]:
+    """consumer.beginning_offsets, without the KeyError (see end_offsets)."""
+    return _offsets(consumer, list(partitions), timeout_ms, end=False)
+
+
+def _offsets(
+    consumer: KafkaConsumer, tps: list[TopicPartition], timeout_ms: int, *, end: bool
+) -> dict[TopicPartition, int]:
+    if not tps:
+        return {}
+    deadline = time.monotonic() + timeout_ms / 1000
+    ask = consumer.end_offsets if end else consumer.beginning_offsets
+    while True:
+        left_ms = max(int((deadline - time.monotonic()) * 1000), 1)
+        try:
+            return dict(ask(tps, timeout_ms=left_ms))
+        except KeyError as exc:
+            if time.monotonic() + OFFSETS_RETRY_S >= deadline:
+                raise KafkaTimeoutError(
+                    f"no leader known for {exc.args[0] if exc.args else exc} within {timeout_ms} ms"
+                ) from exc
+            log.debug("offsets: no leader known yet for %s; asking again", exc)
+            time.sleep(OFFSETS_RETRY_S)

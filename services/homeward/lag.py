@@ -21,6 +21,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from homeward.kafka import beginning_offsets, end_offsets
 from homeward.metrics import CONSUMER_LAG
 from homeward.settings import KafkaSettings
 
@@ -117,9 +118,9 @@ class LagReporter:
             for p in self._consumer.partitions_for_topic(topic) or ():
                 partitions.add(TopicPartition(topic, p))
         ordered = sorted(partitions)
-        end = self._consumer.end_offsets(ordered) if ordered else {}
+        end = end_offsets(self._consumer, ordered)
         never = [tp for tp in ordered if tp not in committed]
-        beginning = self._consumer.beginning_offsets(never) if never else {}
+        beginning = beginning_offsets(self._consumer, never)
         lag = lag_by_partition(ordered, committed, beginning, end)
         self._publish(lag)
         return lag

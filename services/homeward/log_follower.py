@@ -183,7 +183,7 @@ class LogFollower:
             sent = next(self._tickets)
             remaining_ms = max(int((deadline - time.monotonic()) * 1000), 1)
             try:
-                answer = self._offsets.end_offsets(self._tps, timeout_ms=remaining_ms)
+                answer = hkafka.end_offsets(self._offsets, self._tps, remaining_ms)
             except KafkaError as exc:
                 log.debug("%s log %s: end offsets unavailable: %s", self.name, self.topic, exc)
                 return None
@@ -219,7 +219,7 @@ class LogFollower:
     ) -> None:
         """Read until every partition reaches the end offsets it has now."""
         remaining_ms = max(int((deadline - time.monotonic()) * 1000), 1)
-        targets = consumer.end_offsets(tps, timeout_ms=remaining_ms)
+        targets = hkafka.end_offsets(consumer, tps, remaining_ms)
         while True:
             behind = [
                 tp

@@ -79,7 +79,7 @@ def read_all(settings: KafkaSettings, topic: str, codec: Codec | None = None) ->
         if not parts:
             raise UnreadableLog(-1, -1, f"topic {topic} has no partitions (does it exist?)")
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        begins, ends = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
+        begins, ends = kafka.beginning_offsets(consumer, tps), kafka.end_offsets(consumer, tps)
         items: list[Item] = []
         for tp in tps:
             items.extend(read_range(consumer, codec, tp, begins[tp], ends[tp]))

@@ -126,8 +126,8 @@ class Sequencer:
         assert self._tail_reader is not None
         for p in partitions:
             tp = TopicPartition(self.log_topic, p)
-            end = self._tail_reader.end_offsets([tp])[tp]
-            begin = self._tail_reader.beginning_offsets([tp])[tp]
+            end = kafka.end_offsets(self._tail_reader, [tp])[tp]
+            begin = kafka.beginning_offsets(self._tail_reader, [tp])[tp]
             start = max(begin, end - self.settings.tail_records)
             tail = list(logio.read_range(self._tail_reader, self.codec, tp, start, end))
             self.states[p] = state = resume(p, tail, self.settings.tail_records)

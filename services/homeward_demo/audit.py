@@ -12,6 +12,7 @@ from typing import Any
 
 from kafka import TopicPartition
 
+from homeward import kafka as hkafka
 from homeward.audit.chain import Chained, Checkpoint, Item, load_public_keys, verify
 from homeward.codec import Codec
 from homeward.errors import CodecError
@@ -51,7 +52,7 @@ def written(settings: KafkaSettings, topic: str, codec: Codec | None = None) -> 
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
             return ids
-        ends = consumer.end_offsets(tps)
+        ends = hkafka.end_offsets(consumer, tps)
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         deadline = time.monotonic() + 60

@@ -8,11 +8,13 @@ configure its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from homeward.agencies import Agency
-from homeward.geo import haversine_km
+from homeward.spatial import InRange, Ring, index_of
+
+__all__ = ["InRange", "RadiusSchedule", "Ring", "agencies_in_ring"]
 
 
 @dataclass(frozen=True)
@@ -59,28 +61,14 @@ class RadiusSchedule:
         return max(limits) if limits else 0.0
 
 
-@dataclass(frozen=True)
-class InRange:
-    agency: Agency
-    distance_km: float
-
-
 def agencies_in_ring(
-    agencies: Iterable[Agency],
+    agencies: Sequence[Agency],
     lat: float,
     lon: float,
     inner_km: float,
     outer_km: float,
     types: frozenset[str] | None = None,
-) -> list[InRange]:
+) -> Ring:
     """Agencies with inner_km < distance <= outer_km (inner_km < 0 includes the centre),
-    of the given types (None: all), nearest first."""
-    found = []
-    for agency in agencies:
-        if types and agency.type.value not in types:
-            continue
-        d = haversine_km(lat, lon, agency.latitude, agency.longitude)
-        if inner_km < d <= outer_km:
-            found.append(InRange(agency, d))
-    found.sort(key=lambda r: (r.distance_km, r.agency.id))
-    return found
+    of the given types (None: all), nearest first: the directory's spatial index."""
+    return index_of(agencies).ring(lat, lon, inner_km, outer_km, types)

@@ -223,7 +223,7 @@ class TimelineQuery:
         tps = [TopicPartition(t, p) for t, p in partitions.items()]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps, timeout_ms=self._left_ms(deadline))
+        ends = hkafka.end_offsets(consumer, tps, self._left_ms(deadline))
         records: list[Any] = []
         while True:
             behind = [

@@ -56,7 +56,7 @@ def dead_letters(settings: KafkaSettings, topic: str) -> Iterator[Any]:
         tps = [TopicPartition(topic, p) for p in parts]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
+        ends = kafka.end_offsets(consumer, tps)
         while any(consumer.position(tp) < ends[tp] for tp in tps):
             for messages in consumer.poll(timeout_ms=500).values():
                 yield from messages

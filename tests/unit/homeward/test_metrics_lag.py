@@ -69,10 +69,14 @@ class Consumer:
     def partitions_for_topic(self, topic: str) -> set[int] | None:
         return self.parts.get(topic)
 
-    def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    def end_offsets(
+        self, tps: list[TopicPartition], timeout_ms: int | None = None
+    ) -> dict[TopicPartition, int]:
         return {tp: self.end[tp] for tp in tps}
 
-    def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    def beginning_offsets(
+        self, tps: list[TopicPartition], timeout_ms: int | None = None
+    ) -> dict[TopicPartition, int]:
         return dict.fromkeys(tps, 0)
 
     def close(self) -> None:
