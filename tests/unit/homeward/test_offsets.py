@@ -51,7 +51,7 @@ def test_beginning_offsets_alike() -> None:
 
 def test_past_the_time_it_is_a_kafka_timeout_naming_the_partition() -> None:
     f = Fetcher(unknown_for=10**6)
-    with pytest.raises(KafkaTimeoutError, match="inbox.court.v1"):
+    with pytest.raises(KafkaTimeoutError, match=r"inbox\.court\.v1"):
         hkafka.end_offsets(f, [A, B], 350)  # type: ignore[arg-type]
     assert 2 <= len(f.calls) <= 5  # asked again at OFFSETS_RETRY_S, not in a spin
 
