@@ -24,6 +24,7 @@ import pytest
 
 from homeward import paths
 from homeward.agencies import AgencyType, dump_directory
+from homeward.codec import Codec
 from homeward.events import (
     AgencyAcknowledgement,
     AlertIssued,
@@ -35,6 +36,7 @@ from homeward.events import (
 )
 from homeward.events.base import utcnow
 from homeward.idp.realm import password_of, staff_username
+from homeward.kafka import producer, send_all
 from homeward_demo.processes import ServiceProcess
 from homeward_intake.client import IntakeClient
 from tests.fixtures.bus import Bus, principal_of
@@ -44,6 +46,7 @@ from tests.fixtures.idp import Idp
 from tests.integration.data_law_flows import AGENCIES, CHILD, FIRST
 from tests.integration.support import TopicReader, service
 from tests.unit.fanout.geo import CENTRE
+from tests.unit.gateway import samples as gateway_samples
 
 pytestmark = pytest.mark.integration
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -205,6 +208,15 @@ def shot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"console-{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def reload_until(page: Any, selector: str, what: str, timeout_s: float = 60) -> None:
+    """Reload the page until `selector` is on it (pages that are not live)."""
+    deadline = time.monotonic() + timeout_s
+    while page.locator(selector).count() == 0:
+        assert time.monotonic() < deadline, f"{what} never showed"
+        page.wait_for_timeout(500)  # a poll interval; the condition decides
+        page.reload()
 
 
 def login(world: World, browser: Browser, agency_id: str) -> Any:
@@ -412,8 +424,22 @@ def test_the_coordination_office_sees_the_overdue_list_figures_and_a_timeline(
     page.close()
 
 
+def publish_anomaly(bus: Bus, anomaly_id: str) -> None:
+    """A health-record anomaly on police.anomalies.v1, as the detector raises it, under
+    the detector's own Kafka principal."""
+    event = gateway_samples.anomaly(anomaly_id, hospital_id="HOSP-DEMO-1")
+    p = producer(bus.settings_for("detector"))
+    try:
+        rec, _meta = Codec().encode(event, key=anomaly_id, source="/homeward/detector")
+        send_all(p, [(bus.topic("anomalies"), rec)])
+    finally:
+        p.close()
+
+
 def test_police_see_mandatory_reports_and_acknowledge_one(world: World, browser: Browser) -> None:
     report_id = f"RPT-CON-{uuid.uuid4().hex[:8]}"
+    anomaly_id = f"ANOM-CON-{uuid.uuid4().hex[:8]}"
+    publish_anomaly(world.bus, anomaly_id)
     reporter = world.idp.client("hospital-system-hosp-demo-1")
     with IntakeClient(world.intake_url, timeout=30, token_provider=reporter) as hospital:
         hospital.file_report(
@@ -427,14 +453,19 @@ def test_police_see_mandatory_reports_and_acknowledge_one(world: World, browser:
         )
     page = login(world, browser, "POL-0001")
     page.goto(f"{world.gateway.url}/console/reports")
-    deadline = time.monotonic() + 60
-    while page.locator(f"#report-{report_id}").count() == 0:
-        assert time.monotonic() < deadline, "the report never reached the report desk"
-        page.wait_for_timeout(500)  # a poll interval; the condition decides
-        page.reload()
+    reload_until(page, f"#report-{report_id}", "the report on the report desk")
     page.locator(f"#report-{report_id} button").click()
     page.wait_for_selector(f"#report-{report_id} .acked", timeout=30_000)
     shot(page, "reports")
+    # The detector's anomalies, police only, from the nav.
+    page.click("header nav a[href$='/console/anomalies']")
+    page.wait_for_url("**/console/anomalies", timeout=30_000)
+    reload_until(page, f"#anomaly-{anomaly_id}", "the anomaly on the anomalies page")
+    row = page.locator(f"#anomaly-{anomaly_id}").inner_text()
+    assert "HOSP-DEMO-1" in row and "TEST-ID-0007" in row, row
+    current = page.locator("header nav a[aria-current='page']").get_attribute("href")
+    assert current is not None and current.endswith("/console/anomalies"), current
+    shot(page, "anomalies")
     page.close()
 
 
