@@ -327,6 +327,64 @@ def test_a_new_alert_arrives_live_and_is_acknowledged_with_one_click(
     )
 
 
+FOCUSED_ACK = """(dom) => {
+    const el = document.activeElement;
+    return !!el && el.classList.contains("ack-button") && !!el.closest(dom);
+}"""
+FOCUS_STYLE = """() => {
+    const el = document.activeElement, style = getComputedStyle(el);
+    return {
+        visible: el.matches(":focus-visible"),
+        outlineStyle: style.outlineStyle,
+        outlineWidth: style.outlineWidth,
+    };
+}"""
+
+
+def test_an_alert_is_acknowledged_by_keyboard_alone_with_a_visible_focus(
+    world: World, browser: Browser
+) -> None:
+    school = FIRST[AgencyType.EDUCATION]
+    page = login(world, browser, school)
+    page.wait_for_function("document.body.dataset.after !== undefined")
+    case = case_id()
+    with world.police() as police:
+        police.issue_alert(alert(case, name="测试儿童乙 Test Child B"))
+    card = f"#case-{case} .kind-alert"
+    page.wait_for_selector(f"{card} button.ack-button", timeout=30_000)
+    # From the top of the page, Tab only: skip link, nav, language, log out, then the
+    # cards, newest first; the new card's acknowledge button is within a few dozen stops.
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate(FOCUSED_ACK, card):
+            break
+    else:
+        pytest.fail(f"80 Tabs never reached the acknowledge button of {card}")
+    focus = page.evaluate(FOCUS_STYLE)
+    assert focus["visible"] is True, focus
+    assert focus["outlineStyle"] != "none" and focus["outlineWidth"] != "0px", focus
+    shot(page, "inbox-keyboard-focus")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"{card} [data-acked='true']", timeout=30_000)
+    page.wait_for_selector(".flash.ok", timeout=30_000)
+    assert page.locator(f"{card} button.ack-button").count() == 0
+    world.acks.until(
+        lambda r: any(
+            isinstance(d.event, AgencyAcknowledgement)
+            and d.event.case_id == case
+            and d.event.agency_id == school
+            for _t, d in r.decoded
+        ),
+        60,
+        "the keyboard's AgencyAcknowledgement on alerts.acks.v1",
+    )
+    shot(page, "inbox-keyboard-acknowledged")
+    with world.police() as police:
+        police.cancel_alert(case, "FOUND", "已找到 (found safe, test)")
+    page.close()
+
+
 def test_a_post_without_the_csrf_token_is_refused(world: World, browser: Browser) -> None:
     page = login(world, browser, FIRST[AgencyType.EDUCATION])
     for form in ({}, {"csrf_token": "not-the-sessions-token"}):
