@@ -46,6 +46,11 @@ PROGRAMS: tuple[Program, ...] = (
         "agency", "homeward_agency.cli:main", "the agency subscriber (the SDK's CLI)", "agency"
     ),
     Program("gateway", "homeward_gateway.__main__:main", "the agency gateway (HTTP, webhooks)"),
+    Program(
+        "webhooks",
+        "homeward_gateway.webhooks.__main__:main",
+        "the webhook dispatcher alone (run); replay dead letters",
+    ),
     Program("demo", "homeward_demo.__main__:main", "a synthetic case end to end, locally"),
     Program(
         "topology", "homeward.topology.__main__:main", "show or apply topics, users, ACLs", "agency"

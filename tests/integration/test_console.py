@@ -24,6 +24,7 @@ import pytest
 
 from homeward import paths
 from homeward.agencies import AgencyType, dump_directory
+from homeward.codec import Codec
 from homeward.events import (
     AgencyAcknowledgement,
     AlertIssued,
@@ -35,6 +36,7 @@ from homeward.events import (
 )
 from homeward.events.base import utcnow
 from homeward.idp.realm import password_of, staff_username
+from homeward.kafka import producer, send_all
 from homeward_demo.processes import ServiceProcess
 from homeward_intake.client import IntakeClient
 from tests.fixtures.bus import Bus, principal_of
@@ -44,6 +46,7 @@ from tests.fixtures.idp import Idp
 from tests.integration.data_law_flows import AGENCIES, CHILD, FIRST
 from tests.integration.support import TopicReader, service
 from tests.unit.fanout.geo import CENTRE
+from tests.unit.gateway import samples as gateway_samples
 
 pytestmark = pytest.mark.integration
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -207,6 +210,15 @@ def shot(page: Any, name: str) -> Path:
     return path
 
 
+def reload_until(page: Any, selector: str, what: str, timeout_s: float = 60) -> None:
+    """Reload the page until `selector` is on it (pages that are not live)."""
+    deadline = time.monotonic() + timeout_s
+    while page.locator(selector).count() == 0:
+        assert time.monotonic() < deadline, f"{what} never showed"
+        page.wait_for_timeout(500)  # a poll interval; the condition decides
+        page.reload()
+
+
 def login(world: World, browser: Browser, agency_id: str) -> Any:
     """A fresh page logged in as that agency's staff at Keycloak's own login form."""
     browser.context.clear_cookies()
@@ -315,6 +327,64 @@ def test_a_new_alert_arrives_live_and_is_acknowledged_with_one_click(
     )
 
 
+FOCUSED_ACK = """(dom) => {
+    const el = document.activeElement;
+    return !!el && el.classList.contains("ack-button") && !!el.closest(dom);
+}"""
+FOCUS_STYLE = """() => {
+    const el = document.activeElement, style = getComputedStyle(el);
+    return {
+        visible: el.matches(":focus-visible"),
+        outlineStyle: style.outlineStyle,
+        outlineWidth: style.outlineWidth,
+    };
+}"""
+
+
+def test_an_alert_is_acknowledged_by_keyboard_alone_with_a_visible_focus(
+    world: World, browser: Browser
+) -> None:
+    school = FIRST[AgencyType.EDUCATION]
+    page = login(world, browser, school)
+    page.wait_for_function("document.body.dataset.after !== undefined")
+    case = case_id()
+    with world.police() as police:
+        police.issue_alert(alert(case, name="测试儿童乙 Test Child B"))
+    card = f"#case-{case} .kind-alert"
+    page.wait_for_selector(f"{card} button.ack-button", timeout=30_000)
+    # From the top of the page, Tab only: skip link, nav, language, log out, then the
+    # cards, newest first; the new card's acknowledge button is within a few dozen stops.
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate(FOCUSED_ACK, card):
+            break
+    else:
+        pytest.fail(f"80 Tabs never reached the acknowledge button of {card}")
+    focus = page.evaluate(FOCUS_STYLE)
+    assert focus["visible"] is True, focus
+    assert focus["outlineStyle"] != "none" and focus["outlineWidth"] != "0px", focus
+    shot(page, "inbox-keyboard-focus")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"{card} [data-acked='true']", timeout=30_000)
+    page.wait_for_selector(".flash.ok", timeout=30_000)
+    assert page.locator(f"{card} button.ack-button").count() == 0
+    world.acks.until(
+        lambda r: any(
+            isinstance(d.event, AgencyAcknowledgement)
+            and d.event.case_id == case
+            and d.event.agency_id == school
+            for _t, d in r.decoded
+        ),
+        60,
+        "the keyboard's AgencyAcknowledgement on alerts.acks.v1",
+    )
+    shot(page, "inbox-keyboard-acknowledged")
+    with world.police() as police:
+        police.cancel_alert(case, "FOUND", "已找到 (found safe, test)")
+    page.close()
+
+
 def test_a_post_without_the_csrf_token_is_refused(world: World, browser: Browser) -> None:
     page = login(world, browser, FIRST[AgencyType.EDUCATION])
     for form in ({}, {"csrf_token": "not-the-sessions-token"}):
@@ -412,8 +482,22 @@ def test_the_coordination_office_sees_the_overdue_list_figures_and_a_timeline(
     page.close()
 
 
+def publish_anomaly(bus: Bus, anomaly_id: str) -> None:
+    """A health-record anomaly on police.anomalies.v1, as the detector raises it, under
+    the detector's own Kafka principal."""
+    event = gateway_samples.anomaly(anomaly_id, hospital_id="HOSP-DEMO-1")
+    p = producer(bus.settings_for("detector"))
+    try:
+        rec, _meta = Codec().encode(event, key=anomaly_id, source="/homeward/detector")
+        send_all(p, [(bus.topic("anomalies"), rec)])
+    finally:
+        p.close()
+
+
 def test_police_see_mandatory_reports_and_acknowledge_one(world: World, browser: Browser) -> None:
     report_id = f"RPT-CON-{uuid.uuid4().hex[:8]}"
+    anomaly_id = f"ANOM-CON-{uuid.uuid4().hex[:8]}"
+    publish_anomaly(world.bus, anomaly_id)
     reporter = world.idp.client("hospital-system-hosp-demo-1")
     with IntakeClient(world.intake_url, timeout=30, token_provider=reporter) as hospital:
         hospital.file_report(
@@ -427,14 +511,19 @@ def test_police_see_mandatory_reports_and_acknowledge_one(world: World, browser:
         )
     page = login(world, browser, "POL-0001")
     page.goto(f"{world.gateway.url}/console/reports")
-    deadline = time.monotonic() + 60
-    while page.locator(f"#report-{report_id}").count() == 0:
-        assert time.monotonic() < deadline, "the report never reached the report desk"
-        page.wait_for_timeout(500)  # a poll interval; the condition decides
-        page.reload()
+    reload_until(page, f"#report-{report_id}", "the report on the report desk")
     page.locator(f"#report-{report_id} button").click()
     page.wait_for_selector(f"#report-{report_id} .acked", timeout=30_000)
     shot(page, "reports")
+    # The detector's anomalies, police only, from the nav.
+    page.click("header nav a[href$='/console/anomalies']")
+    page.wait_for_url("**/console/anomalies", timeout=30_000)
+    reload_until(page, f"#anomaly-{anomaly_id}", "the anomaly on the anomalies page")
+    row = page.locator(f"#anomaly-{anomaly_id}").inner_text()
+    assert "HOSP-DEMO-1" in row and "TEST-ID-0007" in row, row
+    current = page.locator("header nav a[aria-current='page']").get_attribute("href")
+    assert current is not None and current.endswith("/console/anomalies"), current
+    shot(page, "anomalies")
     page.close()
 
 

@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from homeward.agencies import AgencyType
 from homeward.topology.users import password_env_name
+from homeward_demo.reach import GATEWAY, SDK, WEBHOOK
 from tests.fixtures.idp import Idp
 from tests.fixtures.kafka import KafkaAccess
 
 pytestmark = pytest.mark.integration
+WAYS = (SDK, WEBHOOK, GATEWAY)
 
 
 def _kafka_env(access: KafkaAccess) -> dict[str, str]:
@@ -85,6 +88,20 @@ def test_demo_plays_the_case_and_summarises_it(
     assert set(figures["planted"]) <= set(figures["anomalies_by_rule"])
     assert figures["false_alarms"] == 0
     assert "planted found 5/5; false alarms: 0" in run.stdout
+    # How agencies received: every agency type through at least one way, and each
+    # way (the SDK on the inbox topics, signed webhooks, the gateway's live stream)
+    # carried deliveries to some agency.
+    ways = figures["channels"]
+    assert ways["agency_types_without_a_way"] == []
+    covered = set().union(*(set(ways[w]["agency_types_reached"]) for w in WAYS))
+    assert covered == {t.value for t in AgencyType}
+    for way in WAYS:
+        assert ways[way]["agencies"] > 0, way
+        assert ways[way]["agencies_reached"] > 0, (way, ways[way])
+    for way in (WEBHOOK, GATEWAY):  # counted by the demo's agencies on those ways
+        assert sum(ways[way]["deliveries_by_kind"].values()) > 0, (way, ways[way])
+        assert ways[way]["latency_ms"]["samples"] > 0, (way, ways[way])
+    assert "NOT REACHED by any way" not in run.stdout
 
 
 def _processes_with(marker: bytes) -> list[int]:

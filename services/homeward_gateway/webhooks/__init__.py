@@ -1,8 +1,9 @@
 """Signed webhooks (Standard Webhooks 1.0) for agencies with an HTTP endpoint.
 
 The gateway process runs the dispatcher (`mount`, started and stopped with the
-app's lifespan); `python -m homeward_gateway.webhooks run` runs it alone, and
-`... replay` sends the dead letters again. docs/webhooks.md says the rest.
+app's lifespan); `homeward webhooks run` (`python -m homeward_gateway.webhooks
+run`) runs it alone, and `... replay` sends the dead letters again.
+docs/webhooks.md says the rest.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`python -m homeward_gateway.webhooks run | replay [--agency ID] [--since TIME]`.
+"""`homeward webhooks run | replay [--agency ID] [--since TIME]` (the same as
+`python -m homeward_gateway.webhooks ...`).
 
 run     the dispatcher alone (what the gateway process runs beside its app),
         until SIGTERM or SIGINT; offsets committed on the way out.
@@ -20,8 +21,10 @@ from types import FrameType
 
 from prometheus_client import start_http_server
 
+from homeward.cli import prog_name
 from homeward.errors import HomewardError
 from homeward.settings import KafkaSettings
+from homeward.version import version_line
 from homeward_gateway.webhooks import build
 from homeward_gateway.webhooks.registry import Registry
 from homeward_gateway.webhooks.replay import replay
@@ -40,9 +43,10 @@ def _time(text: str) -> datetime:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m homeward_gateway.webhooks",
+        prog=prog_name("python -m homeward_gateway.webhooks"),
         description="The agency gateway's signed webhooks (docs/webhooks.md).",
     )
+    p.add_argument("--version", action="version", version=version_line())
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the dispatcher alone until SIGTERM")
     run.add_argument("--metrics-port", type=int, default=0, help="serve /metrics here (0: none)")

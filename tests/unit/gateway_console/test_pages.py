@@ -7,9 +7,10 @@ import re
 from datetime import UTC, datetime
 
 from homeward.codec import Codec
-from homeward.events import AgencyAcknowledgement, ReferralAnswered
+from homeward.events import AgencyAcknowledgement, ReferralAnswered, ReportAcknowledged
 from homeward.topology import current_topology
 from tests.offline import css_references, external, references
+from tests.unit.agency import samples as s
 from tests.unit.gateway.samples import anomaly
 from tests.unit.gateway_console.conftest import AGENCY, COORD, Console
 
@@ -95,6 +96,30 @@ def test_a_post_without_or_with_a_wrong_csrf_token_is_refused_and_does_nothing(
     assert answer.status_code == 403 and console.sink.sent == []
     logout = console.http.post("/console/logout", data={})
     assert logout.status_code == 403
+
+
+def test_the_report_desks_acknowledge_form_refuses_a_missing_or_wrong_csrf_token(
+    console: Console,
+) -> None:
+    console.store.add_report(s.report("RPT-TEST-7"), "ev-7", datetime(2030, 1, 2, tzinfo=UTC))
+    token = console.login(
+        agency_id="PS-TEST-1", agency_type="police", roles=("police_officer",), csrf="r" * 43
+    )
+    desk = console.http.get("/console/reports").text
+    assert 'action="/console/reports/RPT-TEST-7/ack"' in desk and csrf_of(desk) == token
+    for form in ({}, {"csrf_token": "wrong-" + "y" * 37}, {"csrf_token": ""}):
+        got = console.http.post("/console/reports/RPT-TEST-7/ack", data=form)
+        assert got.status_code == 403, (form, got.status_code)
+        assert "表单已过期" in got.text
+    assert console.sink.sent == []
+    entry = console.store.report("RPT-TEST-7")
+    assert entry is not None and entry.acknowledged is None
+    assert 'action="/console/reports/RPT-TEST-7/ack"' in console.http.get("/console/reports").text
+    # The session's own token is accepted: the refusals above were the CSRF check's.
+    ok = console.http.post("/console/reports/RPT-TEST-7/ack", data={"csrf_token": token})
+    assert ok.status_code == 303 and ok.headers["location"].startswith("/console/reports")
+    ((_topic, ack),) = published(console, ReportAcknowledged)
+    assert ack.case_id == "RPT-TEST-7" and ack.agency_id == "PS-TEST-1"
 
 
 def test_acknowledge_with_one_click_publishes_the_sdks_record(console: Console) -> None:

@@ -36,11 +36,15 @@ NESTED = [
     ("idp", "start"),
     ("idp", "realm"),
     ("fanout", "worker"),  # Faust's own worker help: imports the app, starts nothing
+    ("webhooks", "run"),  # the dispatcher alone: its help connects to nothing
+    ("webhooks", "replay"),
 ]
+# The gateway's programs (the gateway, its webhook dispatcher) where it is installed.
+IN_GATEWAY = frozenset(p.name for p in PROGRAMS if p.module.startswith("homeward_gateway"))
 COMMANDS: list[tuple[str, ...]] = [
     (),
-    *[(p.name,) for p in PROGRAMS if p.name != "gateway" or GATEWAY_INSTALLED],
-    *NESTED,
+    *[(p.name,) for p in PROGRAMS if p.name not in IN_GATEWAY or GATEWAY_INSTALLED],
+    *[c for c in NESTED if c[0] not in IN_GATEWAY or GATEWAY_INSTALLED],
 ]
 VERSIONED = [c for c in COMMANDS if len(c) <= 1]  # subcommands take no --version of their own
 # What a started program prints at the start of a line (help text only quotes it).
@@ -123,11 +127,24 @@ def test_version_prints_the_distribution_version(
     assert not got.leftover
 
 
-@pytest.mark.skipif(GATEWAY_INSTALLED, reason="the gateway is installed: tested above")
-def test_the_gateway_says_plainly_it_is_not_installed_yet() -> None:
-    got = run("gateway", "--help")
+@pytest.mark.skipif(not GATEWAY_INSTALLED, reason="the gateway is not installed")
+def test_the_webhook_dispatcher_is_listed_and_refuses_an_unknown_subcommand(
+    runs: dict[tuple[str, ...], Run],
+) -> None:
+    assert re.search(r"^  webhooks +\S", runs[("--help",)].out, re.M), runs[("--help",)].out
+    got = run("webhooks", "rerun")
     assert got.code == 2
-    assert "homeward gateway: homeward_gateway is not part of this installation" in got.err
+    assert got.err.startswith("usage: homeward webhooks"), got.err
+    assert "invalid choice: 'rerun'" in got.err and "'replay'" in got.err
+    assert not got.leftover
+
+
+@pytest.mark.skipif(GATEWAY_INSTALLED, reason="the gateway is installed: tested above")
+@pytest.mark.parametrize("command", ["gateway", "webhooks"])
+def test_the_gateway_says_plainly_it_is_not_installed_yet(command: str) -> None:
+    got = run(command, "--help")
+    assert got.code == 2
+    assert f"homeward {command}: homeward_gateway is not part of this installation" in got.err
     assert "Traceback" not in got.err
 
 
