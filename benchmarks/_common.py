@@ -20,7 +20,9 @@ from homeward.broker import KafkaCluster, kafka_version
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward.topology.admin import apply
+from homeward.topology.model import DEVELOPMENT_ENV
 from homeward_agency.fleet import quantile
+from homeward_demo import identity
 from homeward_demo.processes import ServiceProcess
 
 __all__ = ["Slice", "quantile"]
@@ -40,9 +42,32 @@ def start_broker(stack: ExitStack, run_dir: Path) -> str:
     if bootstrap:
         return bootstrap
     say("starting a local Apache Kafka broker (homeward.broker) ...")
+    # One broker holds one replica: the development floor, for the benchmark's topics
+    # and the services' own (Faust's changelogs), as the demo does.
+    os.environ[DEVELOPMENT_ENV] = "1"
     cluster = KafkaCluster(run_dir=run_dir / "kafka").start()
     stack.callback(cluster.stop)
     return cluster.bootstrap_servers
+
+
+def start_identity(stack: ExitStack, run_dir: Path) -> Any:
+    """$HOMEWARD_OIDC_ISSUER, or the project's embedded Keycloak (every intake caller
+    is authenticated, benchmarks included); the police system's token provider.
+    The services started later inherit the issuer from this process's environment."""
+    issuer = identity.external_issuer()
+    if not issuer:
+        say("starting Keycloak (homeward.idp) ...")
+        keycloak = identity.spawn_keycloak(run_dir / "keycloak")
+        stack.callback(keycloak.stop)
+        keycloak.wait_ready()
+        issuer = keycloak.issuer
+    os.environ["HOMEWARD_OIDC_ISSUER"] = issuer
+    return identity.Identities(issuer, identity.realm_secrets()).police()
+
+
+def police_case(tag: str) -> str:
+    """A case id in the police system's own namespace (intake refuses any other)."""
+    return f"{identity.POLICE_AGENCY}-BENCH-{tag}"
 
 
 @dataclass(frozen=True)

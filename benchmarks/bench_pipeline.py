@@ -40,6 +40,7 @@ from _common import (
     log_errors,
     memory_mb,
     partitions,
+    police_case,
     reader,
     say,
     start_service,
@@ -49,7 +50,14 @@ from _common import (
 from bench_codec import sample_alert
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from raw_clients import CLIENTS, consume_all, fastest, produce_rounds, settings_note
+from raw_clients import (
+    CLIENTS,
+    WARM_ROUNDS,
+    consume_all,
+    fastest,
+    produce_rounds,
+    settings_note,
+)
 
 from homeward.agencies import Agency, AgencyType, dump_directory
 from homeward_intake.client import IntakeClient
@@ -112,6 +120,7 @@ def run(
     run_dir: Path,
     events: int,
     threads: int,
+    tokens: Any,
     *,
     warmup: int = 20,
     profile: bool = False,
@@ -156,13 +165,13 @@ def run(
         def alive() -> bool:
             return all(p.running for p in procs.values())
 
-        client = IntakeClient(intake.ready_line().split()[-1], timeout=30)
+        client = IntakeClient(intake.ready_line().split()[-1], timeout=30, token_provider=tokens)
         stack.callback(client.close)
         for i in range(warmup):
-            client.issue_alert(sample_alert(f"CASE-PW-{i:05d}"))
+            client.issue_alert(sample_alert(police_case(f"PW-{i:05d}-{sl.prefix[-7:-1]}")))
         if not arrivals.wait_for(warmup, 120, alive):
             raise RuntimeError(f"warm-up alerts did not reach the subscriber (logs in {run_dir})")
-        alerts = [sample_alert(f"CASE-P-{i:06d}") for i in range(events)]
+        alerts = [sample_alert(police_case(f"P-{i:06d}-{sl.prefix[-7:-1]}")) for i in range(events)]
         began_ms = time.time() * 1000
         began = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
@@ -242,8 +251,8 @@ def raw_produce_consume(sl: Slice, events: int) -> dict[str, Any]:
 def _raw_round(
     sl: Slice, client: str, source: Any, records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]
 ) -> dict[str, Any]:
-    """One client: produce the records to a topic of its own (one untimed round
-    first, which connects and learns the partitions), then read both rounds."""
+    """One client: produce the records to a topic of its own (after its untimed
+    warm-up rounds), then read every round back."""
     topic = f"{sl.prefix}bench.raw.{client}.v1"
     admin = KafkaAdminClient(**sl.settings.kafka_python())
     try:
@@ -251,13 +260,13 @@ def _raw_round(
     finally:
         admin.close()
     produced = produce_rounds(client, sl.settings, [(topic, k, v, h) for k, v, h in records], 1)[0]
-    n = len(records)
-    consumed = consume_all(client, sl.settings, topic, 2 * n)
-    produce_per_s, consume_per_s = n / produced, 2 * n / consumed
+    n, written = len(records), len(records) * (WARM_ROUNDS + 1)
+    consumed = consume_all(client, sl.settings, topic, source.partitions, written)
+    produce_per_s, consume_per_s = n / produced, written / consumed
     return {
         "records": n,
         "produce_s": produced,
-        "consume_s": consumed / 2,
+        "consume_s": n / consume_per_s,
         "produce_per_s": produce_per_s,
         "consume_per_s": consume_per_s,
         # events / (produce seconds + consume seconds), per event.

@@ -42,6 +42,7 @@ from homeward.events import HealthAnomalyDetected
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward.topology.admin import apply
+from homeward.topology.model import DEVELOPMENT_ENV
 from homeward_demo.processes import ServiceProcess
 from homeward_health.recorder import SOURCE_PREFIX, key_of
 from homeward_health.synthetic import Planted, stream
@@ -316,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
         if not bootstrap:
             say("starting a local Apache Kafka broker ...")
+            os.environ[DEVELOPMENT_ENV] = "1"  # one broker, one replica (as the demo)
             cluster = KafkaCluster(run_dir=run_dir / "kafka").start()
             stack.callback(cluster.stop)
             bootstrap = cluster.bootstrap_servers

@@ -41,7 +41,7 @@ import bench_directory
 import bench_fanout
 import bench_pipeline
 import report
-from _common import machine, say, start_broker
+from _common import machine, say, start_broker, start_identity
 
 from homeward import paths
 
@@ -121,16 +121,17 @@ def main(argv: list[str] | None = None) -> int:
         figures["directory"] = bench_directory.run(args.directory_n)
     if {"fanout", "pipeline"} & set(args.only):
         with ExitStack() as stack:
+            tokens = start_identity(stack, run_dir)
             bootstrap = start_broker(stack, run_dir)
             say(f"broker {bootstrap}; logs in {run_dir}")
             if "fanout" in args.only:
                 sizes = [int(s) for s in str(args.sizes).split(",")]
                 figures["fanout"] = bench_fanout.run(
-                    bootstrap, run_dir, sizes, args.alerts, profile=args.profile
+                    bootstrap, run_dir, sizes, args.alerts, tokens, profile=args.profile
                 )
             if "pipeline" in args.only:
                 figures["pipeline"] = bench_pipeline.run(
-                    bootstrap, run_dir, args.events, args.threads, profile=args.profile
+                    bootstrap, run_dir, args.events, args.threads, tokens, profile=args.profile
                 )
     if args.profile:
         for prof in sorted(run_dir.glob("*.prof")):
