@@ -54,13 +54,7 @@ def start_identity(stack: ExitStack, run_dir: Path) -> Any:
     """$HOMEWARD_OIDC_ISSUER, or the project's embedded Keycloak (every intake caller
     is authenticated, benchmarks included); the police system's token provider.
     The services started later inherit the issuer from this process's environment."""
-    issuer = identity.external_issuer()
-    if not issuer:
-        say("starting Keycloak (homeward.idp) ...")
-        keycloak = identity.spawn_keycloak(run_dir / "keycloak")
-        stack.callback(keycloak.stop)
-        keycloak.wait_ready()
-        issuer = keycloak.issuer
+    issuer = identity.issuer_or_keycloak(stack, run_dir, say)
     os.environ["HOMEWARD_OIDC_ISSUER"] = issuer
     return identity.Identities(issuer, identity.realm_secrets()).police()
 

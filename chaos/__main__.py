@@ -92,13 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ).resolve()
     say = lambda text: print(f"[chaos] {text}", flush=True)  # noqa: E731
     with ExitStack() as stack:
-        issuer = identity.external_issuer()
-        if not issuer:
-            say("starting Keycloak ...")
-            keycloak = identity.spawn_keycloak(run_dir / "keycloak")
-            stack.callback(keycloak.stop)
-            keycloak.wait_ready()
-            issuer = keycloak.issuer
+        issuer = identity.issuer_or_keycloak(stack, run_dir, say)
         system = Stack(run_dir, issuer)
         stack.callback(system.stop)
         system.start(say)

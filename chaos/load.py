@@ -24,7 +24,7 @@ from homeward_demo.identity import POLICE_AGENCY
 from homeward_demo.rescue import OFFICER, RESCUE_PLACE, unknown_child
 from homeward_demo.scenario import CENTRE
 from homeward_health import HealthRecorder
-from homeward_health.recorder import event_id_of
+from homeward_health.recorder import RecordUnavailable, event_id_of
 from homeward_health.synthetic import DEMO_HOSPITALS, KINDS, Planted, birth, planted
 from homeward_intake.client import IntakeClient, IntakeError
 
@@ -197,6 +197,12 @@ class HealthBurst:
     planted: list[Planted] = field(default_factory=list)
     record_ids: set[str] = field(default_factory=set)
     sent: int = 0
+    retried: int = 0  # groups sent again after RecordUnavailable
+
+
+# How long a hospital's system goes on retrying a group the SDK could not record
+# (its event ids are the content's, so a retry is the same records, not new ones).
+RETRY_FOR_SECONDS = 120
 
 
 def health_burst(
@@ -220,7 +226,15 @@ def health_burst(
         groups.append(group.records)
     for i, records in enumerate(groups, start=1):
         out.sent += len(records)
-        recorder.record_many(records)
+        give_up = time.monotonic() + RETRY_FOR_SECONDS
+        while True:
+            try:
+                recorder.record_many(records)
+                break
+            except RecordUnavailable:
+                if time.monotonic() > give_up:
+                    raise
+                out.retried += 1
         out.record_ids |= {event_id_of(r) for r in records}
         if during is not None:
             during(i)

@@ -444,12 +444,15 @@ def leader_kill(stack: Stack, obs: Observer, s: Settings, tag: str = "LDR") -> R
     driver = IntakeDriver(stack.intake_url, stack.identities.police())
     recorder = HealthRecorder(stack.settings("health"), topology=stack.topology)
     burst_health: list[HealthBurst] = []
-    t = threading.Thread(
-        target=lambda: burst_health.append(
-            health_burst(recorder, tag, births, during=health_during)
-        ),
-        daemon=True,
-    )
+    failed: list[BaseException] = []
+
+    def health() -> None:
+        try:
+            burst_health.append(health_burst(recorder, tag, births, during=health_during))
+        except BaseException as exc:  # handed to the row below, not lost with the thread
+            failed.append(exc)
+
+    t = threading.Thread(target=health, daemon=True)
     t.start()
     for w in range(n + 1):
         size = alerts * (w + 1) // (n + 1) - alerts * w // (n + 1)
@@ -460,6 +463,12 @@ def leader_kill(stack: Stack, obs: Observer, s: Settings, tag: str = "LDR") -> R
     burst_end = time.monotonic()
     recorder.close()
     faults.result()
+    if failed:
+        raise RuntimeError(f"the hospital burst failed: {failed[0]!r}") from failed[0]
+    if burst_health[0].retried:
+        row.notes.append(
+            f"hospital groups retried after RecordUnavailable: {burst_health[0].retried}"
+        )
     row.sent = accepted.sent + burst_health[0].sent
     row.accepted = len(accepted.events) + burst_health[0].sent
     settle(

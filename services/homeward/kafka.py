@@ -17,6 +17,8 @@ from homeward.codec import Record
 from homeward.settings import KafkaSettings
 
 RECONNECT_BACKOFF_MAX_MS = 2000
+# kafka-python's and Kafka's default; callers with a shorter wait pass their own.
+DELIVERY_TIMEOUT_MS = 120_000
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +121,11 @@ def producer(settings: KafkaSettings | None = None, **overrides: Any) -> Renewin
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 2,
-        "retries": 5,
+        # Retries bounded by time, not by count (KIP-91: leave retries unset, set
+        # delivery.timeout.ms): five retries 100 ms apart gave up inside a leader
+        # election after a broker's SIGKILL (seen in the fault suite), well before
+        # the caller's own timeout. Idempotence keeps the retries free of copies.
+        "delivery_timeout_ms": DELIVERY_TIMEOUT_MS,
         # kafka-python waits up to 30 s between reconnects by default: a broker
         # back from an outage would go unnoticed for that long.
         "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,19 @@ def realm_secrets(path: Path | None = None) -> dict[str, str]:
     except (OSError, ValueError) as exc:
         raise ValueError(f"realm file {path}: unreadable: {exc}") from exc
     return {c["clientId"]: c["secret"] for c in realm.get("clients", []) if c.get("secret")}
+
+
+def issuer_or_keycloak(stack: ExitStack, run_dir: Path, say: Callable[[str], None] = print) -> str:
+    """$HOMEWARD_OIDC_ISSUER, or the embedded Keycloak started (and stopped with
+    `stack`) under run_dir/keycloak, once it answers."""
+    issuer = external_issuer()
+    if issuer:
+        return issuer
+    say("starting Keycloak ...")
+    keycloak = spawn_keycloak(run_dir / "keycloak")
+    stack.callback(keycloak.stop)
+    keycloak.wait_ready()
+    return keycloak.issuer
 
 
 def spawn_keycloak(run_dir: Path) -> KeycloakServer:

@@ -206,6 +206,9 @@ class HealthRecorder:
             self.settings,
             max_block_ms=int(timeout_seconds * 1000),
             request_timeout_ms=int(timeout_seconds * 1000),
+            # Retry (a leader election, a broker restart) for as long as record()
+            # waits; kafka-python wants at least request timeout + linger.
+            delivery_timeout_ms=int(timeout_seconds * 1000) + 1000,
         )
 
     def encode(

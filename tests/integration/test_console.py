@@ -248,6 +248,20 @@ def alert(case: str, name: str = "测试儿童甲 Test Child A") -> AlertIssued:
     )
 
 
+
+def wait_for_ack(world: Any, case: str, agency_id: str, what: str) -> None:
+    """The console's AgencyAcknowledgement of the case by the agency, on alerts.acks.v1."""
+    world.acks.until(
+        lambda r: any(
+            isinstance(d.event, AgencyAcknowledgement)
+            and d.event.case_id == case
+            and d.event.agency_id == agency_id
+            for _t, d in r.decoded
+        ),
+        60,
+        what,
+    )
+
 def test_login_sets_a_secure_httponly_lax_session_cookie(world: World, browser: Browser) -> None:
     page = browser.page()
     page.goto(f"{world.gateway.url}/console/login")
@@ -295,16 +309,7 @@ def test_a_new_alert_arrives_live_and_is_acknowledged_with_one_click(
         # One click acknowledges the alert delivery.
         page.locator(f"#case-{case} .kind-alert button.ack-button").click()
         page.wait_for_selector(f"#case-{case} .kind-alert [data-acked='true']", timeout=30_000)
-        world.acks.until(
-            lambda r: any(
-                isinstance(d.event, AgencyAcknowledgement)
-                and d.event.case_id == case
-                and d.event.agency_id == school
-                for _t, d in r.decoded
-            ),
-            60,
-            "the console's AgencyAcknowledgement on alerts.acks.v1",
-        )
+        wait_for_ack(world, case, school, "the console's AgencyAcknowledgement on alerts.acks.v1")
         ack = next(
             d.event for _t, d in world.acks.decoded if getattr(d.event, "case_id", "") == case
         )
@@ -369,16 +374,7 @@ def test_an_alert_is_acknowledged_by_keyboard_alone_with_a_visible_focus(
     page.wait_for_selector(f"{card} [data-acked='true']", timeout=30_000)
     page.wait_for_selector(".flash.ok", timeout=30_000)
     assert page.locator(f"{card} button.ack-button").count() == 0
-    world.acks.until(
-        lambda r: any(
-            isinstance(d.event, AgencyAcknowledgement)
-            and d.event.case_id == case
-            and d.event.agency_id == school
-            for _t, d in r.decoded
-        ),
-        60,
-        "the keyboard's AgencyAcknowledgement on alerts.acks.v1",
-    )
+    wait_for_ack(world, case, school, "the keyboard's AgencyAcknowledgement on alerts.acks.v1")
     shot(page, "inbox-keyboard-acknowledged")
     with world.police() as police:
         police.cancel_alert(case, "FOUND", "已找到 (found safe, test)")

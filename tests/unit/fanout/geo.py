@@ -11,7 +11,11 @@ CENTRE = (30.0, 104.0)
 def agency_at(
     i: int, km: float, bearing: float = 45.0, type_: AgencyType = AgencyType.POLICE
 ) -> Agency:
-    lat, lon = destination(*CENTRE, bearing, km)
+    return agency(i, *destination(*CENTRE, bearing, km), type_)
+
+
+def agency(i: int, lat: float, lon: float, type_: AgencyType = AgencyType.POLICE) -> Agency:
+    """A plainly fake agency TST-<i> of a type at a place."""
     return Agency(
         id=f"TST-{i:05d}",
         type=type_,

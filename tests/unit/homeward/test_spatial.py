@@ -12,20 +12,9 @@ from hypothesis import strategies as st
 from homeward.agencies import Agency, AgencyType, Directory
 from homeward.geo import destination, haversine_km
 from homeward.spatial import AgencyIndex, index_of
+from tests.unit.fanout.geo import agency
 
 TYPES = list(AgencyType)
-
-
-def agency(i: int, lat: float, lon: float, type_: AgencyType = AgencyType.POLICE) -> Agency:
-    return Agency(
-        id=f"TST-{i:05d}",
-        type=type_,
-        name_zh=f"测试机构 {i}",
-        name_en=f"Test Agency {i}",
-        latitude=lat,
-        longitude=lon,
-        admin_code="990000",
-    )
 
 
 def scan_ring(
