@@ -248,7 +248,6 @@ def alert(case: str, name: str = "测试儿童甲 Test Child A") -> AlertIssued:
     )
 
 
-
 def wait_for_ack(world: Any, case: str, agency_id: str, what: str) -> None:
     """The console's AgencyAcknowledgement of the case by the agency, on alerts.acks.v1."""
     world.acks.until(
@@ -261,6 +260,7 @@ def wait_for_ack(world: Any, case: str, agency_id: str, what: str) -> None:
         60,
         what,
     )
+
 
 def test_login_sets_a_secure_httponly_lax_session_cookie(world: World, browser: Browser) -> None:
     page = browser.page()
