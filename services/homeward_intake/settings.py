@@ -50,6 +50,14 @@ class IntakeSettings(BaseSettings):
         description="How long to wait for Kafka's acknowledgement before answering 503. "
         "Below the client's default 10 s timeout, so the client sees a 503, not a hang.",
     )
+    worker_threads: int = Field(
+        default=128,
+        ge=1,
+        le=1024,
+        description="Requests handled at once (the thread pool the routes run on; "
+        "anyio's default is 40). A request spends most of its time waiting for "
+        "Kafka's acknowledgements, so more in flight is more throughput.",
+    )
     startup_timeout_seconds: float = Field(
         default=30.0,
         gt=0,
