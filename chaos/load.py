@@ -143,13 +143,13 @@ class IntakeDriver:
             case = case_id(tag, n)
             with IntakeClient(self.url, token_provider=self.tokens) as client:
                 accepted.count_sent()
+                # Built once: a retry is the same request (its times included), or
+                # intake rightly answers 409 idempotency_conflict to the changed body.
+                alert = alert_fields(case, last_seen_ago)
                 try:
                     a = self._post(
                         client,
-                        lambda c: c.issue_alert(
-                            idempotency_key=f"{case}/alert",
-                            **alert_fields(case, last_seen_ago),
-                        ),
+                        lambda c: c.issue_alert(idempotency_key=f"{case}/alert", **alert),
                     )
                     accepted.add(a.event_id, "alert", case)
                     for u in range(updates):
@@ -165,11 +165,10 @@ class IntakeDriver:
                         accepted.add(up.event_id, "update", case)
                     if rescue_every and n % rescue_every == 0:
                         accepted.count_sent()
+                        rescue = rescue_fields(case, n)
                         r = self._post(
                             client,
-                            lambda c: c.notify_rescue(
-                                idempotency_key=f"{case}/rescue", **rescue_fields(case, n)
-                            ),
+                            lambda c: c.notify_rescue(idempotency_key=f"{case}/rescue", **rescue),
                         )
                         accepted.add(r.event_id, "rescue", case)
                 except (IntakeError, httpx.HTTPError) as exc:
