@@ -40,7 +40,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	touch $@
 
-bench: kafka $(VENV)/.bench-installed   ## benchmark suite (not a test): codec, fan-out, pipeline, memory vs raw; BENCH_ARGS="--quick"
+bench: kafka idp $(VENV)/.bench-installed   ## benchmark suite (not a test): codec, directory, fan-out, pipeline, memory vs the fastest raw client (Keycloak for intake's callers); BENCH_ARGS="--quick"
 	$(PY) benchmarks/suite.py $(BENCH_ARGS)
 
 fuzz: setup             ## fuzz campaign (not a test, not in CI): FUZZ_BUDGET seconds per target (default 600), FUZZ_TARGETS="codec yaml ..."
