@@ -69,6 +69,22 @@ def make_app(app_id: str, kafka: KafkaSettings, source: Topic) -> Any:
     return app
 
 
+def shared_topics(app: Any) -> dict[str, list[str]]:
+    """Topics that more than one agent of `app` reads, with the agents.
+
+    Faust hands such a record to each agent and counts one reference per
+    agent. A rebalance empties the agents' queues without releasing the
+    references of the copies it drops, so the revoking worker then waits in
+    `Consumer.wait_empty` for acknowledgements that never come (faust-streaming
+    0.15.3, app/base.py `_on_partitions_revoked`). Every service keeps this
+    empty; its unit test says so."""
+    readers: dict[str, list[str]] = {}
+    for name, agent in app.agents.items():
+        for topic in getattr(agent.channel, "topics", ()):
+            readers.setdefault(topic, []).append(name)
+    return {topic: sorted(names) for topic, names in readers.items() if len(names) > 1}
+
+
 def producer_send(app: Any) -> Any:
     """The app's producer as a homeward.processing.Send: (topic, key, value,
     headers) -> an awaitable that resolves once the broker has the record."""

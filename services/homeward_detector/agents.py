@@ -13,12 +13,11 @@ from homeward.probes import print_line
 from homeward.processing import message_headers
 from homeward_detector.app import (
     app,
-    by_index,
-    by_person,
     index,
     kafka,
     persons,
     settings,
+    source,
     topology,
     windows,
 )
@@ -36,7 +35,7 @@ instrumented = instrument(
     service="detector",
     port=settings.metrics_port,
     kafka=kafka,
-    topics=sorted({*by_person.topics, *by_index.topics}),
+    topics=sorted(source.topics),
     setting="HOMEWARD_DETECTOR_METRICS_PORT",
 )
 
@@ -68,24 +67,19 @@ BATCH_MAX = 500
 BATCH_WITHIN_SECONDS = 0.05
 
 
-async def _run(side: Side, stream: Any) -> None:
+@app.agent(source)
+async def detect(stream: Any) -> None:
     async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):
-        batch = [
-            (m.topic, m.partition, m.offset, m.key, m.value, message_headers(m.headers))
-            for m in (e.message for e in events)
-        ]
+        # Each view's records in their order; the two views share no state.
+        batches: dict[Side, list[Any]] = {"person": [], "index": []}
+        for m in (e.message for e in events):
+            batches[processor.side_of(m.topic, m.key)].append(
+                (m.topic, m.partition, m.offset, m.key, m.value, message_headers(m.headers))
+            )
         with commits.carrying_out():
-            await processor.process_batch(side, batch)
-
-
-@app.agent(by_person)
-async def detect_by_person(stream: Any) -> None:
-    await _run("person", stream)
-
-
-@app.agent(by_index)
-async def detect_by_index(stream: Any) -> None:
-    await _run("index", stream)
+            for side, batch in batches.items():
+                if batch:
+                    await processor.process_batch(side, batch)
 
 
 @app.timer(interval=settings.tick_interval_seconds)

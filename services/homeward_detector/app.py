@@ -19,15 +19,25 @@ _ticks = topology.get("health_ticks")
 
 app = make_app(f"{topology.prefix}{settings.app_id}", kafka, _records)
 
-# Ticks for both views share one topic (routed by key: an index key holds a
-# colon). Each view's topics are co-partitioned with its table, so a tick
-# lands on the partition that holds its key's state.
-by_person = app.topic(
-    _records.name, _ticks.name, key_type=bytes, value_type=bytes, partitions=_records.partitions
+# One agent reads all three topics. Ticks for both views share one topic
+# (routed by key: an index key holds a colon), and Faust must never hand one
+# record to two agents: it counts one reference per agent, and a rebalance
+# empties the agents' queues without releasing the references of the copies it
+# drops, so the revoking worker waits for those acknowledgements for ever
+# (docs/rebalancing.md). The topics are co-partitioned with both tables, so a
+# tick lands on the partition that holds its key's state.
+source = app.topic(
+    _records.name,
+    _index.name,
+    _ticks.name,
+    key_type=bytes,
+    value_type=bytes,
+    partitions=_records.partitions,
 )
-by_index = app.topic(
-    _index.name, _ticks.name, key_type=bytes, value_type=bytes, partitions=_index.partitions
-)
+if not (_records.partitions == _index.partitions == _ticks.partitions):
+    raise RuntimeError(
+        "health.records, health.index and health.ticks must have the same partition count"
+    )
 
 # Keys and values as bytes with the app's raw serializer: the processor owns
 # the (de)serialization of its state (JSON). States are stored after a batch,

@@ -102,6 +102,12 @@ class DetectorProcessor:
         # States decided in the batch being handled, not yet stored.
         self._overlay: dict[bytes, tuple[bytes | None, int | None]] = {}
 
+    def side_of(self, topic: str, key: bytes | None) -> Side:
+        """The view a record of the detector's one agent belongs to."""
+        if topic == self.ticks_topic:
+            return side_of_tick(key)
+        return "index" if topic == self.index_topic else "person"
+
     def handles(self, side: Side, topic: str, key: bytes | None) -> bool:
         """Whether the agent for `side` owns this record (both read the ticks)."""
         if topic == self.ticks_topic:
