@@ -12,7 +12,8 @@ office out of range:
 2. A warm-up of `warmup` alerts, then `events` alerts POSTed to intake by
    `threads` client threads (IntakeClient: an Idempotency-Key per call, as
    every real client sends); the time of each JSON line the subscriber
-   prints is taken as that delivery's arrival.
+   prints is taken as that delivery's arrival, and that time less the
+   alert's `accepted_at` as its latency (the 32-client burst's p99).
 3. Sustained rate: the middle 80% of deliveries (10th to 90th percentile of
    arrival) over the time they took; end to end: all of them over first
    request to last arrival.
@@ -26,10 +27,12 @@ office out of range:
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,7 @@ from _common import (
     reader,
     say,
     start_service,
+    stats_ms,
     sustained,
     timestamps,
 )
@@ -96,12 +100,20 @@ class Arrivals:
 
     def __init__(self) -> None:
         self.times: list[float] = []
+        # Intake's acceptance to the line, ms: the same machine's clock.
+        self.latencies_ms: list[float] = []
         self._grew = threading.Condition()
 
     def on_line(self, line: str) -> None:
         if line.startswith("{"):
+            shown = time.time()
+            accepted = json.loads(line).get("data", {}).get("accepted_at")
             with self._grew:
                 self.times.append(time.perf_counter())
+                if accepted:
+                    self.latencies_ms.append(
+                        (shown - datetime.fromisoformat(accepted).timestamp()) * 1000
+                    )
                 self._grew.notify_all()
 
     def wait_for(self, count: int, timeout: float, alive: Any) -> bool:
@@ -190,6 +202,7 @@ def run(
         out["sustained_per_s"] = sustained(times)
         out["intake_accepted_per_s"] = events / (requests_done - began)
         out["seconds"] = times[-1] - began
+        out["receive_latency_ms"] = stats_ms(arrivals.latencies_ms[warmup:])
     # Each stage's own sustained rate, from the timestamps of what it wrote: the
     # slowest one is what holds the pipeline back.
     out["stages_per_s"] = {

@@ -7,13 +7,33 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-MB_LIMIT = 150.0
-P99_LIMIT_MS = {1_000: 1_000.0, 10_000: 3_000.0}
+# The targets of the scale issue (13); 1,000 agencies' p99 is the earlier
+# speed issue's and stays as a guard.
+MB_LIMIT = 100.0
+P99_LIMIT_MS = {1_000: 1_000.0, 10_000: 500.0, 100_000: 3_000.0}
 RAW_RATIO_LIMIT = 1.5
 PIPELINE_RATIO = 0.5
-CODEC_RATIO = 0.8
+INTAKE_ACCEPT_PER_S = 2_000.0
+BURST_P99_MS = 1_000.0
+DETECTOR_RATIO = 0.25
+CODEC_RATIO = 0.9
 RING_P99_MS = 20.0
 NEAREST_P99_MS = 2.0
+
+
+# Targets the suite has no benchmark for yet: printed, so the table is the
+# whole list (docs/benchmarks.md, "Where the remaining gaps are").
+NOT_MEASURED = (
+    (
+        "one alert to 100,000 agencies on 2 and 4 fan-out workers",
+        "one case's deliveries are "
+        "written by the worker that owns the case; sharding them is not built",
+    ),
+    (
+        "gateway: one alert to 10,000 connected agencies, SSE and webhook p99 <= 1 s",
+        "no benchmark yet",
+    ),
+)
 
 
 def _row(what: str, target: str, measured: str, met: bool | None) -> dict[str, Any]:
@@ -63,7 +83,8 @@ def targets(f: dict[str, Any]) -> list[dict[str, Any]]:
             limit = P99_LIMIT_MS[n]
             rows.append(
                 _row(
-                    f"fan-out to {n:,}: p99 accepted -> last inbox write",
+                    f"fan-out to {n:,}: p99 accepted -> last inbox write"
+                    + (f" ({s.get('workers', 1)} worker)" if n >= 100_000 else ""),
                     f"<= {limit:,.0f} ms",
                     (f"{p99:,.0f} ms" if p99 is not None else s["error"] or "none")
                     + (" (service crashed)" if s.get("crashed") else ""),
@@ -99,14 +120,49 @@ def targets(f: dict[str, Any]) -> list[dict[str, Any]]:
                 ratio is not None and ratio >= PIPELINE_RATIO and not pipe.get("crashed"),
             )
         )
+    if pipe:
+        accepted = pipe.get("intake_accepted_per_s")
+        rows.append(
+            _row(
+                f"intake: alerts accepted/s ({pipe['threads']} clients, idempotency keys)",
+                f">= {INTAKE_ACCEPT_PER_S:,.0f}/s",
+                f"{accepted:,.0f}/s" if accepted else pipe["error"] or "none",
+                accepted is not None and accepted >= INTAKE_ACCEPT_PER_S,
+            )
+        )
+        burst = (pipe.get("receive_latency_ms") or {}).get("p99")
+        rows.append(
+            _row(
+                f"burst of {pipe['events']:,} from {pipe['threads']} clients: accepted -> "
+                "agency p99",
+                f"<= {BURST_P99_MS:,.0f} ms",
+                f"{burst:,.0f} ms" if burst is not None else pipe["error"] or "none",
+                burst is not None and burst <= BURST_P99_MS,
+            )
+        )
+    det = f.get("detector")
+    if det:
+        ratio = det["ratio_detector_to_raw"]
+        rows.append(
+            _row(
+                f"detector on {det['records']:,} records vs fastest raw consumer",
+                f">= {DETECTOR_RATIO:.2f}x raw",
+                f"{ratio:.3f}x ({det['detector_records_per_s']:,.0f} / "
+                f"{det['raw_consumer_records_per_s']:,.0f}/s {det['raw_client']}); "
+                f"{det['detector']['peak_rss_mb']:.0f} MB peak",
+                ratio >= DETECTOR_RATIO,
+            )
+        )
+    for what, why in NOT_MEASURED:
+        rows.append(_row(what, "see docs/benchmarks.md", f"not measured: {why}", None))
     for name, mem in memory(f).items():
         peak = mem.get("peak_rss_mb")
         rows.append(
             _row(
                 f"peak RSS: {name}",
-                f"< {MB_LIMIT:.0f} MB",
+                f"<= {MB_LIMIT:.0f} MB",
                 f"{peak:.0f} MB" if peak is not None else "not measured",
-                peak is not None and peak < MB_LIMIT,
+                peak is not None and peak <= MB_LIMIT,
             )
         )
     return rows
@@ -139,7 +195,7 @@ def render(f: dict[str, Any]) -> str:
     )
     lines.append(f"{'':{w0}}  {heads[0]:{w1}}  {heads[1]:{w2}}  {heads[2]}")
     for r in rows:
-        met = "yes" if r["met"] else "NO"
+        met = "-" if r["met"] is None else "yes" if r["met"] else "NO"
         lines.append(f"{r['what']:{w0}}  {r['target']:{w1}}  {r['measured']:{w2}}  {met}")
     lines += details(f)
     return "\n".join(lines)
@@ -203,7 +259,32 @@ def details(f: dict[str, Any]) -> list[str]:
             "  stages, sustained: "
             + ", ".join(f"{k} {_rate(v)}/s" for k, v in (pipe.get("stages_per_s") or {}).items())
         )
+        burst = pipe.get("receive_latency_ms")
+        if burst:
+            out.append(
+                f"  accepted -> shown by the agency's subscriber: p50 {_ms(burst['p50'])}"
+                f" p99 {_ms(burst['p99'])} ms"
+            )
         out += _logged(pipe)
+    det = f.get("detector")
+    if det:
+        out.append("")
+        out.append(
+            f"detector, {det['records']:,} health records ({det['partitions']} partitions): "
+            f"{det['detector_records_per_s']:,.0f}/s; peak RSS {det['detector']['peak_rss_mb']:.0f}"
+            f" MB ({det['peak_rss_bytes_per_record']:.0f} B per record read); planted anomalies "
+            f"found {det['planted_found']} of {det['planted']}"
+        )
+        for client, r in det["raw_by_client"].items():
+            out.append(
+                f"      raw {client:<16} "
+                + (
+                    f"{r['records_per_s']:,.0f}/s"
+                    if "records_per_s" in r
+                    else f"ERROR {r['error']}"
+                )
+                + ("  (fastest)" if client == det["raw_client"] else "")
+            )
     return out
 
 
@@ -351,6 +432,6 @@ def _memory_panel(ax: Any, f: dict[str, Any]) -> None:
     for name, peak in zip(names, peaks, strict=True):
         if not peak:
             ax.annotate("not measured (process exited)", (2, name), va="center", color="red")
-    ax.axvline(MB_LIMIT, color="red", linestyle="--", label=f"target < {MB_LIMIT:.0f} MB")
+    ax.axvline(MB_LIMIT, color="red", linestyle="--", label=f"target <= {MB_LIMIT:.0f} MB")
     ax.tick_params(axis="y", labelsize=8)
     ax.legend(fontsize=8, loc="lower right")

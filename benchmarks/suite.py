@@ -2,16 +2,20 @@
 baseline, measured in the same run, against the targets of the operators'
 issue. `make bench` (BENCH_ARGS="--quick" for the small sizes).
 
-    .venv/bin/python benchmarks/suite.py [--quick] [--only codec,fanout,pipeline]
+    .venv/bin/python benchmarks/suite.py [--quick] [--only codec,fanout,pipeline,detector]
 
 - codec:    Homeward's encode / decode vs raw fastavro on the same records
             (bench_codec.py);
-- fan-out:  one alert to 100 / 1,000 / 10,000 agencies in range, p50 / p99 from
-            intake accepting to the last inbox write, vs raw kafka-python
-            producing the same records (bench_fanout.py);
+- fan-out:  one alert to 100 / 1,000 / 10,000 / 100,000 agencies in range, p50 / p99 from
+            intake accepting to the last inbox write, vs the fastest raw
+            client producing the same records (bench_fanout.py);
 - pipeline: sustained events/s through intake, the fan-out and an agency's
-            subscriber vs a raw produce-then-consume (bench_pipeline.py);
+            subscriber vs a raw produce-then-consume, intake's accept rate,
+            and each alert's latency to the agency under the 32-client burst
+            (bench_pipeline.py);
 - memory:   each service process's peak resident memory under that load;
+- detector: the anomaly detector over 1,000,000 health records vs the raw
+            clients reading them (detector.py, also `make bench-detector`);
 - directory: 500 km ring and nearest-of-type queries on a synthetic national
             directory of 1,000,000 agencies (homeward.spatial) vs scipy's cKDTree
             ball query and the old scan of every agency (bench_directory.py).
@@ -40,21 +44,30 @@ import bench_codec
 import bench_directory
 import bench_fanout
 import bench_pipeline
+import detector
 import report
 from _common import machine, say, start_broker, start_identity
 
 from homeward import paths
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL = ("codec", "directory", "fanout", "pipeline")
+ALL = ("codec", "directory", "fanout", "pipeline", "detector")
 FULL = {
     "codec_n": 20_000,
     "directory_n": 1_000_000,
-    "sizes": "100,1000,10000",
+    "sizes": "100,1000,10000,100000",
     "alerts": 10,
     "events": 3_000,
+    "health_records": 1_000_000,
 }
-QUICK = {"codec_n": 2_000, "directory_n": 100_000, "sizes": "100,1000", "alerts": 3, "events": 300}
+QUICK = {
+    "codec_n": 2_000,
+    "directory_n": 100_000,
+    "sizes": "100,1000",
+    "alerts": 3,
+    "events": 300,
+    "health_records": 20_000,
+}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -64,7 +77,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sizes", help="fan-out: agencies in range, comma-separated")
     p.add_argument("--alerts", type=int, help="fan-out: measured alerts per size")
     p.add_argument("--events", type=int, help="pipeline: alerts sent through")
-    p.add_argument("--threads", type=int, default=64, help="pipeline: client threads")
+    p.add_argument(
+        "--threads", type=int, default=32, help="pipeline: client threads (the burst's 32)"
+    )
+    p.add_argument("--health-records", type=int, help="detector: health records read")
     p.add_argument("--codec-n", type=int, help="codec: records per timed round")
     p.add_argument("--directory-n", type=int, help="directory: synthetic agencies")
     p.add_argument(
@@ -119,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     if "directory" in args.only:
         say(f"directory: {args.directory_n:,} synthetic agencies, 200 rings and nearest queries")
         figures["directory"] = bench_directory.run(args.directory_n)
-    if {"fanout", "pipeline"} & set(args.only):
+    if {"fanout", "pipeline", "detector"} & set(args.only):
         with ExitStack() as stack:
             tokens = start_identity(stack, run_dir)
             bootstrap = start_broker(stack, run_dir)
@@ -133,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                 figures["pipeline"] = bench_pipeline.run(
                     bootstrap, run_dir, args.events, args.threads, tokens, profile=args.profile
                 )
+            if "detector" in args.only:
+                figures["detector"] = detector.run(bootstrap, run_dir, args.health_records)
     if args.profile:
         for prof in sorted(run_dir.glob("*.prof")):
             (prof.with_suffix(".prof.txt")).write_text(profile_text(prof))
