@@ -39,6 +39,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from raw_clients import CLIENTS, consume_all
 
 from homeward import paths
+from homeward.actors import agency_actor
 from homeward.broker import KafkaCluster
 from homeward.codec import Codec
 from homeward.events import HealthAnomalyDetected
@@ -99,6 +100,9 @@ def produce(bootstrap: str, topic: str, n: int, plant_every: int) -> tuple[float
             eid = str(uuid.uuid4())
             if id(r) in proofs:
                 planted[eid] = proofs.pop(id(r))
+            # As the hospital SDK stamps it: the detector judges only records
+            # whose actor is of the hospital they name (the rest are dead letters).
+            r = r.model_copy(update={"actor": agency_actor(r.hospital_id, "health")})
             encoded.append(
                 codec.encode(r, key=key_of(r), source=SOURCE_PREFIX + r.hospital_id, event_id=eid)[
                     0

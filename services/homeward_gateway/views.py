@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from homeward.events import AlertDelivery, ReferralRequested
+from homeward.text import SafeLine, SafeLines
 from homeward_gateway.store import (
     Acknowledgement,
     AlertState,
@@ -136,7 +137,7 @@ class InboxPage(BaseModel):
 class AckBody(BaseModel):
     model_config = {"extra": "forbid"}
 
-    note: str = Field(default="", max_length=4000)
+    note: SafeLines = Field(default="", max_length=4000)
 
 
 class AckAnswer(BaseModel):
@@ -153,7 +154,7 @@ class AnswerBody(BaseModel):
         description="The FHIR Task status: accepted, rejected, in-progress, completed, failed..."
     )
     reason_code: str | None = Field(default=None, description="Required with rejected / failed.")
-    note: str | None = Field(default=None, max_length=4000)
+    note: SafeLines | None = Field(default=None, max_length=4000)
     outcome: str | None = Field(default=None, description="Required with completed.")
 
 
@@ -222,8 +223,8 @@ class AnomalyView(BaseModel):
 class ReportAckBody(BaseModel):
     model_config = {"extra": "forbid"}
 
-    police_unit: str | None = Field(default=None, max_length=200)
-    note: str = Field(default="", max_length=4000)
+    police_unit: SafeLine | None = Field(default=None, max_length=200)
+    note: SafeLines = Field(default="", max_length=4000)
 
 
 class ReportAckAnswer(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from homeward.events import (
     AlertCancelled,
@@ -28,10 +28,24 @@ from homeward.events import (
 )
 from homeward.events.alerts import Ident
 from homeward.events.base import Event, Model
+from homeward.text import check_tree
 
 # The same rule as Event.case_id, for the {case_id} path segment.
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 CASE_ID_MAX = 64
+
+
+class Request(Model):
+    """A request body: besides the event's own constraints, no text in it may
+    carry a control, bidirectional-control or lone-surrogate character
+    (homeward.text): what police type reaches the public, the agencies'
+    consoles and their systems. Checked here, at the edge, not in the event
+    models, so reading the bus pays nothing for it."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _safe_text(cls, value: Any) -> Any:
+        return check_tree(value)
 
 
 def without_case_id(
@@ -46,8 +60,8 @@ def without_case_id(
     actor (the token decides it)
     and those in `drop`, plus those in `add` (name -> (annotation, FieldInfo)).
 
-    It inherits Model's config (extra fields forbidden, strings stripped) and its
-    validator that refuses naive datetimes.
+    It inherits Model's config (extra fields forbidden, strings stripped), its
+    check that refuses naive datetimes, and Request's text check.
     """
     fields: dict[str, Any] = {
         fname: (info.annotation, info)
@@ -55,7 +69,7 @@ def without_case_id(
         if fname not in {"case_id", "actor"} and fname not in drop
     }
     fields.update(add or {})
-    model = create_model(name, __base__=Model, __doc__=doc, **fields)
+    model = create_model(name, __base__=Request, __doc__=doc, **fields)
     return model
 
 

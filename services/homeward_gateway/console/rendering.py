@@ -10,7 +10,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
+from homeward.text import neutralise
 from homeward_gateway.console import i18n
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -56,6 +58,13 @@ def seconds(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
+def _shown(value: Any) -> Any:
+    # Markup is the templates' own (already safe) HTML; only plain text is data.
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return neutralise(value)
+    return value
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -63,6 +72,9 @@ def environment() -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        # Text on the bus was written by other systems: a control or bidi
+        # character in it is shown as U+FFFD, not obeyed (homeward.text).
+        finalize=_shown,
     )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["local_time"] = local_time

@@ -27,6 +27,7 @@ from typing import Literal
 from lxml import etree
 
 from homeward.events import PublicNotice
+from homeward.text import neutralise
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 MsgType = Literal["Alert", "Update", "Cancel"]
@@ -38,7 +39,9 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def clean(text: str) -> str:
-    return _NOT_XML.sub(" ", text)
+    # Bidi and C1 controls are valid XML but would make the public read the
+    # text differently from what it says (homeward.text).
+    return neutralise(_NOT_XML.sub(" ", text))
 
 
 def cap_time(moment: datetime, zone: tzinfo = UTC) -> str:

@@ -23,7 +23,7 @@ from homeward.errors import ValidationError
 from homeward.events.alerts import Ident
 from homeward.events.base import Instant
 from homeward.events.tips import MAX_CONTACT, MAX_DESCRIPTION
-from homeward_gateway.tips.text import check_text
+from homeward.text import check_text
 
 MAX_PLACE = 200
 

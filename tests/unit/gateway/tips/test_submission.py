@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from homeward.errors import ValidationError
+from homeward.text import BIDI_CONTROLS, UnsafeText, check_text
 from homeward_gateway.tips.models import TipSubmission, check_seen_at
-from homeward_gateway.tips.text import BIDI_CONTROLS, UnsafeText, check_text
 from tests.unit.gateway.tips.world import NOW, T0, tip_body
 
 SKEW = timedelta(minutes=5)
