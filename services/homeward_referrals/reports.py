@@ -1,6 +1,13 @@
 """Mandatory reports: the acknowledgement clock, as pure functions like the
 referral decisions in planner.py. Only the clock is kept: sector, times and
-area, never the reporter, the person or what was seen."""
+a coarse area, never the reporter, the person, what was seen or where.
+
+The report's place is the reporter's own words and exact point (a school, a
+hotel's address): it identifies the reporter, so it stays on police-only
+topics. What leaves them (the router's state and changelog, the overdue
+notice to the coordination office, referrals.events.v1, the timeline) is
+the county-level administrative division code of the place and the point
+rounded to 0.01 degrees (about 1 km; enough to pick the nearest office)."""
 
 from __future__ import annotations
 
@@ -11,6 +18,16 @@ from homeward.errors import ValidationError
 from homeward.events import MandatoryReportFiled, ReportAcknowledged, ReportOverdue, Sector
 from homeward_referrals.outbound import Outcome, Router, to_office
 from homeward_referrals.state import ReportState, derive_id, from_ms, to_ms
+
+
+COARSE_DEGREES = 2
+COUNTY_DIGITS = 6  # GB/T 2260: province, prefecture, county
+UNKNOWN_AREA = "unknown"
+
+
+def coarse_area(admin_code: str | None) -> str:
+    """The county-level division code of a place's code, or "unknown"."""
+    return admin_code[:COUNTY_DIGITS] if admin_code else UNKNOWN_AREA
 
 
 def handle_report(
@@ -33,9 +50,9 @@ def handle_report(
         sector=report.sector.value,
         filed_ms=filed_ms,
         due_ms=filed_ms + int(router.report_ack.total_seconds() * 1000),
-        area=report.location.description,
-        lat=report.location.latitude,
-        lon=report.location.longitude,
+        area=coarse_area(report.location.admin_code),
+        lat=round(report.location.latitude, COARSE_DEGREES),
+        lon=round(report.location.longitude, COARSE_DEGREES),
     )
     return Outcome(state)
 

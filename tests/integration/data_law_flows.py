@@ -167,7 +167,10 @@ def report(report_id: str) -> dict[str, Any]:
             "phone": "000-0000",
         },
         "observed": f"Observed {POLICE_CANARY}",
-        "location": PLACE.model_copy(update={"description": "Fictional Hotel Row"}).model_dump(),
+        # The reporter's place is police's alone (issue 14): a canary in it too.
+        "location": PLACE.model_copy(
+            update={"description": f"Fictional Hotel Row {POLICE_CANARY}"}
+        ).model_dump(),
         "observed_at": utcnow().isoformat(),
         "person": {"description": f"Girl {POLICE_CANARY}", "sex": "female"},
     }

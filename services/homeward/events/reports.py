@@ -68,4 +68,6 @@ class ReportOverdue(Event):
     sector: Sector
     filed_at: Instant
     due_at: Instant
+    # The county-level administrative division code (6 digits) or "unknown":
+    # never the reporter's own description of the place (homeward_referrals.reports).
     area: ShortText

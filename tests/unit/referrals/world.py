@@ -179,7 +179,10 @@ def report(report_id: str = "REP-1") -> MandatoryReportFiled:
         ),
         observed="A pupil said an adult not of the family took her away",
         location=Location(
-            latitude=CENTRE[0], longitude=CENTRE[1], description="Fictional Primary School"
+            latitude=CENTRE[0],
+            longitude=CENTRE[1],
+            description="Fictional Primary School",
+            admin_code="990101001",
         ),
         observed_at=T0 - timedelta(hours=1),
         person=PersonAtRisk(description="Test Child 8, about ten", sex="female"),
