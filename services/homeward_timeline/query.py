@@ -10,7 +10,9 @@ cannot) and orders them by ce_time, then topic and offset.
 
 Police-only entries (a police-only record, or any record on a police.* topic:
 a police answer's note may hold DNA data) show only their type and time
-unless the caller has police clearance.
+unless the caller has police clearance. Without it, a referral's line names
+the agency type but not the agency: where a referral is, the victim is
+(a welfare placement is the shelter).
 """
 
 from __future__ import annotations
@@ -137,7 +139,7 @@ def assemble(
                 source=meta.source,
                 classification=classification,
                 causation_id=meta.causation_id,
-                summary=summarize(decoded.event),
+                summary=summarize(decoded.event, police=police),
             )
         rows.append(((meta.time, rec.topic, rec.offset), entry))
     rows.sort(key=lambda row: row[0])

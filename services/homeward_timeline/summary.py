@@ -167,7 +167,25 @@ SUMMARIES: dict[type[Event], Callable[[Any], str]] = {
 }
 
 
-def summarize(event: Event) -> str:
-    """The event's timeline line (its type's short name when it has no line of its own)."""
+# The agency a referral is at is where the victim is (a welfare placement is
+# the shelter): named only to a reader with police clearance (issue 14).
+AT_AN_AGENCY = (
+    ReferralRequested,
+    ReferralAnswered,
+    ReferralStatusChanged,
+    ReferralAnswerRefused,
+    ReferralOverdue,
+)
+WITHHELD = "[agency withheld]"
+
+
+def summarize(event: Event, *, police: bool = True) -> str:
+    """The event's timeline line (its type's short name when it has no line of its own).
+
+    Without `police` clearance a referral's agency is withheld; its type stays."""
     line = SUMMARIES.get(type(event))
-    return line(event) if line is not None else event.ce_type().rsplit(".", 1)[-1]
+    if line is None:
+        return event.ce_type().rsplit(".", 1)[-1]
+    if not police and isinstance(event, AT_AN_AGENCY):
+        event = event.model_copy(update={"agency_id": WITHHELD})
+    return line(event)

@@ -106,7 +106,10 @@ def test_the_cases_events_in_order_with_police_entries_redacted() -> None:
     for hidden in (rescue, answer):  # police-only by header, or by the topic it is on
         assert hidden.classification.value == "police-only"
         assert (hidden.summary, hidden.topic, hidden.event_id, hidden.source) == (None,) * 4
-    assert changed.summary == "referral REF-1 (dna_sampling) at PS-1 (police), offer 1: requested"
+    # Where a referral is, the victim is: the agency only with police clearance.
+    assert changed.summary == (
+        "referral REF-1 (dna_sampling) at [agency withheld] (police), offer 1: requested"
+    )
     assert changed.classification.value == "restricted" and changed.event_id
     text = timeline.model_dump_json()
     assert "Test Child" not in text and "DNA-TEST-1" not in text

@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from homeward.events import EVENT_TYPES, DnaComparisonRecorded, Event
-from homeward_timeline.summary import SUMMARIES, summarize
+from homeward_timeline.summary import AT_AN_AGENCY, SUMMARIES, WITHHELD, summarize
 from tests.conformance.strategies import for_model, samples
 
 # Fields whose values a summary must never show: names, DNA data, free text.
@@ -109,3 +109,20 @@ def test_a_dna_comparison_shows_neither_the_sample_nor_the_result() -> None:
 def test_no_summary_shows_a_private_value(data: st.DataObject, name: str) -> None:
     event = data.draw(for_model(EVENT_TYPES[name]))
     assert leaks(event) == [], summarize(event)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), cls=st.sampled_from(AT_AN_AGENCY))
+def test_without_clearance_a_referral_never_names_the_agency_it_is_at(
+    data: st.DataObject, cls: type[Event]
+) -> None:
+    # The agency holding a referral is where the victim is (a placement is the shelter).
+    event = data.draw(for_model(cls))
+    agency = event.agency_id  # type: ignore[attr-defined]
+    line = summarize(event, police=False)
+    assert WITHHELD in line
+    # Drawn ids may also occur in the line's other parts (an id "1" in "offer 1").
+    rest = summarize(event.model_copy(update={"agency_id": "\0"}))
+    assume(agency not in rest.replace("\0", ""))
+    assert agency not in line
+    assert agency in summarize(event, police=True)
