@@ -17,6 +17,7 @@ from homeward.events import (
     AlertCancelled,
     AlertIssued,
     AlertUpdated,
+    CaseOutcomeRecorded,
     DnaComparisonRecorded,
     MandatoryReportFiled,
     Outcome,
@@ -101,6 +102,14 @@ DnaComparisonRequest = without_case_id(
     DnaComparisonRecorded,
     "DnaComparisonRequest",
     "A DNA comparison police ran for the case (police-only: travels on police.* topics only).",
+)
+CaseOutcomeRequest = without_case_id(
+    CaseOutcomeRecorded,
+    "CaseOutcomeRequest",
+    "A procuratorate's or court's decision on a case: charged or not_charged (the "
+    "procuratorate), tried or judgement with its result (the court). The deciding agency is "
+    "the caller's own.",
+    drop=frozenset({"authority_id", "authority_type"}),
 )
 ReferralAnswerRequest = without_case_id(
     ReferralAnswered,

@@ -1,5 +1,5 @@
 """Routes after the alert: rescues, DNA comparisons, answers to referrals, a
-referral's state, and the case timeline. Thin over handlers.Intake, like
+referral's state, case outcomes (procuratorate, court) and the case timeline. Thin over handlers.Intake, like
 routes.py, with the same error body and Idempotency-Key behaviour."""
 
 from __future__ import annotations
@@ -8,8 +8,15 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Path, Request
 
-from homeward.auth import Action
-from homeward.events import DnaComparisonRecorded, ReferralAnswered, RescueNotified
+from homeward.auth import Action, Forbidden
+from homeward.errors import ValidationError
+from homeward.events import (
+    CaseOutcomeRecorded,
+    DnaComparisonRecorded,
+    ReferralAnswered,
+    RescueNotified,
+)
+from homeward.events.cases import AUTHORITY_OF
 from homeward.http.auth import Caller, allowed, authorize, needs, own_agency
 from homeward.http.responses import AUTH, ErrorBody
 from homeward_intake.answers import ReferralNotFound, agency_next
@@ -17,6 +24,7 @@ from homeward_intake.models import (
     CASE_ID_MAX,
     CASE_ID_PATTERN,
     Accepted,
+    CaseOutcomeRequest,
     DnaComparisonRequest,
     ReferralAnswerRequest,
     ReferralState,
@@ -68,7 +76,9 @@ READ_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class TimelineSource(Protocol):
-    def __call__(self, case_id: str, *, police: bool = False) -> Timeline: ...
+    def __call__(
+        self, case_id: str, *, police: bool = False, judicial: bool = False
+    ) -> Timeline: ...
 
 
 @router.post(
@@ -111,6 +121,47 @@ def record_dna_comparison(
 ) -> Any:
     event = with_case(DnaComparisonRecorded, case_id, body)
     return accept(intake, event, body, idempotency_key, caller=caller, action=Action.DNA_RECORD)
+
+
+@router.post(
+    "/v1/cases/{case_id}/outcomes",
+    dependencies=[needs(Action.CASE_OUTCOME_RECORD)],
+    status_code=202,
+    response_model=Accepted,
+    responses=ERRORS,
+    summary="Record a prosecution or court decision on a case (police-only)",
+    tags=["cases"],
+)
+def record_case_outcome(
+    case_id: CaseId,
+    body: CaseOutcomeRequest,  # type: ignore[valid-type]
+    request: Request,
+    caller: Caller,
+    intake: IntakeDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """The deciding agency is the caller's own; each stage is its authority's alone
+    (whether to prosecute the procuratorate's, the trial and judgement the court's)."""
+    stage = body.stage  # type: ignore[attr-defined]
+    if AUTHORITY_OF[stage] != caller.agency_type.value:
+        raise Forbidden(
+            f"{stage!r} is decided by the {AUTHORITY_OF[stage]}; {caller.agency_id} is a "
+            f"{caller.agency_type.value}",
+            field="stage",
+        )
+    if (stage == "judgement") != (body.result is not None):  # type: ignore[attr-defined]
+        raise ValidationError("result is given with a judgement, and only with one", field="result")
+    event = CaseOutcomeRecorded.model_validate(
+        {
+            **body.model_dump(),
+            "case_id": case_id,
+            "authority_id": caller.agency_id,
+            "authority_type": caller.agency_type.value,
+        }
+    )
+    return accept(
+        intake, event, body, idempotency_key, caller=caller, action=Action.CASE_OUTCOME_RECORD
+    )
 
 
 @router.post(
@@ -188,13 +239,24 @@ def get_referral(
 )
 def case_timeline(case_id: CaseId, request: Request, caller: Caller, intake: IntakeDep) -> Any:
     """Police-only entries show their summaries only to a principal with
-    police_only.read; to everyone else, their type and time only."""
+    police_only.read (case outcomes also to the procuratorate and the court,
+    case.outcome.record); to everyone else, their type and time only."""
     # A plain def: FastAPI runs it in the thread pool, so reading the partitions
     # never blocks the event loop.
     source: TimelineSource | None = request.app.state.timeline
     if source is None:
         raise TimelineUnavailable("no timeline source is configured", field=None)
     police = allowed(caller, Action.POLICE_ONLY_READ)
-    timeline = source(case_id, police=police)
-    audit_read(request, intake, caller, Action.TIMELINE_READ, case_id, police=str(police))
+    # The procuratorate and the court see the outcomes they put on the case.
+    judicial = allowed(caller, Action.CASE_OUTCOME_RECORD)
+    timeline = source(case_id, police=police, judicial=judicial)
+    audit_read(
+        request,
+        intake,
+        caller,
+        Action.TIMELINE_READ,
+        case_id,
+        police=str(police),
+        judicial=str(judicial),
+    )
     return timeline

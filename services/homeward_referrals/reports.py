@@ -19,7 +19,6 @@ from homeward.events import MandatoryReportFiled, ReportAcknowledged, ReportOver
 from homeward_referrals.outbound import Outcome, Router, to_office
 from homeward_referrals.state import ReportState, derive_id, from_ms, to_ms
 
-
 COARSE_DEGREES = 2
 COUNTY_DIGITS = 6  # GB/T 2260: province, prefecture, county
 UNKNOWN_AREA = "unknown"

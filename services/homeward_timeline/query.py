@@ -30,13 +30,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from homeward import kafka as hkafka
 from homeward.codec import Codec
 from homeward.errors import HomewardError
-from homeward.events import Classification
+from homeward.events import CaseOutcomeRecorded, Classification
 from homeward.settings import KafkaSettings
 from homeward.topology import Topology
 from homeward_timeline.summary import summarize
 
 # Alert to referrals: the case-keyed topics that hold a case's history.
-TIMELINE_TOPICS = ("alert_events", "alert_acks", "rescues", "referral_events", "police_referrals")
+TIMELINE_TOPICS = (
+    "alert_events",
+    "alert_acks",
+    "rescues",
+    "referral_events",
+    "police_referrals",
+    "police_case_outcomes",
+)
 POLL_MS = 200
 
 
@@ -67,7 +74,7 @@ class Entry(BaseModel):
 
 class Timeline(BaseModel):
     case_id: str
-    clearance: Literal["police", "none"]
+    clearance: Literal["police", "judicial", "none"]
     partitions: dict[str, int] = Field(description="Topic -> the partition read (the case's).")
     entries: list[Entry]
     records_read: int = Field(description="Records read on those partitions, any case.")
@@ -101,8 +108,13 @@ def assemble(
     police_topics: frozenset[str] = frozenset(),
     partitions: dict[str, int] | None = None,
     codec: Codec | None = None,
+    judicial: bool = False,
 ) -> Timeline:
-    """The timeline from records already read (pure: no Kafka here)."""
+    """The timeline from records already read (pure: no Kafka here).
+
+    `judicial`: the caller is of the procuratorate or the court; it sees the
+    case's outcomes in full, and every other police-only entry as police
+    clearance would not."""
     codec = codec or Codec()
     key = case_id.encode("utf-8")
     rows: list[tuple[tuple[datetime, str, int], Entry]] = []
@@ -119,7 +131,8 @@ def assemble(
         meta = decoded.meta
         hidden = meta.classification is Classification.POLICE_ONLY or rec.topic in police_topics
         classification = Classification.POLICE_ONLY if hidden else meta.classification
-        if hidden and not police:
+        cleared = police or (judicial and isinstance(decoded.event, CaseOutcomeRecorded))
+        if hidden and not cleared:
             entry = Entry(
                 time=meta.time,
                 topic=None,
@@ -139,13 +152,13 @@ def assemble(
                 source=meta.source,
                 classification=classification,
                 causation_id=meta.causation_id,
-                summary=summarize(decoded.event, police=police),
+                summary=summarize(decoded.event, police=cleared),
             )
         rows.append(((meta.time, rec.topic, rec.offset), entry))
     rows.sort(key=lambda row: row[0])
     return Timeline(
         case_id=case_id,
-        clearance="police" if police else "none",
+        clearance="police" if police else "judicial" if judicial else "none",
         partitions=dict(partitions or {}),
         entries=[entry for _order, entry in rows],
         records_read=read,
@@ -180,7 +193,7 @@ class TimelineQuery:
             if self.topology.get(t).classification is Classification.POLICE_ONLY
         )
 
-    def __call__(self, case_id: str, *, police: bool = False) -> Timeline:
+    def __call__(self, case_id: str, *, police: bool = False, judicial: bool = False) -> Timeline:
         snapshot = self.read(case_id)
         return assemble(
             case_id,
@@ -189,6 +202,7 @@ class TimelineQuery:
             police_topics=self.police_topics,
             partitions=snapshot.partitions,
             codec=self.codec,
+            judicial=judicial,
         )
 
     def read(self, case_id: str) -> Snapshot:

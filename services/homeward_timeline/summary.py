@@ -16,6 +16,7 @@ from homeward.events import (
     AlertCancelled,
     AlertIssued,
     AlertUpdated,
+    CaseOutcomeRecorded,
     DnaComparisonRecorded,
     Event,
     MandatoryReportFiled,
@@ -125,6 +126,13 @@ def _dna(e: DnaComparisonRecorded) -> str:
     return f"DNA comparison recorded ({e.database})"  # never the sample, profile or result
 
 
+def _outcome(e: CaseOutcomeRecorded) -> str:
+    result = f": {e.result}" if e.result else ""
+    return (
+        f"{e.stage.replace('_', ' ')}{result} ({e.authority_type} {e.authority_id}, {e.reference})"
+    )
+
+
 def _report(e: MandatoryReportFiled) -> str:
     return f"mandatory report filed ({e.sector.value})"  # never the reporter or the person
 
@@ -160,6 +168,7 @@ SUMMARIES: dict[type[Event], Callable[[Any], str]] = {
     ReferralOverdue: _overdue,
     ReferralEscalated: _escalated,
     DnaComparisonRecorded: _dna,
+    CaseOutcomeRecorded: _outcome,
     MandatoryReportFiled: _report,
     ReportAcknowledged: _report_ack,
     ReportOverdue: _report_overdue,

@@ -33,6 +33,7 @@ from homeward.events import (
     Baby,
     BirthCertificateIssued,
     CancelReason,
+    CaseOutcomeRecorded,
     ChildDescription,
     ClockTick,
     DeliveryEscalated,
@@ -423,6 +424,15 @@ def samples() -> dict[str, Event]:
             officer_id="OFF-7",
             received_at=T0,
             due_at=T0 + timedelta(minutes=30),
+        ),
+        CaseOutcomeRecorded(
+            case_id="CASE-0001",
+            stage="judgement",
+            authority_id="CRT-0001",
+            authority_type="court",
+            decided_at=T0 + timedelta(days=200),
+            reference="(2027) TEST-XING-CHU 0001",
+            result="convicted",
         ),
         AdmissionRegistered(
             case_id="ADM-1",

@@ -45,6 +45,7 @@ class Action(StrEnum):
     ADMIN = "admin"
     TIP_READ = "tip.read"
     TIP_ACKNOWLEDGE = "tip.acknowledge"
+    CASE_OUTCOME_RECORD = "case.outcome.record"
 
 
 class Forbidden(HomewardError):

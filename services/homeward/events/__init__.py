@@ -19,6 +19,7 @@ from homeward.events.alerts import (
 )
 from homeward.events.audit import AuditChained, AuditCheckpoint, AuditDetail, AuditEntry
 from homeward.events.base import Actor, Classification, Event
+from homeward.events.cases import CaseOutcomeRecorded
 from homeward.events.health import (
     AdmissionRegistered,
     AnomalyRule,
@@ -96,6 +97,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TipReceived,
         TipAcknowledged,
         TipOverdue,
+        CaseOutcomeRecorded,
     )
 }
 
@@ -116,6 +118,7 @@ __all__ = [
     "Baby",
     "BirthCertificateIssued",
     "CancelReason",
+    "CaseOutcomeRecorded",
     "ChildDescription",
     "Classification",
     "ClockTick",

@@ -170,12 +170,15 @@ def _allowed(table: RolesTable, agency_type: AgencyType, wanted: Iterable[str]) 
 
 def agency_roles(table: RolesTable, agency_type: AgencyType) -> list[str]:
     """An agency's system and staff: caseworker, mandatory reporter where the table allows
-    the type, police officer for police, coordination officer for the coordination office."""
+    the type, police officer for police, coordination officer for the coordination office,
+    judicial officer for the procuratorate and the court."""
     wanted = {"agency_caseworker", "mandatory_reporter"}
     if agency_type == AgencyType.POLICE:
         wanted.add("police_officer")
     if agency_type == AgencyType.COORDINATION_OFFICE:
         wanted.add("coordination_officer")
+    if agency_type in (AgencyType.PROCURATORATE, AgencyType.COURT):
+        wanted.add("judicial_officer")
     return _allowed(table, agency_type, wanted)
 
 

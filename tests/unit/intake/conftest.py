@@ -58,7 +58,7 @@ class MemoryTimeline:
         )
         self.calls: list[tuple[str, bool]] = []
 
-    def __call__(self, case_id: str, *, police: bool = False) -> Timeline:
+    def __call__(self, case_id: str, *, police: bool = False, judicial: bool = False) -> Timeline:
         self.calls.append((case_id, police))
         records = [
             Rec(topic, 0, i, r.key, r.value, list(r.headers))
@@ -66,7 +66,12 @@ class MemoryTimeline:
             if topic in self.topics
         ]
         return assemble(
-            case_id, records, police=police, police_topics=self.police_topics, codec=Codec()
+            case_id,
+            records,
+            police=police,
+            police_topics=self.police_topics,
+            codec=Codec(),
+            judicial=judicial,
         )
 
 

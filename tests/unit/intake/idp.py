@@ -120,6 +120,14 @@ def persona(idp: TestIdp, method: str, path: str, body: Any) -> dict[str, Any]:
             "roles": ["agency_caseworker"],
             "azp": "agency-system",
         }
+    if path.startswith("/v1/cases/") and path.endswith("/outcomes"):
+        procuratorate = body.get("stage") in ("charged", "not_charged")
+        return {
+            "agency_id": "PR-TEST-1" if procuratorate else "CT-TEST-1",
+            "agency_type": "procuratorate" if procuratorate else "court",
+            "roles": ["judicial_officer"],
+            "azp": "court-system",
+        }
     if path.startswith("/v1/reports/"):
         return {"agency_id": named("agency_id", "PS-TEST-1")}
     if path == "/v1/alerts" and method == "POST":

@@ -85,6 +85,7 @@ def test_every_event_type_a_timeline_topic_carries_has_its_own_line() -> None:
         "ReferralEscalated",
         "ReportOverdue",
         "TipOverdue",
+        "CaseOutcomeRecorded",
     ):
         assert any(n.endswith("." + short) for n in names), short
 
