@@ -241,6 +241,22 @@ class IntakeClient:
         path = self._path("cases", case_id, "dna-comparisons")
         return self._post(path, body, idempotency_key)
 
+    def record_case_outcome(
+        self,
+        case_id: str,
+        outcome: BaseModel | None = None,
+        /,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Accepted:
+        """POST /v1/cases/{case_id}/outcomes: a procuratorate's or court's decision,
+        the fields stage, decided_at, reference and (with a judgement) result. The
+        deciding agency is the caller's own; a stage another authority decides is
+        IntakeError 403 on `stage`."""
+        body = _case_body(case_id, outcome, fields)
+        return self._post(self._path("cases", case_id, "outcomes"), body, idempotency_key)
+
     def answer_referral(
         self,
         case_id: str,

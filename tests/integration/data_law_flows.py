@@ -345,6 +345,10 @@ def run_flows(
         matched_record=f"REC-{DNA_CANARY}",
         compared_at=utcnow().isoformat(),
     )
+    # The procuratorate charges (issue 14): an outcome on police.case_outcomes.v1.
+    login("agency-system-pro-0001").record_case_outcome(
+        CASE, stage="charged", decided_at=utcnow().isoformat(), reference="(2026) TEST-QI-SU 0007"
+    )
     codec, p = Codec(), producer(bus.settings)
     try:
         # An answer from an agency the referral is not offered to, straight onto the

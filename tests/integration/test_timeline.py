@@ -142,7 +142,7 @@ def check(doc: dict[str, Any], case: str, ids: dict[str, str], police: bool, bus
     assert sorted(kinds) == sorted(EXPECTED)
     assert doc["skipped"] == 1 and doc["case_id"] == case
     partition = hkafka.partition_for(case.encode(), bus.partitions)
-    assert set(doc["partitions"].values()) == {partition} and len(doc["partitions"]) == 5
+    assert set(doc["partitions"].values()) == {partition} and len(doc["partitions"]) == 6
     for entry in entries:
         kind = entry["type"].rsplit(".", 1)[1]
         hidden = kind in POLICE_ONLY and not police
