@@ -7,10 +7,9 @@ the sender is asked for or kept (no address, no device)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,21 +22,10 @@ from homeward.errors import ValidationError
 from homeward.events.alerts import Ident
 from homeward.events.base import Instant
 from homeward.events.tips import MAX_CONTACT, MAX_DESCRIPTION
-from homeward.text import check_text
+from homeward.text import SafeLine as Line
+from homeward.text import SafeLines as Lines
 
 MAX_PLACE = 200
-
-
-def _line(value: str) -> str:
-    return check_text(value)
-
-
-def _lines(value: str) -> str:
-    return check_text(value, multiline=True)
-
-
-Line = Annotated[str, AfterValidator(_line)]
-Lines = Annotated[str, AfterValidator(_lines)]
 
 
 class TipSubmission(BaseModel):
