@@ -241,7 +241,7 @@ class Observer:
         return delivered, missing
 
     def referral_debt(self, accepted: Accepted) -> tuple[int, int, int]:
-        rules = self.rules.matching(rescued_person())
+        rules = self.rules.at_rescue(rescued_person())
         delivered = missing = dup = 0
         for event_id in accepted.of("rescue"):
             for rule in rules:
@@ -253,7 +253,7 @@ class Observer:
     def offered_twice(self, accepted: Accepted) -> int:
         """Referrals of these rescues first offered under more than one event id: one
         rescue decided twice (two workers, or a worker deciding from stale state)."""
-        rules = self.rules.matching(rescued_person())
+        rules = self.rules.at_rescue(rescued_person())
         return sum(
             max(0, len(self.offers.get(derive_id(e, rule.id), set())) - 1)
             for e in accepted.of("rescue")

@@ -61,6 +61,7 @@ __all__ = [
     "Outcome",
     "Router",
     "handle_answer",
+    "handle_family_found",
     "handle_report",
     "handle_report_ack",
     "handle_report_tick",
@@ -103,9 +104,12 @@ def handle_rescue(
             lon=rescue.location.longitude,
             cause=event_id,
             victim=profile.model_dump(mode="json"),
+            after=rule.after,
+            wait_ms=int(rule.wait.total_seconds() * 1000) if rule.wait else 0,
         )
         state.referrals[rid] = ref
-        out += _offer(state, ref, event_time, event_id, router)
+        if ref.after is None:
+            out += _offer(state, ref, event_time, event_id, router)
     if rescue.closes_alert:
         # Through the alert stream, so the fan-out tells every agency that had the alert.
         # Who reported the rescue closed the alert: its actor, not the router's.
@@ -182,8 +186,27 @@ def handle_answer(
         out += _offer(state, ref, event_time, event_id, router)
     elif new not in OFFERABLE:
         ref.victim = None  # no re-offer can follow: the profile has done its job
+    if new == TaskStatus.COMPLETED:
+        # A clocked rule waiting on this one starts its period now (Sichuan 13).
+        for other in state.referrals.values():
+            if other.waiting and other.after == ref.rule_id and other.cause == ref.cause:
+                other.start_ms = to_ms(event_time) + other.wait_ms
     state.remember(event_id)
     return Outcome(state, out)
+
+
+def handle_family_found(state: CaseState | None) -> Outcome:
+    """Police recorded a DNA match: the family is found, so the clocked rules
+    that wait for an unsuccessful search (admission and household
+    registration, Sichuan 13) are dropped, never offered."""
+    if state is None:
+        return Outcome(None)
+    state.family_found = True
+    dropped = [r.rule_id for r in state.referrals.values() if r.waiting]
+    for ref in state.referrals.values():
+        if ref.waiting:
+            ref.dropped, ref.victim = True, None
+    return Outcome(state, note=f"family found; not offered: {', '.join(dropped) or 'none'}")
 
 
 def _offer(
@@ -329,6 +352,11 @@ def handle_tick(state: CaseState | None, *, now: datetime, router: Router) -> Ou
     if state is None:
         return Outcome(None)
     out = [ob for ref in state.referrals.values() for ob in _judge(state, ref, now, router)]
+    for ref in state.referrals.values():
+        # A clocked rule's period is over and no family was found: offer it now.
+        started = ref.start_ms is not None and to_ms(now) >= ref.start_ms
+        if ref.waiting and started and not state.family_found:
+            out += _offer(state, ref, now, derive_id(ref.referral_id, "due"), router)
     return Outcome(state, out)
 
 

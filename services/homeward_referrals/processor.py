@@ -15,6 +15,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 import pydantic
 
 from homeward.actors import service_actor, stamped
+from homeward.agency_types import AgencyType
 from homeward.codec import Codec, Decoded, Record
 from homeward.errors import HomewardError, ValidationError
 from homeward.events import (
@@ -227,7 +228,15 @@ class ReferralProcessor:
             )
             return [(CASES, o)]
         if isinstance(event, DnaComparisonRecorded):
-            return []  # police's own record of a comparison: nothing to route
+            # Only whether it matched is used here (a family found), never the DNA data.
+            if event.result != "match":
+                return []
+            if event.actor is None or event.actor.agency_type != AgencyType.POLICE.value:
+                raise ValidationError(
+                    "only police record a DNA comparison; this one's actor is not police",
+                    field="actor.agency_type",
+                )
+            return [(CASES, planner.handle_family_found(self._case(cid)))]
         if isinstance(event, ClockTick):
             return [
                 (CASES, planner.handle_tick(self._case(cid), now=event.now, router=r)),

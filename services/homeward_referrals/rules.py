@@ -21,7 +21,7 @@ from homeward.durations import parse_duration
 from homeward.errors import ConfigError
 from homeward.events.referrals import MAX_AGE, RescuedPerson
 
-ROW_KEYS = frozenset({"id", "service", "to", "when", "answer", "complete", "cites"})
+ROW_KEYS = frozenset({"id", "service", "to", "when", "after", "answer", "complete", "cites"})
 REQUIRED = ("id", "service", "to", "answer", "complete", "cites")
 FLAGS = ("child", "guardians_known", "identity_known", "disabled", "has_means")
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -71,6 +71,10 @@ class Rule:
     answer: timedelta
     complete: timedelta
     cites: str
+    # A clocked row (`after: {rule, wait}`): offered `wait` after that row's
+    # referral of the same rescue is completed, unless the family is found first.
+    after: str | None = None
+    wait: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,11 @@ class RuleSet:
     def matching(self, person: RescuedPerson) -> list[Rule]:
         """The rows whose conditions hold for `person`, in table order."""
         return [r for r in self.rules if r.when.holds(person)]
+
+    def at_rescue(self, person: RescuedPerson) -> list[Rule]:
+        """The rows offered as soon as `person` is rescued: the matching ones but
+        the clocked (`after`), which wait for their period."""
+        return [r for r in self.matching(person) if r.after is None]
 
     def with_deadlines(self, overrides: Mapping[str, tuple[Any, Any]]) -> RuleSet:
         """Deadlines replaced per rule id: {id: (answer or None, complete or None)}."""
@@ -156,6 +165,17 @@ def parse_rules(doc: Any) -> RuleSet:
         if any(r.id == rule.id for r in rules):
             raise ConfigError(f"rule {rule.id!r}: id already used", field=f"rules[{i}].id")
         rules.append(rule)
+    by_id = {r.id: r for r in rules}
+    for i, rule in enumerate(rules):
+        if rule.after is None:
+            continue
+        awaited = by_id.get(rule.after)
+        if awaited is None or awaited.after is not None or awaited.when != rule.when:
+            raise ConfigError(
+                f"rule {rule.id!r}: after.rule must name a row that is not clocked itself "
+                f"and has the same 'when', not {rule.after!r}",
+                field=f"rules[{i}].after.rule",
+            )
     return RuleSet(tuple(rules))
 
 
@@ -194,6 +214,7 @@ def _row(i: int, row: Any) -> Rule:
             raise fail(key, "must be longer than zero")
     if deadlines["answer"] > deadlines["complete"]:
         raise fail("answer", "the answer deadline is after the completion deadline")
+    after, wait = _after(row.get("after"), fail)
     return Rule(
         id=rid,
         service=row["service"].strip(),
@@ -202,7 +223,25 @@ def _row(i: int, row: Any) -> Rule:
         answer=deadlines["answer"],
         complete=deadlines["complete"],
         cites=row["cites"].strip(),
+        after=after,
+        wait=wait,
     )
+
+
+def _after(after: Any, fail: Any) -> tuple[str | None, timedelta | None]:
+    if after is None:
+        return None, None
+    if not isinstance(after, dict) or set(after) != {"rule", "wait"}:
+        raise fail("after", "must be {rule: <row id>, wait: <ISO 8601 duration>}")
+    if not isinstance(after["rule"], str) or not ID_PATTERN.match(after["rule"]):
+        raise fail("after.rule", "must be a row id")
+    try:
+        wait = parse_duration(after["wait"])
+    except (TypeError, ValueError) as exc:
+        raise fail("after.wait", str(exc)) from None
+    if wait <= timedelta(0):
+        raise fail("after.wait", "must be longer than zero")
+    return after["rule"], wait
 
 
 def _conditions(when: Any, fail: Any) -> Conditions:

@@ -62,6 +62,17 @@ class Referral:
     overdue: list[str] = field(default_factory=list)  # phases raised for this offer
     escalated: bool = False
     victim: dict[str, Any] | None = None  # VictimProfile for agency_type, JSON mode
+    # A clocked rule's referral (rules.py `after`): not offered until `start_ms`,
+    # which is set when the awaited rule's referral of this rescue is completed;
+    # `dropped` once the family is found first.
+    after: str | None = None
+    wait_ms: int = 0
+    start_ms: int | None = None
+    dropped: bool = False
+
+    @property
+    def waiting(self) -> bool:
+        return self.after is not None and self.offer == 0 and not self.dropped
 
     @property
     def task_status(self) -> TaskStatus | None:
@@ -84,6 +95,9 @@ class CaseState:
     case_id: str
     referrals: dict[str, Referral] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
+    # Police recorded a DNA match for the case: the family is found. Only the
+    # fact; the comparison itself stays on police topics.
+    family_found: bool = False
 
     def remember(self, eid: str) -> None:
         self.seen.append(eid)
@@ -92,6 +106,11 @@ class CaseState:
     def next_wakeup_ms(self) -> int | None:
         """The first moment (just past a deadline) a tick has something to judge."""
         times = [due + 1 for r in self.referrals.values() for _, due in r.due_phases()]
+        times += [
+            r.start_ms
+            for r in self.referrals.values()
+            if r.waiting and r.start_ms is not None and not self.family_found
+        ]
         return min(times) if times else None
 
     def to_json(self) -> dict[str, Any]:
@@ -99,12 +118,18 @@ class CaseState:
             "case_id": self.case_id,
             "referrals": {k: asdict(r) for k, r in self.referrals.items()},
             "seen": self.seen,
+            "family_found": self.family_found,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseState:
         referrals = {k: Referral(**v) for k, v in data.get("referrals", {}).items()}
-        return cls(data["case_id"], referrals, list(data.get("seen", [])))
+        return cls(
+            data["case_id"],
+            referrals,
+            list(data.get("seen", [])),
+            bool(data.get("family_found", False)),
+        )
 
 
 @dataclass

@@ -294,8 +294,8 @@ def run_flows(
     # 2. Rescues: the child's closes the alert; the youth had none.
     client.notify_rescue(rescue(CASE, CHILD, closes_alert=True))
     client.notify_rescue(rescue(YOUTH_CASE, YOUTH, closes_alert=False))
-    want = {(CASE, r.id) for r in RULES.matching(CHILD)}
-    want |= {(YOUTH_CASE, r.id) for r in RULES.matching(YOUTH)}
+    want = {(CASE, r.id) for r in RULES.at_rescue(CHILD)}
+    want |= {(YOUTH_CASE, r.id) for r in RULES.at_rescue(YOUTH)}
 
     def offers(r: TopicReader) -> dict[tuple[str, str], ReferralRequested]:
         return {(e.case_id, e.rule_id): e for e in of(r, ReferralRequested, offer=1)}

@@ -52,7 +52,7 @@ from tests.integration.test_tips import started_gateway
 
 pytestmark = pytest.mark.integration
 RANK = {Classification.PUBLIC: 0, Classification.RESTRICTED: 1, Classification.POLICE_ONLY: 2}
-REFERRED = {r.to.value for p in (CHILD, YOUTH) for r in RULES.matching(p)}
+REFERRED = {r.to.value for p in (CHILD, YOUTH) for r in RULES.at_rescue(p)}
 
 
 @dataclass

@@ -27,6 +27,7 @@ from homeward.events import (
     AlertCancelled,
     CancelReason,
     ClockTick,
+    DnaComparisonRecorded,
     Event,
     HouseholdRegistration,
     ReferralAnswerRefused,
@@ -163,7 +164,8 @@ def person_for(when: dict[str, Any]) -> RescuedPerson:
     )
 
 
-ROWS = yaml.safe_load(referrals_file().read_text())["rules"]
+# Rows offered at the rescue; the clocked one has its own test below.
+ROWS = [r for r in yaml.safe_load(referrals_file().read_text())["rules"] if "after" not in r]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r["id"] for r in ROWS])
@@ -270,7 +272,7 @@ def test_no_agency_within_reach_escalates_at_once_with_no_offers(router: Router)
     case = new_case("FAR")
     r = rescue(case, where=REMOTE)
     router.publish("rescues", r)
-    rules = load_rules().matching(r.person)
+    rules = load_rules().at_rescue(r.person)
     router.wait(
         "every referral escalated",
         lambda: len(router.of(case, ReferralEscalated, "inbox.coordination_office")) == len(rules),
@@ -386,12 +388,69 @@ def test_a_report_acknowledgement_not_from_police_stops_no_clock(router: Router)
     router.wait("the overdue report", lambda: router.of(rid, ReportOverdue, "referral_events"))
 
 
+def test_after_an_unsuccessful_family_search_the_child_is_referred_for_admission(
+    router: Router,
+) -> None:
+    """The clocked row (Ninghe 二(二)5, Sichuan 13): the notice period after the
+    family-search notice is completed, admission and household registration are
+    asked of civil affairs; not for the child whose family police found first."""
+    searched, found = new_case("REG"), new_case("REG")
+    at = utcnow()
+    for case in (searched, found):
+        router.publish("rescues", rescue(case), at=at)
+    for case in (searched, found):
+        notice = request_for(router, case, "family_search_notice")
+        for status, kw in (
+            (S.ACCEPTED, {}),
+            (S.IN_PROGRESS, {}),
+            (S.COMPLETED, {"outcome": "service_provided"}),
+        ):
+            router.publish(
+                "referral_answers",
+                answer(notice.referral_id, notice.agency_id, status, case, **kw),
+                at=at + HOUR,
+            )
+    match = DnaComparisonRecorded(
+        case_id=found,
+        sample_id="DNA-TEST-REG-1",
+        database="Fictional national DNA database",
+        result="match",
+        compared_at=at + 2 * HOUR,
+        actor=agency_actor(ids(T.POLICE)[0], "police"),
+    )
+    router.publish("police_referrals", match, at=at + 2 * HOUR)
+    period = load_rules().get("admission_registration").wait
+    assert period is not None
+    for case in (searched, found):
+        router.barrier("referral_answers", case)
+        router.barrier("police_referrals", case)
+
+    def asked(case: str) -> list[ReferralRequested]:
+        return [
+            q for q in router.of(case, ReferralRequested) if q.rule_id == "admission_registration"
+        ]
+
+    for case in (searched, found):  # a second before the period ends: nothing yet
+        router.publish(
+            "referral_ticks", ClockTick(case_id=case, now=at + HOUR + period - timedelta(seconds=1))
+        )
+        router.barrier("referral_ticks", case)
+        assert asked(case) == []
+    for case in (searched, found):
+        router.publish("referral_ticks", ClockTick(case_id=case, now=at + HOUR + period))
+    request = request_for(router, searched, "admission_registration")
+    assert request.agency_type == "civil_affairs" and "buying family" in request.service
+    assert request.agency_id == ids(T.CIVIL_AFFAIRS)[0]  # the nearest
+    router.barrier("referral_ticks", found)
+    assert asked(found) == []  # the family was found: no admission, no registration
+
+
 def test_deadlines_are_judged_as_of_a_ticks_time_and_raised_once(router: Router) -> None:
     case = new_case("LATE")
     r = rescue(case)
     at = utcnow()
     router.publish("rescues", r, at=at)
-    rules = load_rules().matching(r.person)
+    rules = load_rules().at_rescue(r.person)
     accepted = request_for(router, case, "health_check")
     for q in rules:
         request_for(router, case, q.id)

@@ -234,6 +234,7 @@ def test_the_rows_a_child_without_guardians_gets() -> None:
         "welfare_placement",
         "health_check",
         "family_search_notice",
+        "admission_registration",
         "psychological_care",
         "legal_aid",
         "special_file",
