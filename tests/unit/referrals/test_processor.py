@@ -223,3 +223,29 @@ def test_unreadable_state_does_not_stop_the_timer() -> None:
     w.cases[b"BROKEN"] = b"{not json"
     w.publish(REPORTS, report())
     assert w.processor.due_ticks() == []
+
+
+def test_a_dna_match_not_from_police_is_dead_lettered_and_the_family_is_not_found() -> None:
+    from homeward.actors import agency_actor
+    from homeward.events import DnaComparisonRecorded
+    from homeward_referrals.state import CaseState
+
+    w = World()
+    w.publish(RESCUES, rescue())
+    forged = DnaComparisonRecorded(
+        case_id="CASE-R-1",
+        sample_id="DNA-TEST-FORGED",
+        database="Fictional database",
+        result="match",
+        compared_at=T0,
+        actor=agency_actor("CA-1", "civil_affairs"),
+    )
+    w.publish(POLICE_REFERRALS, forged)
+    assert DLQ in w.send.topics()
+    state = CaseState.from_json(json.loads(w.cases[b"CASE-R-1"]))
+    assert not state.family_found
+    w.publish(
+        POLICE_REFERRALS,
+        forged.model_copy(update={"actor": agency_actor("POL-1", "police")}),
+    )
+    assert CaseState.from_json(json.loads(w.cases[b"CASE-R-1"])).family_found
